@@ -1,0 +1,22 @@
+// Package chans holds the endpoint contracts every bpfchan pump, watcher and
+// pipeline stage implements, and small context-aware helpers for channels.
+//
+// A [Receiver] is the consuming end of something that produces values in its
+// own goroutine: a ring-buffer pump, a queue poller, a map watcher. Its C() is
+// closed when that goroutine stops, so `for v := range r.C()` always ends.
+// Wait blocks until the goroutine has exited and returns the error that
+// stopped it (nil after Close, context.Cause(ctx) after the context was
+// cancelled). Close is the graceful stop: what the producer already holds is
+// delivered, then it exits.
+//
+// A [Sender] is the feeding end of something that consumes values in its own
+// goroutine, such as a queue writer. The caller sends on C() and closes it to
+// say "no more"; the consumer then finishes every value it received before
+// Wait returns. C() is the one channel a caller closes.
+//
+// The helpers ([Recv], [RecvTimeout], [Send], [All], [Until]) never start a
+// goroutine; each blocking one takes a ctx first and stops when it is done,
+// reporting context.Cause(ctx).
+//
+// [Policy] names what a producer does when its output channel is full.
+package chans

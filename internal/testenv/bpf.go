@@ -1,0 +1,58 @@
+package testenv
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// RequireEnv is the environment variable that turns a skip into a failure.
+const RequireEnv = "BPFCHAN_REQUIRE_BPF"
+
+var probe struct {
+	once sync.Once
+	err  error
+}
+
+// bpfUnavailable reports why this process cannot create BPF maps and load
+// programs, or nil when it can. The answer is computed once.
+func bpfUnavailable() error {
+	probe.once.Do(func() {
+		if err := rlimit.RemoveMemlock(); err != nil {
+			probe.err = fmt.Errorf("remove memlock rlimit: %w", err)
+			return
+		}
+		m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1})
+		if err != nil {
+			probe.err = fmt.Errorf("create a BPF map (needs root, or CAP_BPF and CAP_PERFMON): %w", err)
+			return
+		}
+		m.Close()
+	})
+	return probe.err
+}
+
+// RequireBPF skips tb when BPF is not permitted here, saying why; with
+// BPFCHAN_REQUIRE_BPF=1 it fails tb instead. It is the only way a bpfchan test
+// skips for want of the kernel.
+func RequireBPF(tb testing.TB) {
+	tb.Helper()
+	err := bpfUnavailable()
+	if err == nil {
+		return
+	}
+	if os.Getenv(RequireEnv) == "1" {
+		tb.Fatalf("BPF is required (%s=1) but not permitted: %v", RequireEnv, err)
+	}
+	tb.Skipf("BPF not permitted: %v (set %s=1 to make this a failure)", err, RequireEnv)
+}
+
+// IsPermission reports whether err is the kernel refusing for want of privilege.
+func IsPermission(err error) bool {
+	return errors.Is(err, os.ErrPermission)
+}
