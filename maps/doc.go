@@ -1,0 +1,2 @@
+// Package maps gives typed, synchronous access to BPF maps.
+package maps
