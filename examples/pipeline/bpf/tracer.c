@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+//
+// tracer: one event per system call entry, from the raw tracepoint
+// sys_enter (no tracefs mount and no kprobes needed).
+//
+// For every syscall made by any process except the one in self_tgid, it
+//   1. adds one to counts[syscall nr] (a hash map the Go side watches; if it
+//      is full, drops[DROP_UNCOUNTED] is incremented instead), then
+//   2. writes one fixed-size struct event into the ring buffer "events"; a
+//      record that does not fit is counted in drops[DROP_RING_FULL] instead.
+// So at any quiescent point (the program detached):
+//   sum(counts) + drops[DROP_UNCOUNTED] == records written + drops[DROP_RING_FULL].
+//
+// The maps "seen" and "important" are not touched here: the Go side counts
+// what it received in seen[0] and pushes important events into the queue
+// "important"; they live in this object so that bpftool shows the whole
+// pipeline in one place.
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+struct event {
+	__u64 ts_ns; // bpf_ktime_get_ns: CLOCK_MONOTONIC
+	__u32 pid;   // kernel pid: the thread id
+	__u32 tgid;  // kernel tgid: the process id
+	__u32 nr;    // syscall number (x86_64 numbering on amd64)
+	__u32 cpu;
+	__u8 comm[16];
+};
+
+// The tgid of the reader, set before loading, so that it does not trace itself.
+const volatile __u32 self_tgid = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} counts SEC(".maps");
+
+enum drop_reason {
+	DROP_RING_FULL = 0, // the ring buffer had no room: no event written
+	DROP_UNCOUNTED = 1, // the counts map was full: event written, not counted
+	DROP_REASONS,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DROP_REASONS);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+static __always_inline void drop(__u32 reason)
+{
+	__u64 *d = bpf_map_lookup_elem(&drops, &reason);
+	if (d)
+		__sync_fetch_and_add(d, 1);
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} seen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 4096);
+	__type(value, struct event);
+} important SEC(".maps");
+
+SEC("raw_tracepoint/sys_enter")
+int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	if (self_tgid && tgid == self_tgid)
+		return 0;
+
+	__u32 nr = (__u32)ctx->args[1];
+
+	__u64 *n = bpf_map_lookup_elem(&counts, &nr);
+	if (!n) {
+		__u64 zero = 0;
+		// BPF_NOEXIST: another CPU may have created it meanwhile; then look again.
+		bpf_map_update_elem(&counts, &nr, &zero, BPF_NOEXIST);
+		n = bpf_map_lookup_elem(&counts, &nr);
+	}
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else
+		drop(DROP_UNCOUNTED);
+
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		drop(DROP_RING_FULL);
+		return 0;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->pid = (__u32)id;
+	e->tgid = tgid;
+	e->nr = nr;
+	e->cpu = bpf_get_smp_processor_id();
+	bpf_get_current_comm(&e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/bpfchan/bpfchan/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// TestRun runs the program for two seconds while child processes make
+// syscalls (execve and openat among them), and checks that events arrived,
+// went through the queue to the worker, and that the figures reconcile.
+func TestRun(t *testing.T) {
+	testenv.RequireBPF(t)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		// Each run of /bin/true is an execve and a few openat calls, from a
+		// process other than this one (the program does not trace itself).
+		for ctx.Err() == nil {
+			_ = exec.CommandContext(ctx, "true").Run()
+		}
+	})
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"-duration", "2s", "-json"}, &stdout, &stderr)
+	cancel()
+	wg.Wait()
+
+	if code != 0 {
+		t.Fatalf("run: exit code %d, want 0; stderr:\n%s\nstdout:\n%s", code, &stderr, &stdout)
+	}
+	var s summary
+	if err := json.Unmarshal(stdout.Bytes(), &s); err != nil {
+		t.Fatalf("decode the JSON summary: %v\n%s", err, &stdout)
+	}
+	t.Logf("received %d, counted %d, important %d, enqueued %d, worked %d, dropped %v",
+		s.Received, s.Counted, s.Matched, s.Enqueued, s.Worked, s.Dropped)
+	if !s.Reconciled || len(s.Problems) > 0 {
+		t.Errorf("figures do not reconcile: %q", s.Problems)
+	}
+	if s.Received == 0 {
+		t.Errorf("received %d events, want some", s.Received)
+	}
+	if s.Worked == 0 {
+		t.Errorf("worked %d important events, want some (the test runs execve in a loop)", s.Worked)
+	}
+	if got, want := s.Received, s.Counted; got != want {
+		t.Errorf("received %d, counted %d: want equal", got, want)
+	}
+	if s.Matched != s.Enqueued || s.Enqueued != s.Worked {
+		t.Errorf("important %d, enqueued %d, worked %d: want equal", s.Matched, s.Enqueued, s.Worked)
+	}
+	if len(s.Top) == 0 {
+		t.Errorf("no top syscalls in the summary")
+	}
+}
+
+func TestFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-important", "openat,nosuchcall"}, `unknown syscall "nosuchcall"`},
+		{[]string{"-duration", "-1s"}, "must not be negative"},
+		{[]string{"extra"}, "unexpected arguments: extra"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), tc.args, &stdout, &stderr); code != 2 {
+			t.Errorf("run %q: exit code %d, want 2", tc.args, code)
+		}
+		if !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("run %q: stderr %q, want it to contain %q", tc.args, stderr.String(), tc.want)
+		}
+	}
+}
+
+func TestParseSyscalls(t *testing.T) {
+	got, err := parseSyscalls("execve, OPENAT,42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nr := range []uint32{59, 257, 42} {
+		if !got[nr] {
+			t.Errorf("parseSyscalls: %d missing from %v", nr, got)
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("parseSyscalls: got %v, want 3 syscalls", got)
+	}
+	if name := syscallName(257); name != "openat" {
+		t.Errorf("syscallName(257) = %q, want openat", name)
+	}
+}
+
+// TestUnprivileged runs the built program as an unprivileged user: it must
+// say in one sentence what is missing and how to run it, and exit with 2.
+func TestUnprivileged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to switch to an unprivileged user")
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command to build the program: %v", err)
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} { // the unprivileged user must reach the binary
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "pipeline")
+	build := exec.Command(gobin, "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	cmd := exec.Command(bin, "-duration", "1s")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	code := cmd.ProcessState.ExitCode()
+	if code != 2 {
+		t.Fatalf("exit code %d (%v), want 2; stderr:\n%s", code, err, &stderr)
+	}
+	msg := strings.TrimSpace(stderr.String())
+	if strings.Count(msg, "\n") > 0 || !strings.Contains(msg, "sudo go run ./examples/pipeline") {
+		t.Errorf("stderr %q: want one line saying how to run it", msg)
+	}
+	if stdout.Len() > 0 {
+		t.Errorf("stdout %q: want nothing", &stdout)
+	}
+}
