@@ -1,0 +1,89 @@
+// Package pipeline composes channels into stages that one [Group] owns. It
+// knows nothing about BPF: pumps and watchers plug in through
+// chans.Receiver ([From]) and chans.Sender ([To]), and any other channel or
+// iter.Seq ([FromSeq]) works the same way.
+//
+//	g, ctx := pipeline.New(ctx)
+//	events := pipeline.From(g, src)                  // a ring-buffer pump
+//	parsed := pipeline.Map(g, events, parse, pipeline.Workers(4), pipeline.Ordered())
+//	wanted := pipeline.Filter(g, parsed, important)
+//	pipeline.ForEach(g, pipeline.Batch(g, wanted, 256, time.Millisecond), store)
+//	...
+//	g.Stop()        // or cancel ctx to abort
+//	err := g.Wait()
+//
+// # Ownership
+//
+// Every stage runs in goroutines the Group owns, as does every function
+// started with [Group.Go]. A stage closes each channel it returns after its
+// last send, so `for v := range out` always ends; it never closes a channel
+// it was given, except a Sender's C() in [To], as the Sender contract asks.
+// [Group.Wait] returns only once every goroutine and every user callback has
+// returned. Every send and receive of a stage selects on the group's context,
+// and a worker checks it before taking new work.
+//
+// # Stopping
+//
+// There are two ways to end a pipeline whose sources never end on their own,
+// as BPF event sources do not.
+//
+// [Group.Stop] is graceful. Sources adopted with From are closed, so they
+// deliver what the kernel buffer already holds; FromSeq sources stop taking
+// values. Every stage then drains its input, passes on what it holds
+// (including a partial batch) and closes its outputs; Wait returns nil.
+// Nothing in flight is lost, and nothing keeps reading a source that has
+// been told to stop: unlike a pipeline that drains its inputs in the
+// background after an early exit, a Stop ends because the sources end.
+//
+// Cancelling the parent context, a stage failing, or a consumer breaking out
+// of [All] aborts: the group's context is cancelled, every stage returns at
+// its next send, receive or value, and what is in flight (a value in hand, a
+// partial batch) is discarded. Adopted sources are still Closed, and what
+// they deliver while closing is discarded, so their goroutines exit.
+//
+// # Errors
+//
+// The first error returned by a callback, a function started with Go, or an
+// adopted source or sink aborts the group and is what Wait returns, as a
+// [*StageError] that names the stage and unwraps to the error. Errors that
+// stages return after the abort began are its consequences and are not
+// reported. If the parent context was cancelled, Wait returns its
+// context.Cause. Wait never returns a context.Canceled that the group caused
+// itself: after a clean end, a Stop or a break out of All it returns nil.
+//
+// # Panics
+//
+// Misuse is a programmer error and panics when the stage is built, with a
+// "pipeline: " prefix: a nil function, group or input channel, n < 1, an
+// option a stage does not take.
+//
+// A panic in a callback is not recovered, as errgroup does not recover one
+// either. Recovering would turn a bug into an ordinary error while the state
+// the callback shares with the rest of the program is half updated, and the
+// other stages would go on (or shut down) on top of it; the process crashing
+// with the callback's stack is the honest outcome. A callback that can
+// legitimately panic (a parser of untrusted input, say) recovers inside
+// itself and returns an error, which aborts the group like any other.
+//
+// # Order and parallelism
+//
+// A stage has one worker by default: it keeps order and never runs its
+// callback concurrently. [Workers](n) runs n; results then leave in
+// completion order unless [Ordered] is given, which keeps input order at the
+// cost of up to 2n values in flight. [Tee] keeps order on each branch;
+// [Shard] sends every value with the same key to the same output, in order.
+//
+// # Back-pressure and drops
+//
+// By default a stage waits for its consumer. [Overflow] with a drop policy
+// (chans.DropNewest, chans.DropOldest, applied by chans.Offer as in the
+// pumps) drops instead and counts the drops; [Buffer] sizes the output
+// channel. On a Tee, per-branch settings ([Branch]) let one slow branch drop
+// while the others keep flowing.
+//
+// # Metrics
+//
+// [Group.Stats] reads each stage's counters at run time: values in and out,
+// dropped, and the time spent in user callbacks, which shows where a
+// pipeline is slow.
+package pipeline

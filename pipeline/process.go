@@ -1,0 +1,207 @@
+package pipeline
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/bpfchan/bpfchan/chans"
+)
+
+// Map passes f(ctx, v) on for every v received from in. The returned channel
+// is closed when in is closed and every value is passed on, or when the
+// group aborts. An error from f aborts the group and is returned by Wait as a
+// *StageError. Options: Workers, Ordered, Buffer, Overflow, Name.
+func Map[In, Out any](g *Group, in <-chan In, f func(context.Context, In) (Out, error), opts ...StageOption) <-chan Out {
+	if f == nil {
+		panic("pipeline: Map with a nil function")
+	}
+	return process(g, "map", in, true, opts, func(ctx context.Context, v In) (Out, bool, error) {
+		o, err := f(ctx, v)
+		return o, true, err
+	})
+}
+
+// Filter passes on the values for which keep returns true, in the order they
+// arrive (with Workers(n > 1), in completion order unless Ordered). An error
+// from keep aborts the group. Options: Workers, Ordered, Buffer, Overflow,
+// Name.
+func Filter[T any](g *Group, in <-chan T, keep func(context.Context, T) (bool, error), opts ...StageOption) <-chan T {
+	if keep == nil {
+		panic("pipeline: Filter with a nil function")
+	}
+	return process(g, "filter", in, true, opts, func(ctx context.Context, v T) (T, bool, error) {
+		ok, err := keep(ctx, v)
+		return v, ok, err
+	})
+}
+
+// ForEach calls f for every value received from in: it is a sink, and ends
+// when in is closed or the group aborts. An error from f aborts the group.
+// Options: Workers (f then runs concurrently, in no particular order), Name.
+func ForEach[T any](g *Group, in <-chan T, f func(context.Context, T) error, opts ...StageOption) {
+	if f == nil {
+		panic("pipeline: ForEach with a nil function")
+	}
+	process(g, "foreach", in, false, opts, func(ctx context.Context, v T) (struct{}, bool, error) {
+		return struct{}{}, false, f(ctx, v)
+	})
+}
+
+// step is the per-value work of Map, Filter and ForEach: the value to pass
+// on, and whether to pass it.
+type step[In, Out any] func(ctx context.Context, v In) (Out, bool, error)
+
+// process starts the workers of a Map, Filter or ForEach stage and returns
+// its output (nil for ForEach).
+func process[In, Out any](g *Group, kind string, in <-chan In, hasOut bool, opts []StageOption, f step[In, Out]) <-chan Out {
+	check(g, kind, in)
+	allowed := optWorkers | optName
+	if hasOut {
+		allowed |= optOrdered | optBuffer | optOverflow
+	}
+	c := configure(kind, allowed, opts)
+	st := g.newStage(kind, c)
+	var out chan Out
+	if hasOut {
+		out = make(chan Out, c.buffer)
+	}
+	if c.workers > 1 && c.ordered {
+		ordered(g, st, c, in, out, f)
+		return out
+	}
+	var running atomic.Int32
+	running.Store(int32(c.workers))
+	for range c.workers {
+		g.spawn(func() {
+			g.fail(st.name, work(g, st, c.policy, in, out, f))
+			if running.Add(-1) == 0 && out != nil {
+				close(out)
+			}
+		})
+	}
+	return out
+}
+
+// work is one worker's loop. It returns when in is closed, when the group
+// aborts, or with f's error.
+func work[In, Out any](g *Group, st *stage, p chans.Policy, in <-chan In, out chan Out, f step[In, Out]) error {
+	ctx := g.ctx
+	done := ctx.Done()
+	for {
+		v, ok := recv(in, done)
+		if !ok {
+			return nil
+		}
+		st.in.Add(1)
+		if aborted(done) {
+			return nil
+		}
+		start := time.Now()
+		o, keep, err := f(ctx, v)
+		st.busy.Add(int64(time.Since(start)))
+		if err != nil {
+			return err
+		}
+		if keep && out != nil && !send(ctx, done, out, o, p, &st.counter) {
+			return nil
+		}
+	}
+}
+
+// slot carries one value through an ordered stage: from the dispatcher to a
+// worker, and in input order to the collector.
+type slot[In, Out any] struct {
+	in    In
+	out   Out
+	keep  bool
+	ready chan struct{} // capacity 1: the worker's "done", never blocks
+}
+
+// ordered runs n workers whose results leave in input order. A dispatcher
+// hands each value to a worker in a recycled slot and queues the slot in
+// order; a collector takes the slots in that order, waits for each to be
+// ready, and passes its result on. 2n slots bound the values in flight and
+// make the steady state allocation-free.
+func ordered[In, Out any](g *Group, st *stage, c config, in <-chan In, out chan Out, f step[In, Out]) {
+	ctx := g.ctx
+	done := ctx.Done()
+	n := c.workers
+	free := make(chan *slot[In, Out], 2*n)
+	for range 2 * n {
+		free <- &slot[In, Out]{ready: make(chan struct{}, 1)}
+	}
+	jobs := make(chan *slot[In, Out], n)
+	queue := make(chan *slot[In, Out], 2*n) // never blocks: it holds at most 2n slots
+
+	g.spawn(func() { // dispatcher: exits when in is closed or the group aborts
+		defer close(queue)
+		defer close(jobs)
+		for {
+			s, ok := recv(free, done)
+			if !ok {
+				return
+			}
+			v, ok := recv(in, done)
+			if !ok {
+				return
+			}
+			st.in.Add(1)
+			s.in = v
+			queue <- s
+			select {
+			case jobs <- s:
+			case <-done:
+				return
+			}
+		}
+	})
+	for range n {
+		g.spawn(func() { // worker: exits when jobs is closed, the group aborts, or f fails
+			g.fail(st.name, func() error {
+				for {
+					s, ok := recv(jobs, done)
+					if !ok || aborted(done) {
+						return nil
+					}
+					start := time.Now()
+					var err error
+					s.out, s.keep, err = f(ctx, s.in)
+					st.busy.Add(int64(time.Since(start)))
+					if err != nil {
+						return err
+					}
+					s.ready <- struct{}{}
+				}
+			}())
+		})
+	}
+	g.spawn(func() { // collector: exits when the queue is drained or the group aborts
+		defer close(out)
+		var zero slot[In, Out]
+		for {
+			s, ok := recv(queue, done)
+			if !ok {
+				return
+			}
+			if _, ok := recv(s.ready, done); !ok {
+				return
+			}
+			if s.keep && !send(ctx, done, out, s.out, c.policy, &st.counter) {
+				return
+			}
+			s.in, s.out, s.keep = zero.in, zero.out, false // drop references
+			free <- s
+		}
+	})
+}
+
+// check panics on a nil group or input channel: programmer errors.
+func check[T any](g *Group, kind string, in <-chan T) {
+	if g == nil {
+		panic("pipeline: " + kind + " with a nil Group")
+	}
+	if in == nil {
+		panic("pipeline: " + kind + " with a nil input channel")
+	}
+}

@@ -1,0 +1,236 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/bpfchan/bpfchan/chans"
+	"github.com/bpfchan/bpfchan/internal/producer"
+	"github.com/bpfchan/bpfchan/internal/testenv"
+	"github.com/bpfchan/bpfchan/pipeline"
+)
+
+// ringSource is a test-only chans.Receiver over cilium's ringbuf.Reader,
+// yielding each record's sequence number. It stands in for pump.RingBuf,
+// which is written concurrently with this package; it keeps the same
+// contract: Close delivers what the ring holds (ringbuf's Flush), then ends
+// with a nil error; a cancelled ctx ends it at its next delivery with the
+// context's cause.
+type ringSource struct {
+	rd    *ringbuf.Reader
+	c     chan uint64
+	done  chan struct{}
+	err   error
+	flush sync.Once
+}
+
+var _ chans.Receiver[uint64] = (*ringSource)(nil)
+
+func newRingSource(ctx context.Context, rb *ebpf.Map) (*ringSource, error) {
+	rd, err := ringbuf.NewReader(rb)
+	if err != nil {
+		return nil, err
+	}
+	s := &ringSource{rd: rd, c: make(chan uint64), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.err = s.run(ctx)
+		close(s.c)
+		if err := rd.Close(); s.err == nil {
+			s.err = err
+		}
+	}()
+	return s, nil
+}
+
+func (s *ringSource) run(ctx context.Context) error {
+	var rec ringbuf.Record
+	for {
+		err := s.rd.ReadInto(&rec)
+		if errors.Is(err, ringbuf.ErrFlushed) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read ring: %w", err)
+		}
+		select {
+		case s.c <- binary.LittleEndian.Uint64(rec.RawSample):
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+func (s *ringSource) C() <-chan uint64 { return s.c }
+func (s *ringSource) Wait() error      { <-s.done; return s.err }
+func (s *ringSource) Close() error {
+	s.flush.Do(func() {
+		select {
+		case <-s.done: // the reader is closed already
+		default:
+			_ = s.rd.Flush()
+		}
+	})
+	return s.Wait()
+}
+
+// ringFixture is a ring buffer large enough for every record a test
+// produces (no record is lost), and its producer of 16-byte records.
+func ringFixture(t *testing.T) (*ebpf.Map, *producer.Producer) {
+	t.Helper()
+	testenv.RequireBPF(t)
+	rb, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.RingBuf, MaxEntries: 1 << 22})
+	if err != nil {
+		t.Fatalf("create ring buffer: %v", err)
+	}
+	t.Cleanup(func() { rb.Close() })
+	p, err := producer.NewRing(rb, 16)
+	if err != nil {
+		t.Fatalf("ring producer: %v", err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return rb, p
+}
+
+type event struct {
+	seq  uint64
+	even bool
+}
+
+// TestRingExactlyOnce runs Map → Filter → ForEach over a live ring-buffer
+// source fed by a BPF program, stops it gracefully once the producer is
+// done, and checks every record was processed exactly once.
+func TestRingExactlyOnce(t *testing.T) {
+	for _, workers := range []int{1, 4} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			rb, prod := ringFixture(t)
+			const n = 100_000
+			g, ctx := pipeline.New(t.Context())
+			src, err := newRingSource(ctx, rb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			events := pipeline.Map(g, pipeline.From(g, src), func(_ context.Context, s uint64) (event, error) {
+				return event{seq: s, even: s%2 == 0}, nil
+			}, pipeline.Workers(workers), pipeline.Ordered())
+			evens := pipeline.Filter(g, events, func(_ context.Context, e event) (bool, error) { return e.even, nil })
+			seen := make([]int, n)
+			var last int64 = -1
+			var order error
+			pipeline.ForEach(g, evens, func(_ context.Context, e event) error {
+				if e.seq >= n {
+					return fmt.Errorf("seq %d out of range", e.seq)
+				}
+				seen[e.seq]++
+				if int64(e.seq) <= last && order == nil {
+					order = fmt.Errorf("seq %d after %d", e.seq, last)
+				}
+				last = int64(e.seq)
+				return nil
+			})
+			g.Go("producer", func(context.Context) error {
+				for range n / 1000 {
+					if err := prod.Run(1000); err != nil {
+						return err
+					}
+				}
+				g.Stop()
+				return nil
+			})
+			if err := g.Wait(); err != nil {
+				t.Fatalf("Wait: %v", err)
+			}
+			attempted, lost, err := prod.Counts()
+			if err != nil || attempted != n || lost != 0 {
+				t.Fatalf("producer counts %d, %d, %v; want %d, 0, nil", attempted, lost, err, n)
+			}
+			for i, c := range seen {
+				if want := 1 - i%2; c != want {
+					t.Fatalf("seq %d processed %d times, want %d", i, c, want)
+				}
+			}
+			if order != nil {
+				t.Errorf("order: %v", order)
+			}
+			st := g.Stats()
+			wantIn := []uint64{n, n, n / 2}
+			wantOut := []uint64{n, n / 2, 0}
+			for i, s := range st {
+				if s.In != wantIn[i] || s.Out != wantOut[i] || s.Dropped != 0 {
+					t.Errorf("stage %s: in %d, out %d, dropped %d; want %d, %d, 0", s.Name, s.In, s.Out, s.Dropped, wantIn[i], wantOut[i])
+				}
+			}
+		})
+	}
+}
+
+// TestRingStopDrains stops the pipeline while every record is still in the
+// kernel's ring: Stop closes the source gracefully, so all are processed.
+func TestRingStopDrains(t *testing.T) {
+	rb, prod := ringFixture(t)
+	const n = 20_000
+	if err := prod.Run(n); err != nil {
+		t.Fatal(err)
+	}
+	g, ctx := pipeline.New(t.Context())
+	src, err := newRingSource(ctx, rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches := pipeline.Batch(g, pipeline.From(g, src), 64, 0)
+	var got, want uint64
+	pipeline.ForEach(g, batches, func(_ context.Context, b []uint64) error {
+		for _, s := range b {
+			if s != want {
+				return fmt.Errorf("got seq %d, want %d", s, want)
+			}
+			want++
+			got++
+		}
+		return nil
+	})
+	g.Stop()
+	if err := g.Wait(); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if got != n {
+		t.Fatalf("processed %d records after Stop, want %d", got, n)
+	}
+}
+
+// TestRingAbort cancels the parent while the source is delivering: Wait
+// returns the parent's cause, and the source's goroutine has exited.
+func TestRingAbort(t *testing.T) {
+	rb, prod := ringFixture(t)
+	if err := prod.Run(10_000); err != nil {
+		t.Fatal(err)
+	}
+	parent, cancel := context.WithCancelCause(t.Context())
+	defer cancel(nil)
+	errQuit := errors.New("operator quit")
+	g, ctx := pipeline.New(parent)
+	src, err := newRingSource(ctx, rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	pipeline.ForEach(g, pipeline.From(g, src), func(context.Context, uint64) error {
+		if n++; n == 100 {
+			cancel(errQuit)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != errQuit {
+		t.Fatalf("Wait: %v, want %v", err, errQuit)
+	}
+	if err := src.Wait(); !errors.Is(err, errQuit) && err != nil {
+		t.Fatalf("source Wait: %v", err)
+	}
+}

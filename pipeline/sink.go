@@ -1,0 +1,88 @@
+package pipeline
+
+import (
+	"iter"
+
+	"github.com/bpfchan/bpfchan/chans"
+)
+
+// To feeds the values received from in to s, a pump's sink: when in is
+// closed, or the group aborts, it closes s.C() and waits for s to push what
+// it received. An error from s's Wait becomes a *StageError unless the group
+// was already aborting. Create s with the group's context, so that an abort
+// also stops a push that waits on a full map.
+func To[T any](g *Group, in <-chan T, s chans.Sender[T]) {
+	check(g, "to", in)
+	if s == nil {
+		panic("pipeline: To with a nil Sender")
+	}
+	sc := s.C()
+	if sc == nil {
+		panic("pipeline: To a Sender whose C() is nil")
+	}
+	st := g.newStage("to", config{workers: 1})
+	g.spawn(func() { // exits once s has finished
+		done := g.ctx.Done()
+	loop:
+		for {
+			v, ok := recv(in, done)
+			if !ok {
+				break
+			}
+			st.in.Add(1)
+			select {
+			case sc <- v:
+				st.out.Add(1)
+			case <-done:
+				break loop
+			}
+		}
+		close(sc)
+		g.fail(st.name, s.Wait())
+	})
+}
+
+// All iterates over the values received from in, the end of a pipeline, in
+// the caller's goroutine. When in is closed (or the group aborts) it waits
+// for the group and, if Wait reports an error, yields it once with a zero
+// value, so a loop sees every failure:
+//
+//	for v, err := range pipeline.All(g, out) {
+//		if err != nil {
+//			return err
+//		}
+//		use(v)
+//	}
+//
+// Breaking out of the loop (or a panic in its body) aborts the group and
+// waits for it before the loop statement completes, so no stage outlives the
+// loop and nothing drains a source that never ends; the group's Wait then
+// returns nil unless a stage had failed before. Because All waits for the
+// whole group, every other output of the group must be consumed elsewhere.
+func All[T any](g *Group, in <-chan T) iter.Seq2[T, error] {
+	check(g, "All", in)
+	return func(yield func(T, error) bool) {
+		finished := false
+		defer func() {
+			if !finished {
+				g.abort(errBroken)
+				g.Wait()
+			}
+		}()
+		done := g.ctx.Done()
+		for {
+			v, ok := recv(in, done)
+			if !ok {
+				break
+			}
+			if !yield(v, nil) {
+				return
+			}
+		}
+		finished = true
+		if err := g.Wait(); err != nil {
+			var zero T
+			yield(zero, err)
+		}
+	}
+}

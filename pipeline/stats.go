@@ -1,0 +1,94 @@
+package pipeline
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// StageStats is a snapshot of one stage's counters, readable while the
+// pipeline runs (see [Group.Stats]). A stage whose Busy is close to its
+// lifetime times Workers is the bottleneck; one whose outputs are full shows
+// it as Dropped (with a drop policy) or as a Busy far below that.
+type StageStats struct {
+	Name    string
+	Workers int
+	In      uint64        // values received from the input(s)
+	Out     uint64        // values (Batch: batches) passed on, over all outputs
+	Dropped uint64        // values dropped by an Overflow policy, over all outputs
+	Busy    time.Duration // time spent in user callbacks, summed over workers
+
+	// Branches holds each output's counters for Tee and Shard; nil otherwise.
+	Branches []BranchStats
+}
+
+// BranchStats counts one output of a Tee or a Shard.
+type BranchStats struct {
+	Out     uint64
+	Dropped uint64
+}
+
+// Stats returns a snapshot of every stage's counters, in the order the stages
+// were built. Once a stage has exited, In − Out − Dropped is what it filtered
+// out or, in an abort, abandoned (Batch counts values in but batches out).
+func (g *Group) Stats() []StageStats {
+	g.mu.Lock()
+	stages := append([]*stage(nil), g.stages...)
+	g.mu.Unlock()
+	out := make([]StageStats, len(stages))
+	for i, s := range stages {
+		out[i] = s.snapshot()
+	}
+	return out
+}
+
+// stage holds one stage's name and counters. Counters are atomics: workers
+// update them, Stats reads them at any time.
+type stage struct {
+	name     string
+	workers  int
+	in       atomic.Uint64
+	counter  // the single output's counters
+	busy     atomic.Int64
+	branches []counter // Tee and Shard outputs
+}
+
+// counter counts what went out of one output.
+type counter struct {
+	out     atomic.Uint64
+	dropped atomic.Uint64
+}
+
+// newStage registers a stage of the given kind with the group.
+func (g *Group) newStage(kind string, c config) *stage {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	name := c.name
+	if name == "" {
+		name = fmt.Sprintf("%s#%d", kind, len(g.stages)+1)
+	}
+	s := &stage{name: name, workers: c.workers}
+	g.stages = append(g.stages, s)
+	return s
+}
+
+func (s *stage) snapshot() StageStats {
+	st := StageStats{
+		Name:    s.name,
+		Workers: s.workers,
+		In:      s.in.Load(),
+		Out:     s.out.Load(),
+		Dropped: s.dropped.Load(),
+		Busy:    time.Duration(s.busy.Load()),
+	}
+	if s.branches != nil {
+		st.Branches = make([]BranchStats, len(s.branches))
+		for i := range s.branches {
+			b := BranchStats{Out: s.branches[i].out.Load(), Dropped: s.branches[i].dropped.Load()}
+			st.Branches[i] = b
+			st.Out += b.Out
+			st.Dropped += b.Dropped
+		}
+	}
+	return st
+}
