@@ -1,2 +1,85 @@
-// Package maps gives typed, synchronous access to BPF maps.
+// Package maps gives typed, synchronous access to BPF maps: one Go call is
+// one kernel operation (or one batch of them), with Go types for keys and
+// values instead of bytes.
+//
+// The package shares its name with the standard library's maps; import it
+// as bpfmaps where both are needed:
+//
+//	import bpfmaps "github.com/bpfchan/bpfchan/maps"
+//
+// # Types
+//
+//   - [Map] for maps with one value per key: hash ([NewHash]), LRU hash
+//     ([NewLRUHash]), array ([NewArray]), LPM trie ([NewLPMTrie] with
+//     [LPMKey]), and any other key/value type through [New] or [Open].
+//   - [PerCPUMap] for per-CPU hash, array and LRU hash: a value is a []V with
+//     one element per possible CPU ([ebpf.PossibleCPU]); [Sum] adds them.
+//   - [Queue] (FIFO) and [Stack] (LIFO): Push, PushOverwrite, Pop, Peek and
+//     PopWait.
+//   - [MapOfMaps] for hash-of-maps and array-of-maps, [Bloom] for bloom
+//     filters, and [NewRingBuf] for a ring buffer map (read with package
+//     pump).
+//
+// # Lifetimes
+//
+// There are no goroutines here. Every wrapper owns one file descriptor and
+// must be closed. Constructors named New* create a map; Open* wrap a clone
+// of the caller's *ebpf.Map, so the caller keeps, and closes, its own (the
+// usual case with bpf2go objects); LoadPinned opens a pinned map. Map()
+// returns the wrapper's own *ebpf.Map: do not close it. Wrappers are safe
+// for concurrent use, and Close may be called while other calls run: those
+// complete on the open map or fail with ErrClosed, never with EBADF.
+//
+// # Codecs
+//
+// A key or value type must have a fixed binary size (binary.Size > 0), or
+// implement encoding.BinaryMarshaler and BinaryUnmarshaler, or be []byte. Its
+// size is checked once, against the map's, when the wrapper is made: a
+// mismatch is an error naming both sizes and the map. A type without padding
+// is then copied as raw memory on every call (no reflection); a padded
+// struct is encoded without its padding by encoding/binary.
+//
+// # Errors
+//
+// Every error names the operation and the map (`lookup hash map "counts":
+// key does not exist`, or `hash map id 12` for an unnamed map) and wraps one
+// of the sentinels, to be matched with errors.Is: [ErrKeyNotExist] and
+// [ErrKeyExist] (cilium's own), [ErrFull] (a full hash map, queue or stack;
+// the kernel says E2BIG), [ErrEmpty] (pop or peek of an empty queue or
+// stack; a popped zero value is a value), [ErrClosed], [ErrOutOfRange] (an
+// array index not below MaxEntries), [ErrSizeMismatch], [ErrMapType] (a
+// wrapper that does not fit the map's type), [ErrNilMap], [ErrInvalidSize].
+// Array elements cannot be deleted: Delete on an array wraps
+// errors.ErrUnsupported. Bad input returns an error; nothing panics except
+// a nil error pointer given to All or Keys.
+//
+// # Iteration and batches
+//
+// All and Keys return iterators that read the map lazily, 1024 elements per
+// BPF_MAP_LOOKUP_BATCH syscall, growing the buffer when a hash bucket does
+// not fit (ENOSPC). The iteration's error lands in the *error given to All
+// when the loop ends; a break ends it cleanly with a nil error. No lock is
+// held while the loop body runs: it may read, write or close the map.
+//
+// What a walk guarantees while the map changes underneath (BPF programs or
+// other goroutines writing): a hash walk reads bucket by bucket, each bucket
+// once and whole, so no key is yielded twice, and every key that stays in the
+// map for the whole walk is yielded exactly once. Keys inserted or deleted
+// during the walk may or may not be yielded, and values are as of the moment
+// their batch was read (a key deleted after that is still yielded). An array
+// walk yields every index once, in order. Map types without batch support
+// (LPM tries) are walked with NextKey and Lookup; there, deleting the key
+// under the cursor makes the kernel restart from the first key, so keys may
+// be yielded twice, and the walk gives up with ebpf.ErrIterationAborted
+// after about four times MaxEntries steps.
+//
+// BatchPut and BatchDelete write or delete many elements in one syscall and
+// return how many the kernel really processed, with the error that stopped
+// it. Drain removes everything with lookup-and-delete batches and returns
+// what it removed; Clear deletes everything (zeroes an array).
+//
+// # Hooks
+//
+// Map's unexported fields m, name, kc, vc, helper and its method open are
+// the hook for the kernel-atomic Entry code of this package (entry*.go).
 package maps

@@ -3,6 +3,7 @@ package maps
 import (
 	"errors"
 
+	"github.com/bpfchan/bpfchan/internal/codec"
 	"github.com/cilium/ebpf"
 )
 
@@ -21,4 +22,17 @@ var (
 	ErrClosed = errors.New("map closed")
 	// ErrInvalid: a validator rejected a value; wraps the validator's error.
 	ErrInvalid = errors.New("invalid value")
+	// ErrOutOfRange: an array index is not below the array's MaxEntries.
+	ErrOutOfRange = errors.New("index out of range")
+	// ErrSizeMismatch: a Go type's size differs from the map's key or value
+	// size. The message names both sizes.
+	ErrSizeMismatch = codec.ErrSize
+	// ErrMapType: the map's type does not fit the wrapper asked for (a queue
+	// opened as a hash map, a per-CPU map opened as Map, an unknown type).
+	ErrMapType = errors.New("unsupported map type")
+	// ErrInvalidSize: a size parameter the kernel would refuse (a ring
+	// buffer size that is no power-of-two multiple of the page size).
+	ErrInvalidSize = errors.New("invalid size")
+	// ErrNilMap: a nil *ebpf.Map or *ebpf.MapSpec was given.
+	ErrNilMap = errors.New("nil map")
 )

@@ -1,0 +1,164 @@
+package maps
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+)
+
+// All returns an iterator over the map's elements, read lazily with batch
+// lookups of 1024 elements (one syscall per batch); map types without batch
+// support (LPM tries) are walked with NextKey and Lookup instead. The
+// iteration's error is stored in *errp when the loop ends, nil after a
+// complete walk or a break; check it after the loop:
+//
+//	var err error
+//	for k, v := range m.All(&err) { ... }
+//	if err != nil { ... }
+//
+// The loop body may use m (even Close it: the next batch then fails with
+// ErrClosed); no lock is held while it runs.
+//
+// Under concurrent changes (from BPF programs or other goroutines), a batch
+// walk of a hash map visits each hash bucket once, reading a whole bucket
+// atomically: no key is yielded twice; a key present for the whole walk is
+// yielded exactly once, with its value at the moment its bucket was read
+// (values are up to one batch old: a key deleted after its batch was read
+// is still yielded); a key inserted or deleted during the walk may or may
+// not be yielded. An array walk reads each index once, in order. The NextKey fallback (LPM
+// tries) restarts from the first key when the key under its cursor is
+// deleted, so it may yield a key more than once then.
+func (m *Map[K, V]) All(errp *error) iter.Seq2[K, V] {
+	if errp == nil {
+		panic("maps: All needs a non-nil error pointer")
+	}
+	return func(yield func(K, V) bool) {
+		var k K
+		var v V
+		var derr error
+		err := m.table().walk(false, func(kb, vb []byte) bool {
+			if derr = m.kc.Decode(kb, &k); derr != nil {
+				return false
+			}
+			if derr = m.vc.Decode(vb, &v); derr != nil {
+				return false
+			}
+			return yield(k, v)
+		})
+		*errp = m.iterErr(errors.Join(err, derr))
+	}
+}
+
+// Keys is All without the values: see All for errp and the guarantees.
+func (m *Map[K, V]) Keys(errp *error) iter.Seq[K] {
+	if errp == nil {
+		panic("maps: Keys needs a non-nil error pointer")
+	}
+	return func(yield func(K) bool) {
+		for k := range m.All(errp) {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func (m *Map[K, V]) iterErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return opErr("iterate", m.name, err)
+}
+
+// Drain removes every element with batch lookup-and-deletes and returns what
+// it removed, also when it fails part way (then err says why). Arrays cannot
+// be drained (ErrMapType).
+func (m *Map[K, V]) Drain() (keys []K, values []V, err error) {
+	var derr error
+	err = m.table().walk(true, func(kb, vb []byte) bool {
+		var k K
+		var v V
+		if derr = errors.Join(m.kc.Decode(kb, &k), m.vc.Decode(vb, &v)); derr != nil {
+			return false
+		}
+		keys, values = append(keys, k), append(values, v)
+		return true
+	})
+	if errors.Is(err, errNoBatch) {
+		err = fmt.Errorf("%s has no batch lookup-and-delete: %w", typeName(m.m.Type()), ErrMapType)
+	}
+	if err = errors.Join(err, derr); err != nil {
+		return keys, values, opErr("drain", m.name, err)
+	}
+	return keys, values, nil
+}
+
+// Clear deletes every element and returns how many it deleted: batch
+// lookup-and-deletes, or NextKey and Delete for map types without batches.
+// An array's elements are set to zero instead, and all of them counted.
+func (m *Map[K, V]) Clear() (int, error) {
+	n, err := m.table().clear()
+	if err != nil {
+		return n, opErr("clear", m.name, err)
+	}
+	return n, nil
+}
+
+// BatchPut creates or replaces len(keys) elements in one syscall and returns
+// how many the kernel stored (the first n of keys) with the error that
+// stopped it.
+func (m *Map[K, V]) BatchPut(keys []K, values []V) (int, error) {
+	if len(keys) != len(values) {
+		return 0, opErr("batch put", m.name, fmt.Errorf("%d keys but %d values", len(keys), len(values)))
+	}
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	kr, vr := makeRaw(m.ks, len(keys)), makeRaw(m.vs, len(values))
+	for i := range keys {
+		if err := m.encodeKey(kr.b[i*m.ks:(i+1)*m.ks], &keys[i]); err != nil {
+			return 0, opErr("batch put", m.name, err)
+		}
+		if _, err := m.vc.EncodeSized(vr.b[i*m.vs:i*m.vs], &values[i], m.vs); err != nil {
+			return 0, opErr("batch put", m.name, err)
+		}
+	}
+	if m.array {
+		for i := range keys {
+			if m.outOfRange(ptr(kr.b[i*m.ks:])) {
+				return 0, m.rangeErr("batch put", ptr(kr.b[i*m.ks:]))
+			}
+		}
+	}
+	n, err := m.table().batchUpdate(kr, vr, 0)
+	if err != nil {
+		return n, opErr("batch put", m.name, err)
+	}
+	return n, nil
+}
+
+// BatchDelete deletes the keys in one syscall and returns how many it
+// deleted: the kernel stops at the first missing key (ErrKeyNotExist), so
+// the first n keys are gone and the rest untouched.
+func (m *Map[K, V]) BatchDelete(keys []K) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	kr := makeRaw(m.ks, len(keys))
+	for i := range keys {
+		if err := m.encodeKey(kr.b[i*m.ks:(i+1)*m.ks], &keys[i]); err != nil {
+			return 0, opErr("batch delete", m.name, err)
+		}
+	}
+	n, err := m.table().batchDelete(kr)
+	if err != nil {
+		return n, opErr("batch delete", m.name, err)
+	}
+	return n, nil
+}
+
+// encodeKey writes k into dst, which has exactly the key size.
+func (m *Map[K, V]) encodeKey(dst []byte, k *K) error {
+	_, err := m.kc.EncodeSized(dst[:0], k, m.ks)
+	return err
+}

@@ -1,0 +1,97 @@
+package maps
+
+import (
+	"testing"
+
+	"github.com/bpfchan/bpfchan/internal/testenv"
+)
+
+// TestAllUnderChange deletes and inserts keys while a batch walk with small
+// batches runs: no key is yielded twice, every key left alone is yielded
+// exactly once. (A deleted key may still be yielded: its batch may have
+// been read before the delete.)
+func TestAllUnderChange(t *testing.T) {
+	testenv.RequireBPF(t)
+	const n = 512
+	m, err := NewHash[uint32, uint32](2 * n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.batch = 8
+	for i := range uint32(n) {
+		if err := m.Put(i, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[uint32]int{}
+	deleted := map[uint32]bool{}
+	var ierr error
+	step := 0
+	for k, v := range m.All(&ierr) {
+		if v != k && v != k+1 {
+			t.Fatalf("key %d has value %d", k, v)
+		}
+		seen[k]++
+		// Odd keys are deleted, the rest rewritten, new keys added.
+		if victim := uint32(2*step + 1); victim < n && !deleted[victim] && seen[victim] == 0 {
+			if err := m.Delete(victim); err != nil {
+				t.Fatal(err)
+			}
+			deleted[victim] = true
+		}
+		if err := m.Put(k, k+1); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Put(n+uint32(step), n+uint32(step)); err != nil {
+			t.Fatal(err)
+		}
+		step++
+	}
+	if ierr != nil {
+		t.Fatal(ierr)
+	}
+	for k, c := range seen {
+		if c != 1 {
+			t.Errorf("key %d yielded %d times, want once", k, c)
+		}
+	}
+	if len(deleted) == 0 {
+		t.Fatal("the test deleted nothing")
+	}
+	for k := range uint32(n) {
+		if !deleted[k] && seen[k] != 1 {
+			t.Errorf("untouched key %d yielded %d times, want once", k, seen[k])
+		}
+	}
+}
+
+// TestAllGrowsOnENOSPC walks a hash map with a batch of one element, which
+// the kernel refuses with ENOSPC for buckets of several elements: the walk
+// grows its buffer and still sees everything once.
+func TestAllGrowsOnENOSPC(t *testing.T) {
+	testenv.RequireBPF(t)
+	const n = 4096
+	m, err := NewHash[uint32, uint32](n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.batch = 1
+	for i := range uint32(n) {
+		if err := m.Put(i, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[uint32]bool{}
+	var ierr error
+	for k := range m.Keys(&ierr) {
+		if seen[k] {
+			t.Fatalf("key %d twice", k)
+		}
+		seen[k] = true
+	}
+	if ierr != nil || len(seen) != n {
+		t.Fatalf("got %d keys, %v; want %d", len(seen), ierr, n)
+	}
+}

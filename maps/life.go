@@ -1,0 +1,144 @@
+package maps
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/cilium/ebpf"
+)
+
+// life guards a wrapper's file descriptor against Close. Every kernel call
+// holds the read lock, Close takes the write lock, so an operation racing
+// with Close either completes on the live fd or reports ErrClosed; it never
+// reaches a closed (or reused) descriptor number.
+type life struct {
+	mu     sync.RWMutex
+	closed atomic.Bool
+}
+
+// acquire takes the read lock; on success the caller must call release.
+func (l *life) acquire() bool {
+	l.mu.RLock()
+	if l.closed.Load() {
+		l.mu.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (l *life) release() { l.mu.RUnlock() }
+
+// shut closes m once; later calls return nil and do nothing.
+func (l *life) shut(m *ebpf.Map) (first bool, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed.Swap(true) {
+		return false, nil
+	}
+	return true, m.Close()
+}
+
+// kernelErr replaces cilium's wording for the sentinels with the sentinel
+// itself and turns the kernel's E2BIG into ErrFull.
+func kernelErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrKeyNotExist):
+		return ErrKeyNotExist
+	case errors.Is(err, ErrKeyExist):
+		return ErrKeyExist
+	case errors.Is(err, syscall.E2BIG):
+		return ErrFull
+	}
+	return err
+}
+
+// opErr wraps err as "op name: err".
+func opErr(op, name string, err error) error {
+	return fmt.Errorf("%s %s: %w", op, name, err)
+}
+
+// typeName is the lowercase name of a map type used in error messages.
+func typeName(t ebpf.MapType) string {
+	switch t {
+	case ebpf.Hash:
+		return "hash"
+	case ebpf.Array:
+		return "array"
+	case ebpf.PerCPUHash:
+		return "per-CPU hash"
+	case ebpf.PerCPUArray:
+		return "per-CPU array"
+	case ebpf.LRUHash:
+		return "LRU hash"
+	case ebpf.LRUCPUHash:
+		return "LRU per-CPU hash"
+	case ebpf.LPMTrie:
+		return "LPM trie"
+	case ebpf.ArrayOfMaps:
+		return "array-of-maps"
+	case ebpf.HashOfMaps:
+		return "hash-of-maps"
+	case ebpf.Queue:
+		return "queue"
+	case ebpf.Stack:
+		return "stack"
+	case ebpf.RingBuf:
+		return "ring buffer"
+	case ebpf.BloomFilter:
+		return "bloom filter"
+	case ebpf.PerfEventArray:
+		return "perf event array"
+	}
+	return t.String()
+}
+
+// describe names a live map for errors: `hash map "counts"`, or
+// `hash map id 12` when it has no name.
+func describe(m *ebpf.Map) string {
+	kind := typeName(m.Type())
+	info, err := m.Info()
+	if err != nil {
+		return fmt.Sprintf("%s map fd %d", kind, m.FD())
+	}
+	if info.Name != "" {
+		return fmt.Sprintf("%s map %q", kind, info.Name)
+	}
+	if id, ok := info.ID(); ok {
+		return fmt.Sprintf("%s map id %d", kind, id)
+	}
+	return fmt.Sprintf("%s map fd %d", kind, m.FD())
+}
+
+// describeSpec names a map that does not exist yet.
+func describeSpec(s *ebpf.MapSpec) string {
+	if s.Name != "" {
+		return fmt.Sprintf("%s map %q", typeName(s.Type), s.Name)
+	}
+	return fmt.Sprintf("unnamed %s map", typeName(s.Type))
+}
+
+// clone duplicates m for a wrapper that owns its own descriptor.
+func clone(m *ebpf.Map) (*ebpf.Map, error) {
+	if m == nil {
+		return nil, fmt.Errorf("open map: %w", ErrNilMap)
+	}
+	c, err := m.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", describe(m), err)
+	}
+	return c, nil
+}
+
+// create makes the kernel map for spec; the error names the spec's map.
+func create(spec *ebpf.MapSpec) (*ebpf.Map, error) {
+	m, err := ebpf.NewMap(spec)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", describeSpec(spec), err)
+	}
+	return m, nil
+}

@@ -1,0 +1,364 @@
+package maps
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/bpfchan/bpfchan/internal/codec"
+	"github.com/cilium/ebpf"
+)
+
+// Map is a typed view of a BPF map with one value per key: hash, LRU hash,
+// array, LPM trie, and the other key/value types that have no per-CPU
+// values (those use PerCPUMap) and do not hold maps (MapOfMaps). It owns
+// its file descriptor: Close it. A Map is safe for concurrent use, and Close
+// may race with other calls: they complete or return ErrClosed.
+//
+// Keys and values are encoded by the codec of internal/codec: a type with
+// no padding is copied as raw memory, its size checked once when the Map is
+// made; other fixed-size types go through encoding/binary; types
+// implementing encoding.BinaryMarshaler and BinaryUnmarshaler use those.
+type Map[K, V any] struct {
+	// The hook for entry code (entry*.go, kernel-atomic Entry): m is the
+	// map's descriptor (owned by this Map), name names it in errors, kc and
+	// vc encode keys and values. open reports ErrClosed after Close. helper
+	// is filled lazily (once) with whatever entry code must close with the
+	// map (its helper program); Close closes helper.c after the map. Kernel
+	// calls on m must hold the read side of lf (lf.acquire/lf.release), the
+	// guard Close waits for.
+	m      *ebpf.Map
+	name   string
+	kc     codec.Codec[K]
+	vc     codec.Codec[V]
+	helper lazyHelper
+
+	lf      life
+	ks, vs  int
+	direct  bool   // both codecs copy memory: cilium's unsafe.Pointer path
+	array   bool   // keys are indexes below max
+	max     uint32 // MaxEntries
+	batch   int    // elements per batch syscall; 0 means 1024
+	noBatch atomic.Bool
+}
+
+// lazyHelper is a resource built on first use by entry code and closed by
+// Map.Close after the map itself.
+type lazyHelper struct {
+	once sync.Once
+	c    io.Closer
+	err  error
+}
+
+// open returns an error wrapping ErrClosed, naming the map, once Close was
+// called, and nil before.
+func (m *Map[K, V]) open() error {
+	if m.lf.closed.Load() {
+		return fmt.Errorf("%s: %w", m.name, ErrClosed)
+	}
+	return nil
+}
+
+// NewHash creates a hash map of maxEntries elements, keys K and values V.
+func NewHash[K, V any](maxEntries uint32) (*Map[K, V], error) {
+	return New[K, V](&ebpf.MapSpec{Type: ebpf.Hash, MaxEntries: maxEntries})
+}
+
+// NewLRUHash creates an LRU hash map: when it is full, an insert evicts the
+// least recently used element instead of failing.
+func NewLRUHash[K, V any](maxEntries uint32) (*Map[K, V], error) {
+	return New[K, V](&ebpf.MapSpec{Type: ebpf.LRUHash, MaxEntries: maxEntries})
+}
+
+// NewArray creates an array of maxEntries values, indexed from 0. Every
+// index exists (zero at first); an index not below maxEntries is an
+// ErrOutOfRange error, and elements cannot be deleted.
+func NewArray[V any](maxEntries uint32) (*Map[uint32, V], error) {
+	return New[uint32, V](&ebpf.MapSpec{Type: ebpf.Array, MaxEntries: maxEntries})
+}
+
+// New creates a map from spec and wraps it. A KeySize or ValueSize of zero
+// is filled in from K and V; a given size must match theirs. The spec is not
+// modified. Per-CPU types, maps of maps, queues, stacks, bloom filters and
+// ring buffers have their own constructors and are refused here with
+// ErrMapType.
+func New[K, V any](spec *ebpf.MapSpec) (*Map[K, V], error) {
+	if spec == nil {
+		return nil, fmt.Errorf("create map: %w", ErrNilMap)
+	}
+	kc, vc, err := codecs[K, V]()
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", describeSpec(spec), err)
+	}
+	if err := kvType(spec.Type, false); err != nil {
+		return nil, fmt.Errorf("create %s: %w", describeSpec(spec), err)
+	}
+	s, err := fill(spec, kc, vc)
+	if err != nil {
+		return nil, err
+	}
+	em, err := create(s)
+	if err != nil {
+		return nil, err
+	}
+	return wrap(em, kc, vc)
+}
+
+// Open wraps a clone of m (the caller keeps and closes its own m), after
+// checking that K and V have m's key and value sizes.
+func Open[K, V any](m *ebpf.Map) (*Map[K, V], error) {
+	c, err := clone(m)
+	if err != nil {
+		return nil, err
+	}
+	kc, vc, err := codecs[K, V]()
+	if err == nil {
+		err = kvType(c.Type(), false)
+	}
+	if err != nil {
+		err = fmt.Errorf("open %s: %w", describe(c), err)
+		c.Close()
+		return nil, err
+	}
+	return wrap(c, kc, vc)
+}
+
+// codecs builds the codecs of K and V.
+func codecs[K, V any]() (codec.Codec[K], codec.Codec[V], error) {
+	kc, err := codec.For[K]()
+	if err != nil {
+		return kc, codec.Codec[V]{}, fmt.Errorf("key: %w", err)
+	}
+	vc, err := codec.For[V]()
+	if err != nil {
+		return kc, vc, fmt.Errorf("value: %w", err)
+	}
+	return kc, vc, nil
+}
+
+// fill copies spec with missing key and value sizes taken from the codecs,
+// and checks the given ones.
+func fill[K, V any](spec *ebpf.MapSpec, kc codec.Codec[K], vc codec.Codec[V]) (*ebpf.MapSpec, error) {
+	s := spec.Copy()
+	if err := fillSize(&s.KeySize, kc.Size(), kc.Check, "key"); err != nil {
+		return nil, fmt.Errorf("create %s: %w", describeSpec(spec), err)
+	}
+	if err := fillSize(&s.ValueSize, vc.Size(), vc.Check, "value"); err != nil {
+		return nil, fmt.Errorf("create %s: %w", describeSpec(spec), err)
+	}
+	return s, nil
+}
+
+func fillSize(size *uint32, have int, check func(string, uint32) error, what string) error {
+	if *size != 0 {
+		return check(what, *size)
+	}
+	if have < 0 {
+		return fmt.Errorf("%s size is known only per value: set the spec's %sSize", what, map[string]string{"key": "Key", "value": "Value"}[what])
+	}
+	*size = uint32(have)
+	return nil
+}
+
+// kvType refuses the map types Map (perCPU=false) or PerCPUMap (true) cannot
+// serve, pointing to the right wrapper.
+func kvType(t ebpf.MapType, perCPU bool) error {
+	switch t {
+	case ebpf.PerCPUHash, ebpf.PerCPUArray, ebpf.LRUCPUHash:
+		if perCPU {
+			return nil
+		}
+		return fmt.Errorf("%s values are one per CPU: use NewPerCPU or OpenPerCPU: %w", typeName(t), ErrMapType)
+	case ebpf.Hash, ebpf.Array, ebpf.LRUHash, ebpf.LPMTrie,
+		ebpf.CGroupArray, ebpf.ProgramArray, ebpf.SockMap, ebpf.SockHash,
+		ebpf.DevMap, ebpf.DevMapHash, ebpf.CPUMap, ebpf.XSKMap, ebpf.StackTrace,
+		ebpf.ReusePortSockArray, ebpf.SkStorage, ebpf.InodeStorage,
+		ebpf.TaskStorage, ebpf.CgroupStorage:
+		if !perCPU {
+			return nil
+		}
+		return fmt.Errorf("%s has one value per key: use New or Open: %w", typeName(t), ErrMapType)
+	case ebpf.HashOfMaps, ebpf.ArrayOfMaps:
+		return fmt.Errorf("%s holds maps: use OpenMapOfMaps: %w", typeName(t), ErrMapType)
+	case ebpf.Queue:
+		return fmt.Errorf("queue has no keys: use NewQueue or OpenQueue: %w", ErrMapType)
+	case ebpf.Stack:
+		return fmt.Errorf("stack has no keys: use NewStack or OpenStack: %w", ErrMapType)
+	case ebpf.BloomFilter:
+		return fmt.Errorf("bloom filter has no keys: use NewBloomFilter or OpenBloomFilter: %w", ErrMapType)
+	case ebpf.RingBuf, ebpf.PerfEventArray:
+		return fmt.Errorf("%s is read with package pump: %w", typeName(t), ErrMapType)
+	}
+	return fmt.Errorf("map type %s: %w", t, ErrMapType)
+}
+
+// wrap makes the Map that owns em, checking the sizes; em is closed on error.
+func wrap[K, V any](em *ebpf.Map, kc codec.Codec[K], vc codec.Codec[V]) (*Map[K, V], error) {
+	name := describe(em)
+	if err := kc.Check("key", em.KeySize()); err != nil {
+		em.Close()
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	if err := vc.Check("value", em.ValueSize()); err != nil {
+		em.Close()
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	return &Map[K, V]{
+		m:      em,
+		name:   name,
+		kc:     kc,
+		vc:     vc,
+		ks:     int(em.KeySize()),
+		vs:     int(em.ValueSize()),
+		direct: kc.Direct() && vc.Direct(),
+		array:  em.Type() == ebpf.Array && em.KeySize() == 4,
+		max:    em.MaxEntries(),
+	}, nil
+}
+
+// Lookup returns the value of k; errors.Is(err, ErrKeyNotExist) when k is
+// absent.
+func (m *Map[K, V]) Lookup(k K) (V, error) {
+	var v V
+	if !m.lf.acquire() {
+		return v, opErr("lookup", m.name, ErrClosed)
+	}
+	defer m.lf.release()
+	if m.direct {
+		if m.array && m.outOfRange(unsafe.Pointer(&k)) {
+			return v, m.rangeErr("lookup", unsafe.Pointer(&k))
+		}
+		if err := m.m.Lookup(unsafe.Pointer(&k), unsafe.Pointer(&v)); err != nil {
+			return v, opErr("lookup", m.name, kernelErr(err))
+		}
+		return v, nil
+	}
+	kp, err := m.key("lookup", &k)
+	if err != nil {
+		return v, err
+	}
+	buf := make([]byte, m.vs)
+	if err := m.m.Lookup(kp, ptr(buf)); err != nil {
+		return v, opErr("lookup", m.name, kernelErr(err))
+	}
+	if err := m.vc.Decode(buf, &v); err != nil {
+		return v, opErr("lookup", m.name, err)
+	}
+	return v, nil
+}
+
+// Put creates or replaces the value of k. A full hash map is ErrFull.
+func (m *Map[K, V]) Put(k K, v V) error { return m.update("put", k, v, ebpf.UpdateAny) }
+
+// Insert creates k with value v; ErrKeyExist when k is present (always, for
+// an array).
+func (m *Map[K, V]) Insert(k K, v V) error { return m.update("insert", k, v, ebpf.UpdateNoExist) }
+
+// Replace changes the value of k; ErrKeyNotExist when k is absent.
+func (m *Map[K, V]) Replace(k K, v V) error { return m.update("replace", k, v, ebpf.UpdateExist) }
+
+func (m *Map[K, V]) update(op string, k K, v V, flags ebpf.MapUpdateFlags) error {
+	if !m.lf.acquire() {
+		return opErr(op, m.name, ErrClosed)
+	}
+	defer m.lf.release()
+	if m.direct {
+		if m.array && m.outOfRange(unsafe.Pointer(&k)) {
+			return m.rangeErr(op, unsafe.Pointer(&k))
+		}
+		if err := m.m.Update(unsafe.Pointer(&k), unsafe.Pointer(&v), flags); err != nil {
+			return opErr(op, m.name, kernelErr(err))
+		}
+		return nil
+	}
+	kp, err := m.key(op, &k)
+	if err != nil {
+		return err
+	}
+	vb, err := m.vc.EncodeSized(nil, &v, m.vs)
+	if err != nil {
+		return opErr(op, m.name, err)
+	}
+	if err := m.m.Update(kp, ptr(vb), flags); err != nil {
+		return opErr(op, m.name, kernelErr(err))
+	}
+	return nil
+}
+
+// Delete removes k; ErrKeyNotExist when k is absent. Array elements cannot
+// be deleted (the kernel refuses): Put a zero value instead.
+func (m *Map[K, V]) Delete(k K) error {
+	if !m.lf.acquire() {
+		return opErr("delete", m.name, ErrClosed)
+	}
+	defer m.lf.release()
+	kp, err := m.key("delete", &k)
+	if err != nil {
+		return err
+	}
+	if m.m.Type() == ebpf.Array {
+		return opErr("delete", m.name, fmt.Errorf("array elements cannot be deleted (Put a zero value): %w", errors.ErrUnsupported))
+	}
+	if err := m.m.Delete(kp); err != nil {
+		return opErr("delete", m.name, kernelErr(err))
+	}
+	return nil
+}
+
+// key encodes k for a kernel call and checks an array index.
+func (m *Map[K, V]) key(op string, k *K) (unsafe.Pointer, error) {
+	var kp unsafe.Pointer
+	if m.kc.Direct() {
+		kp = unsafe.Pointer(k)
+	} else {
+		b, err := m.kc.EncodeSized(nil, k, m.ks)
+		if err != nil {
+			return nil, opErr(op, m.name, err)
+		}
+		kp = ptr(b)
+	}
+	if m.array && m.outOfRange(kp) {
+		return nil, m.rangeErr(op, kp)
+	}
+	return kp, nil
+}
+
+func (m *Map[K, V]) outOfRange(kp unsafe.Pointer) bool {
+	return *(*uint32)(kp) >= m.max
+}
+
+func (m *Map[K, V]) rangeErr(op string, kp unsafe.Pointer) error {
+	return opErr(op, m.name, fmt.Errorf("index %d not below %d: %w", *(*uint32)(kp), m.max, ErrOutOfRange))
+}
+
+// Map returns the underlying map, owned by m: do not close it, and do not
+// use it after m.Close.
+func (m *Map[K, V]) Map() *ebpf.Map { return m.m }
+
+// Close closes the map (and any helper the map's entries started). Later
+// calls on m return ErrClosed; Close itself may be called more than once.
+func (m *Map[K, V]) Close() error {
+	if m == nil {
+		return nil
+	}
+	first, err := m.lf.shut(m.m)
+	if !first {
+		return nil
+	}
+	m.helper.once.Do(func() { m.helper.err = m.open() })
+	if m.helper.c != nil {
+		err = errors.Join(err, m.helper.c.Close())
+	}
+	return err
+}
+
+// table is m's byte-level view for batches and iteration.
+func (m *Map[K, V]) table() *table {
+	return &table{m: m.m, name: m.name, lf: &m.lf, ks: m.ks, vs: m.vs, per: 1, batch: m.batch, noBatch: &m.noBatch}
+}
+
+func putIndex(b []byte, i uint32) { binary.NativeEndian.PutUint32(b, i) }

@@ -1,0 +1,235 @@
+package maps_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/bpfchan/bpfchan/internal/testenv"
+	bpfmaps "github.com/bpfchan/bpfchan/maps"
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+)
+
+func TestPerCPU(t *testing.T) {
+	testenv.RequireBPF(t)
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []ebpf.MapType{ebpf.PerCPUHash, ebpf.PerCPUArray, ebpf.LRUCPUHash} {
+		t.Run(typ.String(), func(t *testing.T) {
+			m, err := bpfmaps.NewPerCPU[uint32, uint32](&ebpf.MapSpec{Name: "pc", Type: typ, MaxEntries: 8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustClose(t, m)
+			if m.CPUs() != cpus {
+				t.Fatalf("CPUs() = %d, want PossibleCPU %d", m.CPUs(), cpus)
+			}
+			want := make([]uint32, cpus)
+			for i := range want {
+				want[i] = uint32(10 * (i + 1))
+			}
+			if err := m.Put(3, want); err != nil {
+				t.Fatal(err)
+			}
+			got, err := m.Lookup(3)
+			if err != nil || !slices.Equal(got, want) {
+				t.Fatalf("Lookup = %v, %v; want %v", got, err, want)
+			}
+			if s := bpfmaps.Sum(got); s != 10*uint32(cpus*(cpus+1)/2) {
+				t.Errorf("Sum = %d", s)
+			}
+			// Fewer values than CPUs: the rest are zero.
+			if err := m.Put(4, []uint32{7}); err != nil {
+				t.Fatal(err)
+			}
+			got, _ = m.Lookup(4)
+			if got[0] != 7 || bpfmaps.Sum(got) != 7 {
+				t.Errorf("Lookup(4) = %v, want [7 0...]", got)
+			}
+			err = m.Put(5, make([]uint32, cpus+1))
+			if err == nil {
+				t.Fatalf("too many values: got %v, want an error", err)
+			}
+			wantErr(t, err, err, "possible CPUs", `"pc"`)
+			var ierr error
+			seen := map[uint32][]uint32{}
+			for k, v := range m.All(&ierr) {
+				seen[k] = v
+			}
+			if ierr != nil || !slices.Equal(seen[3], want) {
+				t.Fatalf("All: %v, %v; want 3=%v", seen, ierr, want)
+			}
+			if typ == ebpf.PerCPUArray {
+				_, err := m.Lookup(8)
+				wantErr(t, err, bpfmaps.ErrOutOfRange, "lookup", "not below 8")
+				if len(seen) != 8 {
+					t.Fatalf("All on an array: %d elements, want 8", len(seen))
+				}
+				return
+			}
+			if len(seen) != 2 {
+				t.Fatalf("All: %d elements, want 2", len(seen))
+			}
+			wantErr(t, m.Insert(3, want), bpfmaps.ErrKeyExist)
+			if err := m.Delete(3); err != nil {
+				t.Fatal(err)
+			}
+			wantErr(t, m.Delete(3), bpfmaps.ErrKeyNotExist, "delete")
+			if n, err := m.Clear(); err != nil || n != 1 {
+				t.Fatalf("Clear = %d, %v; want 1", n, err)
+			}
+		})
+	}
+}
+
+// TestPerCPUFromKernel lets a BPF program add 3 to its CPU's value of a
+// per-CPU array: the sum over CPUs counts the runs. (internal/producer has
+// no per-CPU adder; the program is small enough to live here.)
+func TestPerCPUFromKernel(t *testing.T) {
+	testenv.RequireBPF(t)
+	m, err := bpfmaps.NewPerCPUArray[uint64](4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, m)
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:    ebpf.SocketFilter,
+		License: "MIT",
+		Instructions: asm.Instructions{
+			asm.Mov.Imm(asm.R1, 2),
+			asm.StoreMem(asm.RFP, -4, asm.R1, asm.Word),
+			asm.LoadMapPtr(asm.R1, m.Map().FD()),
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.Add.Imm(asm.R2, -4),
+			asm.FnMapLookupElem.Call(),
+			asm.JEq.Imm(asm.R0, 0, "exit"),
+			asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+			asm.Add.Imm(asm.R1, 3),
+			asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+			asm.Mov.Imm(asm.R0, 0).WithSymbol("exit"),
+			asm.Return(),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	if _, err := prog.Run(&ebpf.RunOptions{Data: make([]byte, 14), Repeat: 100}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Lookup(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := bpfmaps.Sum(got); s < 300 || s%3 != 0 {
+		t.Fatalf("Sum = %d over %v, want 3 per run, at least 100 runs", s, got)
+	}
+}
+
+func TestMapOfMaps(t *testing.T) {
+	testenv.RequireBPF(t)
+	innerSpec := &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 2}
+	outer, err := bpfmaps.NewHashOfMaps[uint32](4, innerSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, outer)
+	inner, err := bpfmaps.NewArray[uint64](2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, inner)
+	if err := inner.Put(1, 42); err != nil {
+		t.Fatal(err)
+	}
+	if err := outer.Put(7, inner.Map()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := outer.Lookup(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, err := bpfmaps.Open[uint32, uint64](got)
+	got.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer view.Close()
+	if v, err := view.Lookup(1); err != nil || v != 42 {
+		t.Fatalf("inner Lookup = %d, %v; want 42", v, err)
+	}
+	var ierr error
+	var keys []uint32
+	for k := range outer.Keys(&ierr) {
+		keys = append(keys, k)
+	}
+	if ierr != nil || !slices.Equal(keys, []uint32{7}) {
+		t.Fatalf("Keys = %v, %v; want [7]", keys, ierr)
+	}
+	if _, err := outer.Lookup(8); !errors.Is(err, bpfmaps.ErrKeyNotExist) {
+		t.Fatalf("got %v, want ErrKeyNotExist", err)
+	}
+	if err := outer.Delete(7); err != nil {
+		t.Fatal(err)
+	}
+
+	arr, err := bpfmaps.NewArrayOfMaps(2, innerSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, arr)
+	if err := arr.Put(1, inner.Map()); err != nil {
+		t.Fatal(err)
+	}
+	got, err = arr.Lookup(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Close()
+	wrong, err := bpfmaps.NewHash[uint32, uint32](2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, wrong)
+	if err := arr.Put(0, wrong.Map()); err == nil {
+		t.Fatal("storing a map unlike the inner spec: got no error")
+	}
+}
+
+func TestBloomFilter(t *testing.T) {
+	testenv.RequireBPF(t)
+	b, err := bpfmaps.NewBloomFilter[uint64](100, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, b)
+	for i := range uint64(10) {
+		if err := b.Push(i * 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range uint64(10) {
+		if ok, err := b.Contains(i * 1000); err != nil || !ok {
+			t.Fatalf("Contains(%d) = %v, %v; want true", i*1000, ok, err)
+		}
+	}
+	misses := 0
+	for i := range uint64(100) {
+		ok, err := b.Contains(i*1000 + 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			misses++
+		}
+	}
+	if misses < 50 {
+		t.Fatalf("%d of 100 absent values reported absent, want most", misses)
+	}
+	if _, err := bpfmaps.NewBloomFilter[uint64](10, 16); !errors.Is(err, bpfmaps.ErrInvalidSize) {
+		t.Fatalf("16 hashes: got %v, want ErrInvalidSize", err)
+	}
+}

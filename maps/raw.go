@@ -1,0 +1,240 @@
+package maps
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+)
+
+// defaultBatch is the number of elements one batch syscall asks for.
+const defaultBatch = 1024
+
+// maxBatch bounds the buffer growth on ENOSPC (a hash bucket larger than the
+// batch): no real bucket comes near it.
+const maxBatch = 1 << 20
+
+// raw is a slice of n fixed-size byte arrays, handed to cilium's batch and
+// per-CPU calls. Its element size equals the map's key or value size, so
+// cilium sees a slice of the right length whose memory it uses directly,
+// whatever the Go type: encoding and decoding happen here, once per element,
+// with the codec.
+type raw struct {
+	v any    // the []([size]byte) value given to cilium
+	b []byte // the same memory
+}
+
+func makeRaw(size, n int) raw {
+	s := reflect.MakeSlice(reflect.SliceOf(reflect.ArrayOf(size, reflect.TypeFor[byte]())), n, n)
+	return raw{v: s.Interface(), b: unsafe.Slice((*byte)(s.UnsafePointer()), size*n)}
+}
+
+// ptr is the address of b for cilium's unsafe.Pointer fast path.
+func ptr(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }
+
+// table is the byte-level view of a key/value map shared by Map, PerCPUMap
+// and MapOfMaps: batch walks, batch updates and deletes, the fallback walk.
+type table struct {
+	m       *ebpf.Map
+	name    string
+	lf      *life
+	ks, vs  int  // key size; value size of one element (one CPU's value for per-CPU maps)
+	per     int  // values per key: 1, or the number of possible CPUs
+	perCPU  bool // the value is one per possible CPU
+	batch   int  // elements per batch; 0 means defaultBatch
+	noBatch *atomic.Bool
+}
+
+// errNoBatch says the map type has no batch operations; the caller falls
+// back to NextKey and Lookup.
+var errNoBatch = errors.New("batch operations not supported")
+
+// walk visits every element with batch lookups (or lookup-and-deletes when
+// del is set), yielding the key bytes and the value bytes (per values of vs
+// bytes each, packed). The slices are reused after yield returns. The lock
+// is held only during each syscall, never while yield runs.
+func (t *table) walk(del bool, yield func(k, v []byte) bool) error {
+	if t.noBatch.Load() {
+		if del {
+			return errNoBatch
+		}
+		return t.walkKeys(yield)
+	}
+	n := t.batch
+	if n <= 0 {
+		n = defaultBatch
+	}
+	cursor := new(ebpf.MapBatchCursor)
+	keys, vals := makeRaw(t.ks, n), makeRaw(t.vs, n*t.per)
+	first := true
+	for {
+		if !t.lf.acquire() {
+			return ErrClosed
+		}
+		var cnt int
+		var err error
+		if del {
+			cnt, err = t.m.BatchLookupAndDelete(cursor, keys.v, vals.v, nil)
+		} else {
+			cnt, err = t.m.BatchLookup(cursor, keys.v, vals.v, nil)
+		}
+		t.lf.release()
+		end := errors.Is(err, ErrKeyNotExist)
+		switch {
+		case err == nil || end:
+		case errors.Is(err, syscall.ENOSPC) && cnt == 0 && n < maxBatch:
+			// A hash bucket holds more elements than fit: grow, and ask
+			// again from the same cursor (the kernel did not advance it).
+			n *= 2
+			keys, vals = makeRaw(t.ks, n), makeRaw(t.vs, n*t.per)
+			continue
+		case first && errors.Is(err, ebpf.ErrNotSupported):
+			t.noBatch.Store(true)
+			if del {
+				return errNoBatch
+			}
+			return t.walkKeys(yield)
+		default:
+			return err
+		}
+		first = false
+		vsz := t.vs * t.per
+		for i := range cnt {
+			if !yield(keys.b[i*t.ks:(i+1)*t.ks], vals.b[i*vsz:(i+1)*vsz]) {
+				return nil
+			}
+		}
+		if end {
+			return nil
+		}
+	}
+}
+
+// walkKeys is the fallback for map types without batch operations: one
+// NextKey and one Lookup per element. A key deleted between the two is
+// skipped. When the key under the cursor is deleted the kernel starts again
+// from the first key, so a walk under concurrent deletes may yield a key
+// twice; it gives up with ebpf.ErrIterationAborted after 4×MaxEntries+16
+// steps rather than loop forever.
+func (t *table) walkKeys(yield func(k, v []byte) bool) error {
+	cur, next := make([]byte, t.ks), make([]byte, t.ks)
+	val := makeRaw(t.vs, t.per)
+	limit := 4*int(t.m.MaxEntries()) + 16
+	for i := 0; ; i++ {
+		if i >= limit {
+			return ebpf.ErrIterationAborted
+		}
+		if !t.lf.acquire() {
+			return ErrClosed
+		}
+		var key any
+		if i > 0 {
+			key = ptr(cur)
+		}
+		err := t.m.NextKey(key, ptr(next))
+		if err == nil {
+			err = t.lookup(ptr(next), val)
+			if errors.Is(err, ErrKeyNotExist) {
+				err = errSkip
+			}
+		}
+		t.lf.release()
+		switch {
+		case errors.Is(err, errSkip):
+		case errors.Is(err, ErrKeyNotExist):
+			return nil
+		case err != nil:
+			return err
+		default:
+			if !yield(next, val.b) {
+				return nil
+			}
+		}
+		cur, next = next, cur
+	}
+}
+
+var errSkip = errors.New("skip")
+
+// lookup reads the value of the key at kp into out (lock held by caller).
+func (t *table) lookup(kp unsafe.Pointer, out raw) error {
+	if t.perCPU {
+		return t.m.Lookup(kp, out.v)
+	}
+	return t.m.Lookup(kp, ptr(out.b))
+}
+
+// batchUpdate writes n encoded keys and values in one syscall and returns how
+// many the kernel stored.
+func (t *table) batchUpdate(keys, vals raw, flags ebpf.MapUpdateFlags) (int, error) {
+	if !t.lf.acquire() {
+		return 0, ErrClosed
+	}
+	defer t.lf.release()
+	n, err := t.m.BatchUpdate(keys.v, vals.v, &ebpf.BatchOptions{ElemFlags: uint64(flags)})
+	return n, kernelErr(err)
+}
+
+// batchDelete deletes the encoded keys and returns how many it deleted.
+func (t *table) batchDelete(keys raw) (int, error) {
+	if !t.lf.acquire() {
+		return 0, ErrClosed
+	}
+	defer t.lf.release()
+	n, err := t.m.BatchDelete(keys.v, nil)
+	return n, kernelErr(err)
+}
+
+// clear removes every element and returns how many it removed. Arrays
+// cannot delete: their elements are set to zero instead (and counted).
+func (t *table) clear() (int, error) {
+	typ := t.m.Type()
+	if typ == ebpf.Array || typ == ebpf.PerCPUArray || typ == ebpf.ArrayOfMaps {
+		if typ == ebpf.ArrayOfMaps {
+			return 0, fmt.Errorf("an array of maps has no zero value to clear with: %w", ErrMapType)
+		}
+		n := int(t.m.MaxEntries())
+		keys, vals := makeRaw(t.ks, n), makeRaw(t.vs, n*t.per)
+		for i := range n {
+			putIndex(keys.b[i*4:], uint32(i))
+		}
+		return t.batchUpdate(keys, vals, ebpf.UpdateAny)
+	}
+	count := 0
+	err := t.walk(true, func(_, _ []byte) bool { count++; return true })
+	if !errors.Is(err, errNoBatch) {
+		return count, err
+	}
+	// No batches: delete the first key until there is none.
+	key := make([]byte, t.ks)
+	for {
+		if !t.lf.acquire() {
+			return count, ErrClosed
+		}
+		err := t.m.NextKey(nil, ptr(key))
+		if err == nil {
+			err = t.m.Delete(ptr(key))
+		}
+		t.lf.release()
+		switch {
+		case err == nil:
+			count++
+		case errors.Is(err, ErrKeyNotExist):
+			// NextKey found none (done), or the key vanished (retry).
+			if !t.lf.acquire() {
+				return count, ErrClosed
+			}
+			err = t.m.NextKey(nil, ptr(key))
+			t.lf.release()
+			if errors.Is(err, ErrKeyNotExist) {
+				return count, nil
+			}
+		default:
+			return count, err
+		}
+	}
+}
