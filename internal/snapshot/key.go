@@ -1,0 +1,118 @@
+package snapshot
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// Key is the last observed value of one key of a hash or array map, and the
+// machinery that polls it: one lookup syscall per poll, or none for an
+// mmapable array, whose shared memory is read directly. A Key is not safe for
+// concurrent use.
+type Key struct {
+	m       *ebpf.Map
+	key     []byte
+	val     []byte // last observed value, when present
+	scratch []byte
+	present bool
+	equal   func(a, b []byte) bool
+	sys     syscalls
+	mem     *ebpf.Memory
+	off     int64
+}
+
+// NewKey returns a Key for key (exactly the map's key size) in m. Its first
+// Poll reports Added when the key exists. An array index out of range is an
+// error: that key can never exist.
+func NewKey(m *ebpf.Map, key []byte, opts Options) (*Key, error) {
+	if !Watchable(m.Type()) {
+		return nil, fmt.Errorf("%s: %w (type %s; watch hash, LRU hash, array or LPM trie maps)", m, ErrUnwatchable, m.Type())
+	}
+	if len(key) != int(m.KeySize()) {
+		return nil, fmt.Errorf("%s: key of %d bytes, map has %d", m, len(key), m.KeySize())
+	}
+	k := &Key{
+		m:       m,
+		key:     bytes.Clone(key),
+		val:     make([]byte, m.ValueSize()),
+		scratch: make([]byte, m.ValueSize()),
+		equal:   opts.Equal,
+	}
+	if m.Type() == ebpf.Array {
+		i := binary.NativeEndian.Uint32(key)
+		if i >= m.MaxEntries() {
+			return nil, fmt.Errorf("%s: index %d out of range (%d entries)", m, i, m.MaxEntries())
+		}
+		if m.Flags()&unix.BPF_F_MMAPABLE != 0 && !opts.NoMmap {
+			mem, err := m.Memory()
+			if err != nil {
+				return nil, fmt.Errorf("%s: map memory: %w", m, err)
+			}
+			k.mem = mem
+			k.off = int64(i) * int64((m.ValueSize()+7)&^7)
+		}
+	}
+	return k, nil
+}
+
+// Bytes returns the key's bytes (not to be modified).
+func (k *Key) Bytes() []byte { return k.key }
+
+// Present reports whether the key existed at the last poll, and its value
+// then (a view valid until the next poll).
+func (k *Key) Present() ([]byte, bool) {
+	return k.val, k.present
+}
+
+// Poll reads the key, calls emit (which may be nil) when it was added,
+// updated or deleted since the previous poll, and returns the number of
+// changes (0 or 1). The first poll reports Added when the key exists.
+func (k *Key) Poll(emit Emit) (int, error) {
+	fd := k.m.FD()
+	if fd < 0 {
+		return 0, ErrClosed
+	}
+	present := true
+	if k.mem != nil {
+		if _, err := k.mem.ReadAt(k.scratch, k.off); err != nil {
+			return 0, fmt.Errorf("read map memory: %w", err)
+		}
+	} else {
+		switch err := k.sys.lookup(fd, k.key, k.scratch); err {
+		case nil:
+		case unix.ENOENT:
+			present = false
+		default:
+			return 0, wrapErr(fmt.Errorf("lookup: %w", err))
+		}
+	}
+	switch {
+	case !present && !k.present:
+		return 0, nil
+	case !present:
+		k.present = false
+		if emit != nil {
+			emit(Deleted, k.key, k.val, nil)
+		}
+		return 1, nil
+	case !k.present:
+		k.present = true
+		copy(k.val, k.scratch)
+		if emit != nil {
+			emit(Added, k.key, nil, k.val)
+		}
+		return 1, nil
+	}
+	if bytes.Equal(k.val, k.scratch) || (k.equal != nil && k.equal(k.val, k.scratch)) {
+		return 0, nil
+	}
+	if emit != nil {
+		emit(Updated, k.key, k.val, k.scratch)
+	}
+	copy(k.val, k.scratch)
+	return 1, nil
+}

@@ -1,0 +1,106 @@
+package snapshot
+
+import (
+	"runtime"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The bpf(2) commands used here. cilium/ebpf's Map.BatchLookup allocates a
+// cursor per sweep and an error at the end of every sweep; these direct
+// calls on buffers the Table owns allocate nothing.
+const (
+	cmdLookupElem  = 1
+	cmdGetNextKey  = 4
+	cmdLookupBatch = 24
+)
+
+// elemAttr is the kernel's attribute for BPF_MAP_*_ELEM and GET_NEXT_KEY.
+type elemAttr struct {
+	mapFD uint32
+	_     uint32
+	key   uint64
+	value uint64 // or next_key
+	flags uint64
+}
+
+// batchAttr is the kernel's attribute for BPF_MAP_*_BATCH.
+type batchAttr struct {
+	inBatch   uint64
+	outBatch  uint64
+	keys      uint64
+	values    uint64
+	count     uint32
+	mapFD     uint32
+	elemFlags uint64
+	flags     uint64
+}
+
+// ENOTSUPP is the kernel-internal "operation not supported" that bpf(2)
+// returns for map types without batch operations.
+const ENOTSUPP = unix.Errno(524)
+
+func ptr(b []byte) uint64 {
+	if len(b) == 0 {
+		return 0
+	}
+	return uint64(uintptr(unsafe.Pointer(&b[0])))
+}
+
+func bpf(cmd uintptr, attr unsafe.Pointer, size uintptr) error {
+	_, _, errno := unix.Syscall(unix.SYS_BPF, cmd, uintptr(attr), size)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// syscalls holds the attributes in memory that outlives each call, so that
+// no call allocates.
+type syscalls struct {
+	elem  elemAttr
+	batch batchAttr
+}
+
+// lookup reads the value of key into val. It returns unix.ENOENT when the
+// key is absent.
+func (s *syscalls) lookup(fd int, key, val []byte) error {
+	s.elem = elemAttr{mapFD: uint32(fd), key: ptr(key), value: ptr(val)}
+	err := bpf(cmdLookupElem, unsafe.Pointer(&s.elem), unsafe.Sizeof(s.elem))
+	runtime.KeepAlive(key)
+	runtime.KeepAlive(val)
+	return err
+}
+
+// nextKey writes the key after prev (the first key when prev is nil) into
+// next. It returns unix.ENOENT after the last key.
+func (s *syscalls) nextKey(fd int, prev, next []byte) error {
+	s.elem = elemAttr{mapFD: uint32(fd), key: ptr(prev), value: ptr(next)}
+	err := bpf(cmdGetNextKey, unsafe.Pointer(&s.elem), unsafe.Sizeof(s.elem))
+	runtime.KeepAlive(prev)
+	runtime.KeepAlive(next)
+	return err
+}
+
+// lookupBatch reads up to count entries into keys and vals, continuing
+// after the position held in cursor (from the start when first is true) and
+// leaving the next position in cursor. It returns the number of entries read
+// and unix.ENOENT (with a valid count) when the sweep reached the end.
+func (s *syscalls) lookupBatch(fd int, cursor []byte, first bool, keys, vals []byte, count int) (int, error) {
+	s.batch = batchAttr{
+		outBatch: ptr(cursor),
+		keys:     ptr(keys),
+		values:   ptr(vals),
+		count:    uint32(count),
+		mapFD:    uint32(fd),
+	}
+	if !first {
+		s.batch.inBatch = ptr(cursor)
+	}
+	err := bpf(cmdLookupBatch, unsafe.Pointer(&s.batch), unsafe.Sizeof(s.batch))
+	runtime.KeepAlive(cursor)
+	runtime.KeepAlive(keys)
+	runtime.KeepAlive(vals)
+	return int(s.batch.count), err
+}

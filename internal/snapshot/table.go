@@ -1,0 +1,472 @@
+package snapshot
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// Kind says how an entry changed between two polls.
+type Kind uint8
+
+const (
+	Added Kind = iota + 1
+	Updated
+	Deleted
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Added:
+		return "added"
+	case Updated:
+		return "updated"
+	case Deleted:
+		return "deleted"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Emit receives one change. key, old and new are views into the Table's
+// buffers, valid only during the call; old is nil for Added, new is nil for
+// Deleted.
+type Emit func(kind Kind, key, old, new []byte)
+
+// Errors returned by this package.
+var (
+	// ErrUnwatchable: the map type cannot be snapshotted (queue, stack,
+	// ring buffer, perf event array, per-CPU maps, maps of maps, ...).
+	ErrUnwatchable = errors.New("map type cannot be watched")
+	// ErrClosed: the map's file descriptor was closed.
+	ErrClosed = errors.New("file descriptor closed")
+)
+
+// Options tune a Table. The zero value means defaults.
+type Options struct {
+	// Equal compares an old and a new value; nil compares the bytes.
+	Equal func(a, b []byte) bool
+	// Batch is the number of entries asked for per batch lookup; 0 means
+	// 1024. Hash maps raise it when one bucket does not fit.
+	Batch int
+	// NoMmap reads an mmapable array with batch lookups instead of its
+	// shared memory.
+	NoMmap bool
+}
+
+type mode uint8
+
+const (
+	modeBatch   mode = iota // BPF_MAP_LOOKUP_BATCH with a cursor
+	modeIterate             // GET_NEXT_KEY + LOOKUP_ELEM: types without batch support
+	modeMmap                // a BPF_F_MMAPABLE array's shared memory
+)
+
+func (m mode) String() string {
+	return [...]string{"batch", "iterate", "mmap"}[m]
+}
+
+// Table is the last observed contents of a hash or array map, as raw bytes,
+// and the machinery that polls the map and reports what changed. A Table is
+// not safe for concurrent use.
+//
+// Hash maps keep one slot per key (key bytes, value bytes, the generation of
+// the poll that last saw it) and an index from key to slot; arrays use the
+// index itself as slot. A poll compares each entry it reads with its slot and
+// rewrites only the slots that changed, so a poll that finds no change
+// allocates nothing, whatever the map size.
+type Table struct {
+	m      *ebpf.Map
+	mode   mode
+	array  bool
+	ks, vs int
+	equal  func(a, b []byte) bool
+	loaded bool // the first poll has run
+
+	// Slots.
+	keys  []byte   // slot*ks
+	vals  []byte   // slot*vs
+	seen  []uint32 // generation that last saw the slot; 0 = free
+	free  []int32
+	small map[uint64]int32 // index for keys of up to 8 bytes
+	large map[string]int32 // index for longer keys
+	live  int
+	gen   uint32
+	count int // slots seen in the current poll
+
+	// Batch and iteration buffers.
+	sys    syscalls
+	batch  int
+	bkeys  []byte
+	bvals  []byte
+	cursor []byte
+	prev   []byte // iterate mode: previous key
+	next   []byte
+
+	// mmap.
+	mem     *ebpf.Memory
+	stride  int
+	scratch []byte
+	state   []byte
+	keybuf  [4]byte
+}
+
+// Watchable reports whether maps of type t can be snapshotted.
+func Watchable(t ebpf.MapType) bool {
+	switch t {
+	case ebpf.Hash, ebpf.LRUHash, ebpf.Array, ebpf.LPMTrie:
+		return true
+	}
+	return false
+}
+
+// New returns an empty Table for m; its first Poll reports every entry as
+// Added. m stays owned by the caller, who must keep it open while polling:
+// a poll after m was closed fails with ErrClosed.
+func New(m *ebpf.Map, opts Options) (*Table, error) {
+	if !Watchable(m.Type()) {
+		return nil, fmt.Errorf("%s: %w (type %s; watch hash, LRU hash, array or LPM trie maps)", m, ErrUnwatchable, m.Type())
+	}
+	t := &Table{
+		m:     m,
+		ks:    int(m.KeySize()),
+		vs:    int(m.ValueSize()),
+		equal: opts.Equal,
+		array: m.Type() == ebpf.Array,
+		batch: opts.Batch,
+		gen:   1,
+	}
+	if t.batch <= 0 {
+		t.batch = 1024
+	}
+	if t.array {
+		t.batch = min(t.batch, int(max(m.MaxEntries(), 1)))
+	}
+	switch {
+	case m.Type() == ebpf.LPMTrie:
+		t.mode = modeIterate
+	case t.array && m.Flags()&unix.BPF_F_MMAPABLE != 0 && !opts.NoMmap:
+		mem, err := m.Memory()
+		if err != nil {
+			return nil, fmt.Errorf("%s: map memory: %w", m, err)
+		}
+		t.mode = modeMmap
+		t.mem = mem
+		t.stride = (t.vs + 7) &^ 7
+		t.scratch = make([]byte, int(m.MaxEntries())*t.stride)
+		t.state = make([]byte, len(t.scratch))
+	}
+	switch {
+	case t.array:
+		if t.mode != modeMmap {
+			n := int(m.MaxEntries())
+			t.vals = make([]byte, n*t.vs)
+			t.seen = make([]uint32, n)
+		}
+	case t.ks <= 8:
+		t.small = make(map[uint64]int32)
+	default:
+		t.large = make(map[string]int32)
+	}
+	return t, nil
+}
+
+// Mode names how the Table reads the map: "batch", "iterate" or "mmap".
+func (t *Table) Mode() string { return t.mode.String() }
+
+// Len is the number of entries the last poll saw.
+func (t *Table) Len() int {
+	if t.mode == modeMmap {
+		if !t.loaded {
+			return 0
+		}
+		return int(t.m.MaxEntries())
+	}
+	return t.live
+}
+
+// Range calls f for each entry the last poll saw, in no particular order.
+// The slices are views valid only during the call.
+func (t *Table) Range(f func(key, val []byte)) {
+	if !t.loaded {
+		return
+	}
+	if t.mode == modeMmap {
+		for i := range int(t.m.MaxEntries()) {
+			binary.NativeEndian.PutUint32(t.keybuf[:], uint32(i))
+			f(t.keybuf[:], t.state[i*t.stride:i*t.stride+t.vs])
+		}
+		return
+	}
+	for slot, g := range t.seen {
+		if g != 0 {
+			f(t.keyOf(slot), t.vals[slot*t.vs:(slot+1)*t.vs])
+		}
+	}
+}
+
+func (t *Table) keyOf(slot int) []byte {
+	if t.array {
+		binary.NativeEndian.PutUint32(t.keybuf[:], uint32(slot))
+		return t.keybuf[:]
+	}
+	return t.keys[slot*t.ks : (slot+1)*t.ks]
+}
+
+// Poll reads the whole map, calls emit (which may be nil) for every entry
+// that was added, updated or deleted since the previous poll, and returns
+// the number of changes. The first poll reports every entry as Added.
+func (t *Table) Poll(emit Emit) (int, error) {
+	fd := t.m.FD()
+	if fd < 0 {
+		return 0, ErrClosed
+	}
+	if t.mode == modeMmap {
+		return t.pollMmap(emit)
+	}
+	t.count = 0
+	changes := 0
+	var err error
+	if t.mode == modeBatch {
+		changes, err = t.sweepBatch(fd, emit)
+		if t.mode == modeIterate { // batch unsupported: fell back
+			t.count, changes = 0, 0
+			changes, err = t.sweepIterate(fd, emit)
+		}
+	} else {
+		changes, err = t.sweepIterate(fd, emit)
+	}
+	if err != nil {
+		// Slots seen so far carry the new generation; the rest carry the old
+		// one. Restarting the sweep from scratch next time is correct: every
+		// slot is compared again against the map.
+		t.nextGen()
+		return changes, wrapErr(err)
+	}
+	if t.count < t.live {
+		changes += t.deleteUnseen(emit)
+	}
+	t.nextGen()
+	t.loaded = true
+	return changes, nil
+}
+
+func (t *Table) nextGen() {
+	t.gen++
+	if t.gen == 0 {
+		t.gen = 1
+	}
+}
+
+// wrapErr marks a poll error caused by a closed file descriptor.
+func wrapErr(err error) error {
+	if errors.Is(err, syscall.EBADF) {
+		return fmt.Errorf("%w (%w)", ErrClosed, err)
+	}
+	return err
+}
+
+func (t *Table) sweepBatch(fd int, emit Emit) (int, error) {
+	if len(t.cursor) == 0 {
+		t.cursor = make([]byte, max(t.ks, 4))
+	}
+	changes := 0
+	for first := true; ; {
+		if len(t.bkeys) != t.batch*t.ks {
+			t.bkeys = make([]byte, t.batch*t.ks)
+			t.bvals = make([]byte, t.batch*t.vs)
+		}
+		n, err := t.sys.lookupBatch(fd, t.cursor, first, t.bkeys, t.bvals, t.batch)
+		switch {
+		case err == nil || err == unix.ENOENT:
+		case err == unix.ENOSPC && n == 0:
+			// A hash bucket holds more entries than a batch: grow, retry.
+			t.batch *= 2
+			continue
+		case first && t.count == 0 && (err == ENOTSUPP || err == unix.EINVAL || err == unix.EOPNOTSUPP):
+			t.mode = modeIterate
+			return 0, nil
+		default:
+			return changes, fmt.Errorf("batch lookup: %w", err)
+		}
+		first = false
+		for i := range n {
+			changes += t.visit(t.bkeys[i*t.ks:(i+1)*t.ks], t.bvals[i*t.vs:(i+1)*t.vs], emit)
+		}
+		if err == unix.ENOENT {
+			return changes, nil
+		}
+	}
+}
+
+func (t *Table) sweepIterate(fd int, emit Emit) (int, error) {
+	if len(t.next) == 0 {
+		t.prev = make([]byte, t.ks)
+		t.next = make([]byte, t.ks)
+		t.bvals = make([]byte, t.vs)
+	}
+	changes := 0
+	var prev []byte // nil: from the first key
+	for {
+		err := t.sys.nextKey(fd, prev, t.next)
+		if err == unix.ENOENT {
+			return changes, nil
+		}
+		if err != nil {
+			return changes, fmt.Errorf("next key: %w", err)
+		}
+		switch err := t.sys.lookup(fd, t.next, t.bvals); err {
+		case nil:
+			changes += t.visit(t.next, t.bvals, emit)
+		case unix.ENOENT: // deleted since: not in this snapshot
+		default:
+			return changes, fmt.Errorf("lookup: %w", err)
+		}
+		t.prev, t.next = t.next, t.prev
+		prev = t.prev
+	}
+}
+
+// visit compares one entry read from the map with its slot.
+func (t *Table) visit(key, val []byte, emit Emit) int {
+	slot, ok := t.slot(key)
+	if !ok {
+		slot = t.alloc(key)
+		copy(t.vals[slot*t.vs:], val)
+		t.seen[slot] = t.gen
+		t.count++
+		t.live++
+		if emit != nil {
+			emit(Added, key, nil, val)
+		}
+		return 1
+	}
+	if t.seen[slot] != t.gen {
+		t.seen[slot] = t.gen
+		t.count++
+	}
+	old := t.vals[slot*t.vs : (slot+1)*t.vs]
+	if t.equal == nil {
+		if bytes.Equal(old, val) {
+			return 0
+		}
+	} else if t.equal(old, val) {
+		return 0
+	}
+	if emit != nil {
+		emit(Updated, key, old, val)
+	}
+	copy(old, val)
+	return 1
+}
+
+func smallKey(key []byte) uint64 {
+	var b [8]byte
+	copy(b[:], key)
+	return binary.NativeEndian.Uint64(b[:])
+}
+
+// slot finds key's slot; ok is false when the key is new.
+func (t *Table) slot(key []byte) (int, bool) {
+	switch {
+	case t.array:
+		i := int(binary.NativeEndian.Uint32(key))
+		return i, t.seen[i] != 0
+	case t.small != nil:
+		s, ok := t.small[smallKey(key)]
+		return int(s), ok
+	default:
+		s, ok := t.large[string(key)]
+		return int(s), ok
+	}
+}
+
+// alloc gives a new key a slot.
+func (t *Table) alloc(key []byte) int {
+	if t.array {
+		return int(binary.NativeEndian.Uint32(key))
+	}
+	var slot int
+	if n := len(t.free); n > 0 {
+		slot = int(t.free[n-1])
+		t.free = t.free[:n-1]
+	} else {
+		slot = len(t.seen)
+		t.seen = append(t.seen, 0)
+		t.keys = append(t.keys, make([]byte, t.ks)...)
+		t.vals = append(t.vals, make([]byte, t.vs)...)
+	}
+	copy(t.keys[slot*t.ks:], key)
+	if t.small != nil {
+		t.small[smallKey(key)] = int32(slot)
+	} else {
+		t.large[string(key)] = int32(slot)
+	}
+	return slot
+}
+
+// deleteUnseen reports and frees the slots this poll did not see.
+func (t *Table) deleteUnseen(emit Emit) int {
+	changes := 0
+	for slot, g := range t.seen {
+		if g == 0 || g == t.gen {
+			continue
+		}
+		key := t.keyOf(slot)
+		if emit != nil {
+			emit(Deleted, key, t.vals[slot*t.vs:(slot+1)*t.vs], nil)
+		}
+		t.seen[slot] = 0
+		t.live--
+		changes++
+		if t.array {
+			continue
+		}
+		if t.small != nil {
+			delete(t.small, smallKey(key))
+		} else {
+			delete(t.large, string(key))
+		}
+		t.free = append(t.free, int32(slot))
+	}
+	return changes
+}
+
+// pollMmap compares the array's shared memory with the last state: one
+// memory copy and one comparison when nothing changed, no syscall.
+func (t *Table) pollMmap(emit Emit) (int, error) {
+	if _, err := t.mem.ReadAt(t.scratch, 0); err != nil {
+		return 0, fmt.Errorf("read map memory: %w", err)
+	}
+	if t.loaded && bytes.Equal(t.scratch, t.state) {
+		return 0, nil
+	}
+	changes := 0
+	for i, off := 0, 0; off < len(t.scratch); i, off = i+1, off+t.stride {
+		old := t.state[off : off+t.vs]
+		val := t.scratch[off : off+t.vs]
+		kind := Added
+		if t.loaded {
+			if bytes.Equal(old, val) || (t.equal != nil && t.equal(old, val)) {
+				continue
+			}
+			kind = Updated
+		}
+		changes++
+		if emit != nil {
+			binary.NativeEndian.PutUint32(t.keybuf[:], uint32(i))
+			if kind == Added {
+				emit(kind, t.keybuf[:], nil, val)
+			} else {
+				emit(kind, t.keybuf[:], old, val)
+			}
+		}
+		copy(old, val)
+	}
+	t.loaded = true
+	return changes, nil
+}

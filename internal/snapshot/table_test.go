@@ -1,0 +1,372 @@
+package snapshot_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/bpfchan/bpfchan/internal/snapshot"
+	"github.com/bpfchan/bpfchan/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func newMap(tb testing.TB, spec *ebpf.MapSpec) *ebpf.Map {
+	tb.Helper()
+	testenv.RequireBPF(tb)
+	m, err := ebpf.NewMap(spec)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { m.Close() })
+	return m
+}
+
+type change struct {
+	kind          snapshot.Kind
+	key, old, new string
+}
+
+func (c change) String() string { return fmt.Sprintf("%s %x %x->%x", c.kind, c.key, c.old, c.new) }
+
+func poll(t *testing.T, p interface {
+	Poll(snapshot.Emit) (int, error)
+}) []change {
+	t.Helper()
+	var got []change
+	n, err := p.Poll(func(k snapshot.Kind, key, old, new []byte) {
+		got = append(got, change{k, string(key), string(old), string(new)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(got) {
+		t.Fatalf("Poll returned %d, emitted %d", n, len(got))
+	}
+	slices.SortFunc(got, func(a, b change) int { return bytes.Compare([]byte(a.key), []byte(b.key)) })
+	return got
+}
+
+// contents reads m through cilium/ebpf's iterator: the ground truth.
+func contents(t *testing.T, m *ebpf.Map) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	var k, v []byte
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		out[string(k)] = string(v)
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func tableContents(tb *snapshot.Table) map[string]string {
+	out := map[string]string{}
+	tb.Range(func(k, v []byte) { out[string(k)] = string(v) })
+	return out
+}
+
+func u32(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
+func u64(v uint64) []byte { return binary.NativeEndian.AppendUint64(nil, v) }
+
+func key(ks int, i uint32) []byte {
+	b := make([]byte, ks)
+	binary.NativeEndian.PutUint32(b, i)
+	if ks > 4 {
+		b[ks-1] = 0x5a // a distinct tail, so keys longer than 8 bytes are exercised
+	}
+	return b
+}
+
+func TestTableHashChanges(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		typ  ebpf.MapType
+		ks   uint32
+		opts snapshot.Options
+		mode string
+	}{
+		{"hash", ebpf.Hash, 4, snapshot.Options{}, "batch"},
+		{"hash tiny batch", ebpf.Hash, 4, snapshot.Options{Batch: 1}, "batch"},
+		{"hash 16-byte keys", ebpf.Hash, 16, snapshot.Options{}, "batch"},
+		{"lru", ebpf.LRUHash, 8, snapshot.Options{}, "batch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMap(t, &ebpf.MapSpec{Type: tc.typ, KeySize: tc.ks, ValueSize: 8, MaxEntries: 4096})
+			for i := range uint32(1000) {
+				if err := m.Put(key(int(tc.ks), i), u64(uint64(i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tb, err := snapshot.New(m, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tb.Mode(); got != tc.mode {
+				t.Fatalf("mode %s, want %s", got, tc.mode)
+			}
+			if got := poll(t, tb); len(got) != 1000 || got[0].kind != snapshot.Added {
+				t.Fatalf("first poll: %d changes (%v...), want 1000 Added", len(got), got[:min(len(got), 1)])
+			}
+			if got, want := tableContents(tb), contents(t, m); !maps.Equal(got, want) {
+				t.Fatalf("table holds %d entries, map %d, or they differ", len(got), len(want))
+			}
+			if got := poll(t, tb); len(got) != 0 {
+				t.Fatalf("quiet poll: got %v, want nothing", got)
+			}
+			ks := int(tc.ks)
+			must(t, m.Put(key(ks, 5), u64(500)))     // update
+			must(t, m.Put(key(ks, 6), u64(6)))       // rewrite, unchanged
+			must(t, m.Delete(key(ks, 7)))            // delete
+			must(t, m.Put(key(ks, 2000), u64(2000))) // add
+			must(t, m.Delete(key(ks, 8)))            // delete and re-create: an update
+			must(t, m.Put(key(ks, 8), u64(88)))
+			want := []change{
+				{snapshot.Updated, string(key(ks, 5)), string(u64(5)), string(u64(500))},
+				{snapshot.Deleted, string(key(ks, 7)), string(u64(7)), ""},
+				{snapshot.Updated, string(key(ks, 8)), string(u64(8)), string(u64(88))},
+				{snapshot.Added, string(key(ks, 2000)), "", string(u64(2000))},
+			}
+			slices.SortFunc(want, func(a, b change) int { return bytes.Compare([]byte(a.key), []byte(b.key)) })
+			if got := poll(t, tb); !slices.Equal(got, want) {
+				t.Fatalf("got %v, want %v", got, want)
+			}
+			if got, want := tableContents(tb), contents(t, m); !maps.Equal(got, want) {
+				t.Fatalf("table and map differ after changes")
+			}
+			if got, want := tb.Len(), 1000; got != want {
+				t.Fatalf("Len %d, want %d", got, want)
+			}
+		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTableArrays(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flags uint32
+		vs    uint32
+		opts  snapshot.Options
+		mode  string
+	}{
+		{"batch", 0, 8, snapshot.Options{}, "batch"},
+		{"mmap", unix.BPF_F_MMAPABLE, 8, snapshot.Options{}, "mmap"},
+		{"mmap 4-byte values", unix.BPF_F_MMAPABLE, 4, snapshot.Options{}, "mmap"},
+		{"mmapable read by batch", unix.BPF_F_MMAPABLE, 4, snapshot.Options{NoMmap: true}, "batch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMap(t, &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: tc.vs, MaxEntries: 3000, Flags: tc.flags})
+			enc := func(v uint32) []byte {
+				b := make([]byte, tc.vs)
+				binary.NativeEndian.PutUint32(b, v)
+				return b
+			}
+			must(t, m.Put(uint32(10), enc(10)))
+			tb, err := snapshot.New(m, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tb.Mode(); got != tc.mode {
+				t.Fatalf("mode %s, want %s", got, tc.mode)
+			}
+			if got := poll(t, tb); len(got) != 3000 {
+				t.Fatalf("first poll: %d changes, want 3000 Added", len(got))
+			}
+			if got, want := tableContents(tb), contents(t, m); !maps.Equal(got, want) {
+				t.Fatalf("table and map differ")
+			}
+			if got := poll(t, tb); len(got) != 0 {
+				t.Fatalf("quiet poll: got %v", got)
+			}
+			must(t, m.Put(uint32(10), enc(11)))
+			must(t, m.Put(uint32(2999), enc(7)))
+			must(t, m.Put(uint32(5), enc(0))) // unchanged
+			want := []change{
+				{snapshot.Updated, string(u32(10)), string(enc(10)), string(enc(11))},
+				{snapshot.Updated, string(u32(2999)), string(enc(0)), string(enc(7))},
+			}
+			slices.SortFunc(want, func(a, b change) int { return bytes.Compare([]byte(a.key), []byte(b.key)) })
+			if got := poll(t, tb); !slices.Equal(got, want) {
+				t.Fatalf("got %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestTableLPMTrieIterates(t *testing.T) {
+	m := newMap(t, &ebpf.MapSpec{Type: ebpf.LPMTrie, KeySize: 8, ValueSize: 4, MaxEntries: 64, Flags: 1 /* BPF_F_NO_PREALLOC */})
+	k := func(plen uint32, a, b byte) []byte { return append(u32(plen), 10, a, b, 0) }
+	must(t, m.Put(k(16, 0, 0), u32(1)))
+	must(t, m.Put(k(24, 1, 2), u32(2)))
+	tb, err := snapshot.New(m, snapshot.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := poll(t, tb); len(got) != 2 {
+		t.Fatalf("first poll: %v, want 2 Added", got)
+	}
+	if got := tb.Mode(); got != "iterate" {
+		t.Fatalf("mode %s, want iterate", got)
+	}
+	must(t, m.Delete(k(16, 0, 0)))
+	must(t, m.Put(k(24, 1, 2), u32(3)))
+	want := []change{
+		{snapshot.Deleted, string(k(16, 0, 0)), string(u32(1)), ""},
+		{snapshot.Updated, string(k(24, 1, 2)), string(u32(2)), string(u32(3))},
+	}
+	slices.SortFunc(want, func(a, b change) int { return bytes.Compare([]byte(a.key), []byte(b.key)) })
+	if got := poll(t, tb); !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func TestTableEqualKeepsReportedValue(t *testing.T) {
+	m := newMap(t, &ebpf.MapSpec{Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 8})
+	must(t, m.Put(uint32(1), uint64(100)))
+	// Values within 10 of the last reported one are equal.
+	near := func(a, b []byte) bool {
+		x, y := int64(binary.NativeEndian.Uint64(a)), int64(binary.NativeEndian.Uint64(b))
+		return x-y < 10 && y-x < 10
+	}
+	tb, err := snapshot.New(m, snapshot.Options{Equal: near})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll(t, tb)
+	for _, step := range []struct {
+		v    uint64
+		want int
+	}{{105, 0}, {109, 0}, {111, 1}, {115, 0}, {100, 1}} {
+		must(t, m.Put(uint32(1), step.v))
+		if got := poll(t, tb); len(got) != step.want {
+			t.Fatalf("put %d: %d changes, want %d", step.v, len(got), step.want)
+		}
+	}
+}
+
+func TestKeyPoll(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		spec ebpf.MapSpec
+	}{
+		{"hash", ebpf.MapSpec{Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 8}},
+		{"array", ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 8}},
+		{"mmap array", ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 8, Flags: unix.BPF_F_MMAPABLE}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMap(t, &tc.spec)
+			k, err := snapshot.NewKey(m, u32(3), snapshot.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := poll(t, k)
+			if tc.spec.Type == ebpf.Hash && len(first) != 0 {
+				t.Fatalf("absent key: got %v", first)
+			}
+			if tc.spec.Type == ebpf.Array && (len(first) != 1 || first[0].kind != snapshot.Added) {
+				t.Fatalf("array entry: got %v, want Added", first)
+			}
+			must(t, m.Put(uint32(3), uint64(100)))
+			got := poll(t, k)
+			if len(got) != 1 || got[0].new != string(u64(100)) {
+				t.Fatalf("after put: got %v", got)
+			}
+			must(t, m.Put(uint32(3), uint64(100)))
+			if got := poll(t, k); len(got) != 0 {
+				t.Fatalf("rewrite: got %v, want nothing", got)
+			}
+			if tc.spec.Type == ebpf.Hash {
+				must(t, m.Delete(uint32(3)))
+				got := poll(t, k)
+				want := []change{{snapshot.Deleted, string(u32(3)), string(u64(100)), ""}}
+				if !slices.Equal(got, want) {
+					t.Fatalf("after delete: got %v, want %v", got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestBadMaps(t *testing.T) {
+	for _, spec := range []ebpf.MapSpec{
+		{Type: ebpf.Queue, ValueSize: 8, MaxEntries: 8},
+		{Type: ebpf.Stack, ValueSize: 8, MaxEntries: 8},
+		{Type: ebpf.RingBuf, MaxEntries: 4096},
+		{Type: ebpf.PerfEventArray},
+		{Type: ebpf.PerCPUHash, KeySize: 4, ValueSize: 8, MaxEntries: 8},
+	} {
+		m := newMap(t, &spec)
+		if _, err := snapshot.New(m, snapshot.Options{}); !errors.Is(err, snapshot.ErrUnwatchable) {
+			t.Errorf("%s: New: got %v, want ErrUnwatchable", spec.Type, err)
+		}
+	}
+	m := newMap(t, &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 8})
+	if _, err := snapshot.NewKey(m, u32(8), snapshot.Options{}); err == nil {
+		t.Errorf("index 8 of 8: no error")
+	}
+}
+
+func TestPollClosedMap(t *testing.T) {
+	for _, flags := range []uint32{0, unix.BPF_F_MMAPABLE} {
+		testenv.RequireBPF(t)
+		m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 8, Flags: flags})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tb, err := snapshot.New(m, snapshot.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		poll(t, tb)
+		m.Close()
+		if _, err := tb.Poll(nil); !errors.Is(err, snapshot.ErrClosed) {
+			t.Errorf("flags %#x: poll after close: got %v, want ErrClosed", flags, err)
+		}
+	}
+}
+
+func TestWarmPollAllocatesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		spec ebpf.MapSpec
+	}{
+		{"hash", ebpf.MapSpec{Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 4096}},
+		{"hash 16-byte keys", ebpf.MapSpec{Type: ebpf.Hash, KeySize: 16, ValueSize: 8, MaxEntries: 4096}},
+		{"array", ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 4096}},
+		{"mmap array", ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 4096, Flags: unix.BPF_F_MMAPABLE}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMap(t, &tc.spec)
+			for i := range uint32(4096) {
+				must(t, m.Put(key(int(tc.spec.KeySize), i), u64(uint64(i))))
+			}
+			tb, err := snapshot.New(m, snapshot.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			emit := func(snapshot.Kind, []byte, []byte, []byte) { t.Fatal("change in a quiet map") }
+			poll(t, tb)
+			if got := testing.AllocsPerRun(5, func() { must(t, second(tb.Poll(emit))) }); got != 0 {
+				t.Fatalf("%v allocations per warm poll, want 0", got)
+			}
+		})
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
