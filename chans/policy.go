@@ -38,14 +38,28 @@ func (p Policy) String() string {
 // Offer is the one overflow mechanism shared by pumps and pipeline stages.
 // DropOldest needs the producer to be ch's only sender.
 func Offer[T any](ctx context.Context, ch chan T, v T, p Policy) (dropped bool, err error) {
+	return OfferFunc(ctx, ch, v, p, nil)
+}
+
+// OfferFunc is Offer for a producer that must account for what it drops:
+// onDrop (when not nil) is called with each dropped value, evicted=true when
+// it is an older value taken back out of ch's buffer (it was sent before),
+// false when it is v itself.
+func OfferFunc[T any](ctx context.Context, ch chan T, v T, p Policy, onDrop func(d T, evicted bool)) (dropped bool, err error) {
+	drop := func(d T, evicted bool) {
+		dropped = true
+		if onDrop != nil {
+			onDrop(d, evicted)
+		}
+	}
 	switch p {
 	case DropNewest:
 		select {
 		case ch <- v:
-			return false, nil
 		default:
-			return true, nil
+			drop(v, false)
 		}
+		return dropped, nil
 	case DropOldest:
 		for {
 			select {
@@ -54,11 +68,12 @@ func Offer[T any](ctx context.Context, ch chan T, v T, p Policy) (dropped bool, 
 			default:
 			}
 			if cap(ch) == 0 {
-				return true, nil
+				drop(v, false)
+				return dropped, nil
 			}
 			select {
-			case <-ch:
-				dropped = true
+			case old := <-ch:
+				drop(old, true)
 			default:
 			}
 		}

@@ -1,0 +1,85 @@
+package pump
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// Duplex is both directions over one queue or stack map: values sent on
+// In() are pushed into the map, values popped from it arrive on Out()
+// (clj-ebpf's queue-channel and stack-channel). It is a Sink and a Source
+// sharing the map; a push through In() wakes the Out() poller at once.
+type Duplex[T any] struct {
+	in  *Sink[T]
+	out *Source[T]
+}
+
+// In returns the channel to send values on; the caller may close it when
+// done (Out keeps running until Close or ctx).
+func (d *Duplex[T]) In() chan<- T { return d.in.C() }
+
+// Out returns the channel of popped values; closed when the pump stops.
+func (d *Duplex[T]) Out() <-chan T { return d.out.C() }
+
+// Peek returns the front (queue) or top (stack) value without removing it;
+// maps.ErrEmpty when there is none.
+func (d *Duplex[T]) Peek() (T, error) { return d.in.Peek() }
+
+// Close stops both directions gracefully: values whose send on In()
+// completed are pushed, then what the map holds is delivered on Out() (so a
+// consumer must keep receiving), then Out() closes.
+func (d *Duplex[T]) Close() error {
+	return errors.Join(d.in.Close(), d.out.Close())
+}
+
+// Wait waits for both directions and returns their errors joined.
+func (d *Duplex[T]) Wait() error {
+	return errors.Join(d.in.Wait(), d.out.Wait())
+}
+
+// Stats sums both directions' counters; InStats and OutStats give each.
+func (d *Duplex[T]) Stats() Stats { return d.in.Stats().add(d.out.Stats()) }
+
+// InStats returns the counters of the pushing direction.
+func (d *Duplex[T]) InStats() Stats { return d.in.Stats() }
+
+// OutStats returns the counters of the popping direction.
+func (d *Duplex[T]) OutStats() Stats { return d.out.Stats() }
+
+// QueueChannel starts a Duplex over the queue map m: FIFO. Options are
+// those of Queue and QueueWriter; WithBuffer sizes both channels.
+func QueueChannel[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Duplex[T], error) {
+	return newDuplex[T](ctx, "queue channel", m, ebpf.Queue, opts)
+}
+
+// StackChannel starts a Duplex over the stack map m: LIFO.
+func StackChannel[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Duplex[T], error) {
+	return newDuplex[T](ctx, "stack channel", m, ebpf.Stack, opts)
+}
+
+func newDuplex[T any](ctx context.Context, what string, m *ebpf.Map, typ ebpf.MapType, opts []Option) (*Duplex[T], error) {
+	mi, err := check(ctx, what, m, typ)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newConfig(what, duplexOpts, opts)
+	if err != nil {
+		return nil, err
+	}
+	out, f, dec, err := newPopSource[T](what, m, mi, c)
+	if err != nil {
+		return nil, err
+	}
+	in := &Sink[T]{}
+	w, err := newWriter(what, m, mi, c, in)
+	if err != nil {
+		f.close()
+		return nil, fmt.Errorf("%w", err)
+	}
+	in.h.start(ctx, w.interrupt, w.run, w.close)
+	start(ctx, f, dec, newSingle(c, out), out)
+	return &Duplex[T]{in: in, out: out}, nil
+}

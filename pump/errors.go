@@ -1,0 +1,26 @@
+package pump
+
+import (
+	"errors"
+
+	"github.com/bpfchan/bpfchan/internal/codec"
+	"github.com/bpfchan/bpfchan/maps"
+)
+
+// Errors returned by this package, wrapped with the operation and the map's
+// name and type. Match them with errors.Is. A full map is maps.ErrFull, an
+// empty one maps.ErrEmpty, and a map closed under a running pump
+// maps.ErrClosed.
+var (
+	// ErrMapType: a nil map, or a map of the wrong type for the pump.
+	ErrMapType = errors.New("wrong map type")
+	// ErrSize: the Go type's size does not match the map's (both are named).
+	ErrSize = codec.ErrSize
+	// ErrOption: an invalid option, or one the constructor does not take.
+	ErrOption = errors.New("invalid option")
+	// ErrPanic: a user decoder or encoder panicked; the error carries the
+	// panic value.
+	ErrPanic = errors.New("callback panicked")
+)
+
+var errClosed = maps.ErrClosed

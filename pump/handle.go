@@ -1,0 +1,77 @@
+package pump
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// handle is the lifecycle every pump shares: one goroutine, started by
+// start, stopped gracefully by Close (closing, then interrupt) or at once by
+// ctx (interrupt too); Wait returns after the goroutine has exited.
+type handle struct {
+	ctx       context.Context
+	closing   atomic.Bool
+	interrupt func() // wakes the pump's blocking wait at once; sticky
+	done      chan struct{}
+	err       error // set before done is closed
+	cnt       counters
+}
+
+// start runs run on a new goroutine owned by h. run's exit condition: it
+// returns nil after a graceful stop (closing, with nothing left to do), the
+// context's cause when ctx is done, or the error that stopped it.
+func (h *handle) start(ctx context.Context, interrupt func(), run func(context.Context) error, cleanup func() error) {
+	h.ctx, h.interrupt = ctx, interrupt
+	h.done = make(chan struct{})
+	// Cancelling ctx interrupts a kernel wait at once (DESIGN rule 3); the
+	// AfterFunc goroutine, if it ran, is waited for before Wait returns.
+	var afterDone sync.WaitGroup
+	afterDone.Add(1)
+	stopAfter := context.AfterFunc(ctx, func() {
+		defer afterDone.Done()
+		interrupt()
+	})
+	go func() {
+		defer close(h.done)
+		err := run(ctx)
+		if stopAfter() {
+			afterDone.Done()
+		}
+		afterDone.Wait()
+		if cerr := cleanup(); err == nil && cerr != nil && !h.closing.Load() {
+			err = cerr
+		}
+		h.cnt.publish()
+		h.err = err
+	}()
+}
+
+// Close stops the pump gracefully and waits for it.
+func (h *handle) Close() error {
+	if h.closing.CompareAndSwap(false, true) {
+		h.interrupt()
+	}
+	return h.Wait()
+}
+
+// Wait blocks until the pump's goroutine has exited and returns its error.
+func (h *handle) Wait() error {
+	<-h.done
+	return h.err
+}
+
+// Stats returns a snapshot of the counters.
+func (h *handle) Stats() Stats { return h.cnt.load() }
+
+// guard runs a user callback, turning a panic into an error carrying the
+// panic value.
+func guard(what string, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: %w: %v", what, ErrPanic, r)
+		}
+	}()
+	return f()
+}

@@ -1,0 +1,119 @@
+package pump
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/perf"
+)
+
+// Perf starts a pump that reads the per-CPU perf buffers of the perf event
+// array m through cilium's perf.Reader and sends each sample, decoded into
+// T, on C(). The kernel pads samples to 8 bytes: a sample decodes when it is
+// at least the size of T and less than 8 bytes longer; other sizes are
+// counted in Stats.DecodeErrors. Samples the kernel reports lost (a full
+// per-CPU buffer) are counted in Stats.LostSamples.
+//
+// Options: WithBuffer, WithOverflow, WithDecoder, WithPerfBuffer,
+// WithWakeupEvents, WithDrainInterval. Unlike a ring-buffer pump, an idle
+// perf pump blocks an OS thread in epoll_wait (cilium's reader has no
+// netpoller integration).
+func Perf[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[T], error) {
+	const what = "perf pump"
+	mi, err := check(ctx, what, m, ebpf.PerfEventArray)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newConfig(what, perfOpts, opts)
+	if err != nil {
+		return nil, err
+	}
+	dec, size, err := decoderFor[T](c, mi.name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", what, mi.name, err)
+	}
+	if size > 0 {
+		// Trim the kernel's padding (DESIGN rule 6).
+		exact := dec
+		dec = func(b []byte, v *T) error {
+			if len(b) >= size && len(b) < size+8 {
+				b = b[:size]
+			}
+			return exact(b, v)
+		}
+	}
+	rd, err := perf.NewReaderWithOptions(m, c.perfBytes, perf.ReaderOptions{WakeupEvents: c.wakeup})
+	if err != nil {
+		return nil, fmt.Errorf("%s: open reader on %s: %w", what, mi.name, err)
+	}
+	s := &Source[T]{}
+	f := &perfFeed{name: mi.name, rd: rd, drain: c.drain, n: &s.h.cnt}
+	start(ctx, f, dec, newSingle(c, s), s)
+	return s, nil
+}
+
+// perfFeed drains cilium's perf reader with a deadline in the past, and
+// waits in it with the drain interval as deadline; interrupt is its Flush.
+type perfFeed struct {
+	name        string
+	rd          *perf.Reader
+	rec         perf.Record
+	pending     bool // rec holds a sample read by wait
+	drain       time.Duration
+	interrupted atomic.Bool
+	n           *counters
+}
+
+var pastDeadline = time.Unix(1, 0)
+
+func (f *perfFeed) next() ([]byte, bool, error) {
+	for {
+		if f.pending {
+			f.pending = false
+		} else if err := f.rd.ReadInto(&f.rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, perf.ErrFlushed) {
+				return nil, false, nil
+			}
+			return nil, false, fmt.Errorf("read %s: %w", f.name, closedErr(err))
+		}
+		if f.rec.LostSamples > 0 {
+			f.n.n.LostSamples += f.rec.LostSamples
+			continue
+		}
+		return f.rec.RawSample, true, nil
+	}
+}
+
+func (f *perfFeed) wait(context.Context) error {
+	if f.interrupted.Load() {
+		return errInterrupted
+	}
+	f.rd.SetDeadline(time.Now().Add(f.drain))
+	err := f.rd.ReadInto(&f.rec)
+	f.rd.SetDeadline(pastDeadline)
+	switch {
+	case err == nil:
+		f.pending = true
+	case errors.Is(err, perf.ErrFlushed):
+		if f.interrupted.Load() {
+			return errInterrupted
+		}
+	case errors.Is(err, os.ErrDeadlineExceeded):
+	default:
+		return fmt.Errorf("wait for %s: %w", f.name, closedErr(err))
+	}
+	return nil
+}
+
+func (f *perfFeed) interrupt() {
+	if f.interrupted.CompareAndSwap(false, true) {
+		_ = f.rd.Flush()
+	}
+}
+
+func (f *perfFeed) close() error { return f.rd.Close() }

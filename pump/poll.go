@@ -1,0 +1,139 @@
+package pump
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/bpfchan/bpfchan/internal/backoff"
+	"github.com/bpfchan/bpfchan/internal/wake"
+)
+
+// Queue starts a pump that pops the queue map m (FIFO) and sends each value,
+// decoded into T, on C(). T's size must equal the map's value size, unless
+// WithDecoder is given.
+//
+// The kernel offers no readiness notification for queues, so the pump
+// polls: it pops without sleeping while values come, and when the queue is
+// empty it sleeps from the WithPoll minimum, doubling to the maximum
+// (defaults DefaultPollMin and DefaultPollMax). A push made by this
+// package's writers to the same map in this process wakes it at once. With
+// the default unbuffered C() the pump holds at most one popped value that no
+// receiver has taken. Several pumps on one queue get disjoint values.
+//
+// Options: WithBuffer, WithOverflow, WithDecoder, WithPoll.
+func Queue[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[T], error) {
+	return popSource[T](ctx, "queue pump", m, ebpf.Queue, opts)
+}
+
+// Stack is Queue for a stack map: values come out LIFO (exactly, for the
+// values already in the stack; see the package documentation).
+func Stack[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[T], error) {
+	return popSource[T](ctx, "stack pump", m, ebpf.Stack, opts)
+}
+
+func popSource[T any](ctx context.Context, what string, m *ebpf.Map, typ ebpf.MapType, opts []Option) (*Source[T], error) {
+	mi, err := check(ctx, what, m, typ)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newConfig(what, pollOpts, opts)
+	if err != nil {
+		return nil, err
+	}
+	s, f, dec, err := newPopSource[T](what, m, mi, c)
+	if err != nil {
+		return nil, err
+	}
+	start(ctx, f, dec, newSingle(c, s), s)
+	return s, nil
+}
+
+func newPopSource[T any](what string, m *ebpf.Map, mi mapInfo, c config) (*Source[T], *popFeed, func([]byte, *T) error, error) {
+	dec, size, err := decoderFor[T](c, mi.name)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %s: %w", what, mi.name, err)
+	}
+	if size >= 0 && size != int(m.ValueSize()) {
+		return nil, nil, nil, fmt.Errorf("%s: %s: value size: Go type %T is %d bytes, map has %d: %w",
+			what, mi.name, *new(T), size, m.ValueSize(), ErrSize)
+	}
+	s := &Source[T]{}
+	f := &popFeed{
+		m:      m,
+		name:   mi.name,
+		buf:    make([]byte, max(m.ValueSize(), 1)),
+		pushed: wake.Register(mi.id, wake.Pushed),
+		popped: wake.Register(mi.id, wake.Popped),
+		bo:     backoff.Backoff{Min: c.pollMin, Max: c.pollMax},
+		timer:  time.NewTimer(time.Hour),
+		stop:   make(chan struct{}),
+		n:      &s.h.cnt,
+	}
+	f.timer.Stop()
+	return s, f, dec, nil
+}
+
+// popFeed polls a queue or stack with LookupAndDelete.
+type popFeed struct {
+	m      *ebpf.Map
+	name   string
+	buf    []byte
+	pushed *wake.Signal // our writers pushed: look now
+	popped *wake.Signal // we made room: tell waiting writers
+	armed  <-chan struct{}
+	bo     backoff.Backoff
+	timer  *time.Timer
+	stop   chan struct{}
+	once   sync.Once
+	n      *counters
+}
+
+func (f *popFeed) next() ([]byte, bool, error) {
+	if f.armed == nil {
+		// Armed before looking: a push after the look closes it.
+		f.armed = f.pushed.Armed()
+	}
+	f.n.n.Polls++
+	err := f.m.LookupAndDelete(nil, unsafe.Pointer(&f.buf[0]))
+	switch {
+	case err == nil:
+		f.bo.Reset()
+		f.popped.Notify()
+		return f.buf[:f.m.ValueSize()], true, nil
+	case errors.Is(err, ebpf.ErrKeyNotExist):
+		f.n.n.EmptyPolls++
+		return nil, false, nil
+	default:
+		return nil, false, fmt.Errorf("pop %s: %w", f.name, closedErr(err))
+	}
+}
+
+func (f *popFeed) wait(ctx context.Context) error {
+	f.timer.Reset(f.bo.Next())
+	defer f.timer.Stop()
+	select {
+	case <-f.timer.C:
+	case <-f.armed:
+		f.bo.Reset()
+	case <-f.stop:
+		return errInterrupted
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	f.armed = nil
+	return nil
+}
+
+func (f *popFeed) interrupt() { f.once.Do(func() { close(f.stop) }) }
+
+func (f *popFeed) close() error {
+	f.pushed.Release()
+	f.popped.Release()
+	return nil
+}

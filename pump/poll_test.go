@@ -1,0 +1,372 @@
+package pump_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/bpfchan/bpfchan/maps"
+	"github.com/bpfchan/bpfchan/pump"
+)
+
+// pushRaw pushes v into m with a plain map update, as another process would.
+func pushRaw(t *testing.T, m *ebpf.Map, v uint64) {
+	t.Helper()
+	if err := m.Update(nil, unsafe.Pointer(&v), ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// popAll pops m until it is empty.
+func popAll(t *testing.T, m *ebpf.Map) []uint64 {
+	t.Helper()
+	var got []uint64
+	for {
+		var v uint64
+		err := m.LookupAndDelete(nil, unsafe.Pointer(&v))
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return got
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, v)
+	}
+}
+
+func seq(from, to int) []uint64 {
+	var s []uint64
+	for i := from; i != to; {
+		s = append(s, uint64(i))
+		if from < to {
+			i++
+		} else {
+			i--
+		}
+	}
+	return s
+}
+
+// TestPollOrder: values pushed by a BPF program come out of a Queue pump
+// FIFO and out of a Stack pump LIFO, the zero value included.
+func TestPollOrder(t *testing.T) {
+	for _, tc := range []struct {
+		typ  ebpf.MapType
+		open func(context.Context, *ebpf.Map, ...pump.Option) (*pump.Source[uint64], error)
+		want []uint64
+	}{
+		{ebpf.Queue, pump.Queue[uint64], seq(0, 50)},
+		{ebpf.Stack, pump.Stack[uint64], seq(49, -1)},
+	} {
+		t.Run(tc.typ.String(), func(t *testing.T) {
+			m := newQueue(t, tc.typ, 8, 64)
+			run(t, pushProducer(t, m), 50)
+			src, err := tc.open(t.Context(), m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []uint64
+			for range 50 {
+				v, _ := recv(t, src.C())
+				got = append(got, v)
+			}
+			if err := src.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			st := src.Stats()
+			if st.Received != 50 || st.Delivered != 50 || st.EmptyPolls == 0 {
+				t.Fatalf("stats %+v, want 50 received and delivered, some empty polls", st)
+			}
+		})
+	}
+}
+
+// TestPollDisjoint: several pumps on one queue get disjoint values that
+// together are everything pushed.
+func TestPollDisjoint(t *testing.T) {
+	const n = 2000
+	m := newQueue(t, ebpf.Queue, 8, n)
+	var srcs []*pump.Source[uint64]
+	for range 3 {
+		src, err := pump.Queue[uint64](t.Context(), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs = append(srcs, src)
+	}
+	got := make([][]uint64, len(srcs))
+	var wg sync.WaitGroup
+	for i, src := range srcs {
+		wg.Go(func() {
+			for v := range src.C() {
+				got[i] = append(got[i], v)
+			}
+		})
+	}
+	run(t, pushProducer(t, m), n)
+	for _, src := range srcs {
+		if err := src.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	all := slices.Concat(got...)
+	slices.Sort(all)
+	if !slices.Equal(all, seq(0, n)) {
+		t.Fatalf("got %d values, want each of 0..%d exactly once", len(all), n-1)
+	}
+}
+
+// TestWriterOrder: values sent to a writer are pushed in order; a Queue
+// pump reads them FIFO, a Stack map holds them LIFO.
+func TestWriterOrder(t *testing.T) {
+	for _, tc := range []struct {
+		typ  ebpf.MapType
+		open func(context.Context, *ebpf.Map, ...pump.Option) (*pump.Sink[uint64], error)
+		want []uint64
+	}{
+		{ebpf.Queue, pump.QueueWriter[uint64], seq(0, 20)},
+		{ebpf.Stack, pump.StackWriter[uint64], seq(19, -1)},
+	} {
+		t.Run(tc.typ.String(), func(t *testing.T) {
+			m := newQueue(t, tc.typ, 8, 32)
+			w, err := tc.open(t.Context(), m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range uint64(20) {
+				w.C() <- i
+			}
+			close(w.C())
+			if err := w.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := w.Peek(); err != nil || v != tc.want[0] {
+				t.Fatalf("Peek: %d, %v; want %d", v, err, tc.want[0])
+			}
+			if got := popAll(t, m); !slices.Equal(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			if _, err := w.Peek(); !errors.Is(err, maps.ErrEmpty) {
+				t.Fatalf("Peek on empty: %v, want ErrEmpty", err)
+			}
+			if st := w.Stats(); st.Received != 20 || st.Delivered != 20 {
+				t.Fatalf("stats %+v, want 20 received and delivered", st)
+			}
+		})
+	}
+}
+
+// TestWriterFull applies each full policy to a queue of 4 with no consumer.
+func TestWriterFull(t *testing.T) {
+	for _, tc := range []struct {
+		full    pump.FullPolicy
+		want    []uint64
+		wantErr error
+		stats   pump.Stats
+	}{
+		{pump.FullDrop, seq(0, 4), nil, pump.Stats{Received: 10, Delivered: 4, Dropped: 6}},
+		{pump.FullOverwrite, seq(6, 10), nil, pump.Stats{Received: 10, Delivered: 10, Overwritten: 6}},
+		{pump.FullFail, seq(0, 4), maps.ErrFull, pump.Stats{Received: 5, Delivered: 4, Dropped: 1}},
+	} {
+		t.Run(tc.full.String(), func(t *testing.T) {
+			m := newQueue(t, ebpf.Queue, 8, 4)
+			w, err := pump.QueueWriter[uint64](t.Context(), m, pump.WithFull(tc.full))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range uint64(10) {
+				select {
+				case w.C() <- i:
+				case <-done(w):
+				}
+			}
+			close(w.C())
+			if err := w.Wait(); !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+				t.Fatalf("Wait: %v, want %v", err, tc.wantErr)
+			}
+			if got := popAll(t, m); !slices.Equal(got, tc.want) {
+				t.Fatalf("queue holds %v, want %v", got, tc.want)
+			}
+			st := w.Stats()
+			if st.Received != tc.stats.Received || st.Delivered != tc.stats.Delivered ||
+				st.Dropped != tc.stats.Dropped || st.Overwritten != tc.stats.Overwritten {
+				t.Fatalf("stats %+v, want %+v", st, tc.stats)
+			}
+		})
+	}
+	t.Run("block", func(t *testing.T) {
+		m := newQueue(t, ebpf.Queue, 8, 4)
+		w, err := pump.QueueWriter[uint64](t.Context(), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := pump.Queue[uint64](t.Context(), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for i := range uint64(100) {
+				w.C() <- i
+			}
+			close(w.C())
+		}()
+		for want := range uint64(100) {
+			if v, _ := recv(t, src.C()); v != want {
+				t.Fatalf("got %d, want %d", v, want)
+			}
+		}
+		if err := w.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if err := src.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if st := w.Stats(); st.Delivered != 100 || st.Dropped != 0 {
+			t.Fatalf("writer stats %+v, want 100 delivered", st)
+		}
+	})
+}
+
+// done returns a channel closed when s stops (a FullFail writer stops
+// receiving).
+func done(s interface{ Wait() error }) <-chan struct{} {
+	c := make(chan struct{})
+	go func() {
+		s.Wait()
+		close(c)
+	}()
+	return c
+}
+
+// TestWriterCloseDrains: Close without closing C() pushes every value whose
+// send completed, including those in C()'s buffer.
+func TestWriterCloseDrains(t *testing.T) {
+	m := newQueue(t, ebpf.Queue, 8, 100)
+	w, err := pump.QueueWriter[uint64](t.Context(), m, pump.WithBuffer(64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range uint64(50) {
+		w.C() <- i
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := popAll(t, m); !slices.Equal(got, seq(0, 50)) {
+		t.Fatalf("queue holds %v, want 0..49", got)
+	}
+}
+
+// TestChannels: a Duplex pushes what is sent on In() and delivers it on
+// Out(); FIFO for a queue, LIFO for what a stack already holds.
+func TestChannels(t *testing.T) {
+	t.Run("queue", func(t *testing.T) {
+		m := newQueue(t, ebpf.Queue, 8, 16)
+		d, err := pump.QueueChannel[uint64](t.Context(), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for i := range uint64(100) {
+				d.In() <- i
+			}
+		}()
+		for want := range uint64(100) {
+			if v, _ := recv(t, d.Out()); v != want {
+				t.Fatalf("got %d, want %d", v, want)
+			}
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if st := d.Stats(); st.Received != 200 || st.Delivered != 200 {
+			t.Fatalf("stats %+v, want 200 received and delivered (both directions)", st)
+		}
+	})
+	t.Run("stack", func(t *testing.T) {
+		m := newQueue(t, ebpf.Stack, 8, 16)
+		run(t, pushProducer(t, m), 10)
+		d, err := pump.StackChannel[uint64](t.Context(), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := d.Peek(); err != nil || v != 9 {
+			t.Fatalf("Peek: %d, %v; want 9", v, err)
+		}
+		for _, want := range seq(9, -1) {
+			if v, _ := recv(t, d.Out()); v != want {
+				t.Fatalf("got %d, want %d", v, want)
+			}
+		}
+		d.In() <- 42
+		if v, _ := recv(t, d.Out()); v != 42 {
+			t.Fatalf("got %d, want 42", v)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestPollStop: Close and ctx cancel stop idle pollers and writers at once.
+func TestPollStop(t *testing.T) {
+	m := newQueue(t, ebpf.Queue, 8, 16)
+	cause := errors.New("test cause")
+	ctx, cancel := context.WithCancelCause(t.Context())
+	src, err := pump.Queue[uint64](ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pump.QueueWriter[uint64](ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel(cause)
+	if err := src.Wait(); !errors.Is(err, cause) {
+		t.Fatalf("source Wait: %v, want %v", err, cause)
+	}
+	if err := w.Wait(); !errors.Is(err, cause) {
+		t.Fatalf("writer Wait: %v, want %v", err, cause)
+	}
+	src, err = pump.Queue[uint64](t.Context(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestQueueHoldsOne: with the default unbuffered C() and no receiver, a
+// queue pump pops at most one value.
+func TestQueueHoldsOne(t *testing.T) {
+	m := newQueue(t, ebpf.Queue, 8, 16)
+	for i := range uint64(5) {
+		pushRaw(t, m, i)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	src, err := pump.Queue[uint64](ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := recv(t, src.C()); v != 0 {
+		t.Fatalf("got %d, want 0", v)
+	}
+	cancel()
+	src.Wait()
+	// One value may have been in hand (counted as dropped); the rest stay.
+	rest := popAll(t, m)
+	st := src.Stats()
+	if st.Received != 1+st.Dropped || len(rest) != 4-int(st.Dropped) || st.Dropped > 1 {
+		t.Fatalf("stats %+v with %v left in the queue: want at most one value in hand", st, rest)
+	}
+}

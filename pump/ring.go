@@ -1,0 +1,129 @@
+package pump
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/bpfchan/bpfchan/internal/netpoll"
+)
+
+// RingBuf starts a pump that reads the ring buffer map m and sends each
+// record, decoded into T, on C(). T must have a fixed binary size equal to
+// the records' (a record of another size is counted in Stats.DecodeErrors),
+// unless WithDecoder is given.
+//
+// An idle pump parks in Go's netpoller: it holds no OS thread and uses no
+// CPU. Options: WithBuffer, WithOverflow, WithDecoder, WithDrainInterval.
+func RingBuf[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[T], error) {
+	const what = "ring buffer pump"
+	c, f, dec, err := openRing[T](ctx, what, m, ringOpts, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source[T]{}
+	start(ctx, f, dec, newSingle(c, s), s)
+	return s, nil
+}
+
+// RingBufBatches is RingBuf delivering slices of up to the batch size
+// (WithBatch; default 256 records). A batch is sent when it is full, when
+// the ring is empty, or when its oldest record reaches the batch age
+// (default 1 ms). A received batch belongs to the receiver; handing it back
+// with Source.Recycle lets the pump reuse it (no allocation per batch).
+func RingBufBatches[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[[]T], error) {
+	const what = "ring buffer batch pump"
+	c, f, dec, err := openRing[T](ctx, what, m, batchOpts, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source[[]T]{}
+	start(ctx, f, dec, newBatcher(c, s), s)
+	return s, nil
+}
+
+func openRing[T any](ctx context.Context, what string, m *ebpf.Map, accepted []string, opts []Option) (config, *ringFeed, func([]byte, *T) error, error) {
+	mi, err := check(ctx, what, m, ebpf.RingBuf)
+	if err != nil {
+		return config{}, nil, nil, err
+	}
+	c, err := newConfig(what, accepted, opts)
+	if err != nil {
+		return c, nil, nil, err
+	}
+	dec, _, err := decoderFor[T](c, mi.name)
+	if err != nil {
+		return c, nil, nil, fmt.Errorf("%s: %s: %w", what, mi.name, err)
+	}
+	f, err := newRingFeed(m, mi, c.drain)
+	if err != nil {
+		return c, nil, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return c, f, dec, nil
+}
+
+// ringFeed drains a ring buffer with cilium's reader, made non-blocking by
+// a deadline in the past, and waits for it in the netpoller.
+type ringFeed struct {
+	m     *ebpf.Map
+	name  string
+	rd    *ringbuf.Reader
+	w     *netpoll.Waiter
+	rec   ringbuf.Record
+	ready func() bool
+	drain time.Duration
+}
+
+func newRingFeed(m *ebpf.Map, mi mapInfo, drain time.Duration) (*ringFeed, error) {
+	rd, err := ringbuf.NewReader(m)
+	if err != nil {
+		return nil, fmt.Errorf("open reader on %s: %w", mi.name, err)
+	}
+	rd.SetDeadline(time.Unix(1, 0))
+	w, err := netpoll.New(m.FD(), mi.name)
+	if err != nil {
+		rd.Close()
+		return nil, err
+	}
+	f := &ringFeed{m: m, name: mi.name, rd: rd, w: w, drain: drain}
+	f.ready = func() bool { return f.rd.AvailableBytes() > 0 }
+	return f, nil
+}
+
+func (f *ringFeed) next() ([]byte, bool, error) {
+	err := f.rd.ReadInto(&f.rec)
+	switch {
+	case err == nil:
+		return f.rec.RawSample, true, nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, false, nil
+	default:
+		return nil, false, fmt.Errorf("read %s: %w", f.name, err)
+	}
+}
+
+func (f *ringFeed) wait(context.Context) error {
+	ok, err := f.w.Wait(f.ready, f.drain)
+	switch {
+	case errors.Is(err, netpoll.ErrInterrupted):
+		return errInterrupted
+	case err != nil:
+		return fmt.Errorf("wait for %s: %w", f.name, err)
+	case !ok && f.m.FD() < 0:
+		// The periodic drain is also where a ring whose map the caller
+		// closed under the pump is noticed.
+		return fmt.Errorf("read %s: %w", f.name, errClosed)
+	}
+	return nil
+}
+
+func (f *ringFeed) interrupt() { f.w.Interrupt() }
+
+func (f *ringFeed) close() error {
+	return errors.Join(f.w.Close(), f.rd.Close())
+}
