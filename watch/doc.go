@@ -1,0 +1,92 @@
+// Package watch turns BPF hash and array maps into change streams: wait for a
+// key to exist ([Key]), follow one key's value ([Changes]), or follow every
+// entry of a map ([Map]).
+//
+// # How a map is read
+//
+// Watchers poll. [Key] and [Changes] look one key up per poll (one syscall;
+// none for a BPF_F_MMAPABLE array, whose shared memory is read directly).
+// [Map] reads the whole map per poll with BPF_MAP_LOOKUP_BATCH and a cursor,
+// never one syscall per key; map types without batch support (LPM tries) are
+// walked with GET_NEXT_KEY and lookups; an mmapable array is copied out of
+// its shared memory with no syscall at all. Each poll is compared with the
+// previous one on the raw bytes kept from it, so a poll that finds nothing
+// changed decodes nothing and allocates nothing, whatever the map size; keys
+// and values are decoded only for the entries that changed. Values compare
+// by their bytes unless [WithEqual] is given.
+//
+// Hash, LRU hash, array and LPM trie maps can be watched. Queues, stacks,
+// ring buffers, perf event arrays, per-CPU maps and maps of maps cannot: the
+// constructors say so with [ErrUnwatchable], naming the map. A key or value
+// type whose size differs from the map's is an error naming both sizes.
+//
+// # Level-triggered: what a consumer sees
+//
+// A watcher reports the difference between two consecutive polls, not the
+// writes that happened between them. Therefore:
+//
+//   - Intermediate values are invisible: a value that goes A→B→A between two
+//     polls produces no event, and A→B→C produces one (A→C). A key created
+//     and deleted between two polls is never seen; one deleted and re-created
+//     between two polls is reported as Updated (Changes: Present stays true).
+//   - An event means "at this poll the entry differed from the previous
+//     poll". Entries written while a sweep is under way may be seen by that
+//     sweep or by the next one; a sweep is not an atomic snapshot of the map.
+//     Values read from an mmapable array are copied without locking, so a
+//     multi-word value being written by a BPF program may be seen torn and is
+//     then corrected by the next poll.
+//   - Nothing that is still different at the next poll is ever missed: once
+//     the map stops changing, one more poll brings the watcher's view (the
+//     initial state plus every event) into agreement with the map.
+//
+// The baseline is read before a constructor returns, so every change made
+// after it returns is reported by a later poll (within the rules above). It
+// is not reported itself unless [WithInitial] is given.
+//
+// # A slow consumer
+//
+// Polling never waits for the consumer and memory never grows beyond one
+// pending event per key. While an event for a key is still undelivered, a
+// newer change of the same key is merged into it:
+//
+//	Added   then Updated = Added, with the latest New
+//	Added   then Deleted = nothing
+//	Updated then Updated = Updated from the first Old to the latest New (nothing if they are equal)
+//	Updated then Deleted = Deleted, with the first Old
+//	Deleted then Added   = Updated from the first Old to the new New (nothing if equal)
+//
+// Events are delivered in the order their keys first changed. A consumer
+// that falls behind therefore sees each key move from the state it last saw
+// to the current one, exactly as if it had polled less often. Merged changes
+// are counted in Stats.Coalesced.
+//
+// # Goroutines and stopping
+//
+// [Changes] and [Map] start one goroutine, owned by the returned [Watcher],
+// which implements chans.Receiver: it polls, merges and sends on C(). It
+// stops when its ctx is done (Wait returns context.Cause(ctx)), when Close is
+// called (Wait returns nil), or when a poll fails (Wait returns that error;
+// errors.Is(err, ErrClosed) when the map was closed under it). In every case
+// C() is then closed. Close is immediate: it polls no more and delivers
+// nothing more, and changes still pending are dropped and counted in
+// Stats.Discarded. Stats accounts for every observed change: once stopped,
+// Changes == Events + Coalesced + Discarded + DecodeErrors.
+//
+// [Key] starts no goroutine; it polls in the caller's goroutine until the key
+// exists or ctx ends. A ctx already cancelled returns at once; one whose
+// deadline has passed gets exactly one look.
+//
+// Watchers use the caller's *ebpf.Map, not a clone: when the map is closed,
+// the watcher's next poll fails and it stops with an error matching
+// [ErrClosed]. cilium/ebpf does not synchronise Map.Close with other uses of
+// the Map, so the orderly way is to stop a watcher before closing its map;
+// closing the map under a running watcher is detected, but it is a data race
+// in Go's terms.
+//
+// # Intervals
+//
+// The pause between the end of one poll and the start of the next is
+// [DefaultKeyInterval] for Key and Changes and [DefaultMapInterval] for Map,
+// or [WithInterval]. [WithAdaptive](min, max) polls every min while the map
+// changes and doubles the pause after each quiet poll, up to max.
+package watch

@@ -1,0 +1,71 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/bpfchan/bpfchan/internal/snapshot"
+)
+
+// Map watches every entry of m and delivers an Event for each key that was
+// added, updated or deleted between two polls, with the old and the new
+// value. Each poll reads the whole map with batch lookups and a cursor (never
+// one syscall per key; map types without batch support, such as LPM tries,
+// are walked key by key), or, for a BPF_F_MMAPABLE array, copies its shared
+// memory with no syscall at all; it then compares that with the previous
+// poll. Keys and values are decoded only for the entries that changed. Polls
+// run every DefaultMapInterval unless WithInterval or WithAdaptive says
+// otherwise.
+//
+// The baseline is read before Map returns, so any change made after it
+// returns is reported (subject to the level-triggered rules in the package
+// documentation); with WithInitial every entry present at the start is
+// reported as Added first. An array's entries always exist: they are only
+// ever Updated.
+func Map[K, V any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Watcher[Event[K, V]], error) {
+	w, c, err := newMap[K, V](ctx, m, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.start(c.initial, nil); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// newMap builds a whole-map watcher without reading the baseline or starting
+// its goroutine.
+func newMap[K, V any](ctx context.Context, m *ebpf.Map, opts []Option) (*Watcher[Event[K, V]], config, error) {
+	c, err := newConfig(DefaultMapInterval, opts)
+	if err != nil {
+		return nil, c, fmt.Errorf("watch map: %w", err)
+	}
+	ck, cv, eq, err := setup[K, V](m, c)
+	if err != nil {
+		return nil, c, err
+	}
+	t, err := snapshot.New(m, snapshot.Options{Equal: eq})
+	if err != nil {
+		return nil, c, fmt.Errorf("watch: %w", err)
+	}
+	decode := func(p *pending) (Event[K, V], error) {
+		e := Event[K, V]{Kind: p.kind}
+		if err := ck.Decode(p.key, &e.Key); err != nil {
+			return e, err
+		}
+		if p.hasOld {
+			if err := cv.Decode(p.old, &e.Old); err != nil {
+				return e, err
+			}
+		}
+		if p.hasNew {
+			if err := cv.Decode(p.new, &e.New); err != nil {
+				return e, err
+			}
+		}
+		return e, nil
+	}
+	return newWatcher(ctx, m.String(), t, newQueue(eq), decode, c), c, nil
+}

@@ -1,0 +1,129 @@
+package watch
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+)
+
+// Default pauses between polls (see WithInterval).
+const (
+	// DefaultKeyInterval is the pause between polls of Key and Changes: one
+	// lookup syscall (about 1.5 µs) per poll.
+	DefaultKeyInterval = 10 * time.Millisecond
+	// DefaultMapInterval is the pause between polls of Map: a sweep of the
+	// whole map (about 16 ms for 64k hash entries, 15 µs for an mmapable
+	// array of the same size).
+	DefaultMapInterval = 100 * time.Millisecond
+)
+
+// Option configures a watcher.
+type Option func(*config)
+
+type config struct {
+	interval      time.Duration
+	adaptive      bool
+	minI, maxI    time.Duration
+	equal         any // func(a, b V) bool
+	initial       bool
+	errs          []error
+	intervalGiven bool
+}
+
+// WithInterval sets the pause between the end of one poll and the start of
+// the next. d must be positive.
+func WithInterval(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.errs = append(c.errs, fmt.Errorf("WithInterval(%v): interval must be positive", d))
+		}
+		c.interval, c.intervalGiven = d, true
+	}
+}
+
+// WithAdaptive makes the pause between polls follow the map: it starts at
+// min, returns to min after every poll that found a change, and doubles after
+// every poll that found none, up to max. A map that changes all the time is
+// polled every min; a quiet one every max, reached after log2(max/min) quiet
+// polls. It requires 0 < min <= max and excludes WithInterval.
+func WithAdaptive(min, max time.Duration) Option {
+	return func(c *config) {
+		if min <= 0 || max < min {
+			c.errs = append(c.errs, fmt.Errorf("WithAdaptive(%v, %v): want 0 < min <= max", min, max))
+		}
+		c.adaptive, c.minI, c.maxI = true, min, max
+	}
+}
+
+// WithEqual compares values with f instead of comparing their bytes: a new
+// value for which f(last reported, new) is true is not a change, and the
+// last reported value stays the reference for the next comparison. V must be
+// the watcher's value type.
+func WithEqual[V any](f func(a, b V) bool) Option {
+	return func(c *config) {
+		if f == nil {
+			c.errs = append(c.errs, errors.New("WithEqual(nil)"))
+		}
+		c.equal = f
+	}
+}
+
+// WithInitial makes a watcher report the state it finds at construction
+// first: Map reports every existing entry as Added; Changes reports the key's
+// value (Present: true) or its absence (Present: false).
+func WithInitial() Option {
+	return func(c *config) { c.initial = true }
+}
+
+func newConfig(interval time.Duration, opts []Option) (config, error) {
+	c := config{interval: interval}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.adaptive && c.intervalGiven {
+		c.errs = append(c.errs, errors.New("WithInterval and WithAdaptive both given"))
+	}
+	return c, errors.Join(c.errs...)
+}
+
+// equalFunc returns the WithEqual function for V, or an error when the
+// option was given for another type.
+func equalFunc[V any](c config) (func(a, b V) bool, error) {
+	if c.equal == nil {
+		return nil, nil
+	}
+	f, ok := c.equal.(func(a, b V) bool)
+	if !ok {
+		return nil, fmt.Errorf("WithEqual: %s does not compare the value type %s",
+			reflect.TypeOf(c.equal), reflect.TypeFor[V]())
+	}
+	return f, nil
+}
+
+// schedule is the pause between polls.
+type schedule struct {
+	cur, min, max time.Duration
+	adaptive      bool
+}
+
+func (c config) schedule() schedule {
+	if c.adaptive {
+		return schedule{cur: c.minI, min: c.minI, max: c.maxI, adaptive: true}
+	}
+	return schedule{cur: c.interval}
+}
+
+// after returns the pause after a poll that found changed > 0 changes.
+func (s *schedule) after(changed int) time.Duration {
+	if s.adaptive {
+		if changed > 0 {
+			s.cur = s.min
+		} else if s.cur > s.max/2 {
+			s.cur = s.max
+		} else {
+			s.cur *= 2
+		}
+	}
+	return s.cur
+}

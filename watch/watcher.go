@@ -1,0 +1,281 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bpfchan/bpfchan/internal/snapshot"
+)
+
+// Stats counts what a watcher did. Once it has stopped,
+//
+//	Changes == Events + Coalesced + Discarded + DecodeErrors
+//
+// and while it runs the difference is Pending.
+type Stats struct {
+	Polls        uint64        // completed polls, the baseline read at construction included
+	Changes      uint64        // changes the polls observed (with WithInitial, the initial state too)
+	Events       uint64        // events delivered on C()
+	Coalesced    uint64        // changes merged into, or cancelled out with, a pending event of the same key
+	Discarded    uint64        // pending events dropped because the watcher stopped
+	DecodeErrors uint64        // changes whose key or value failed to decode, skipped
+	Pending      int           // events waiting for the consumer (at most one per key)
+	PollTime     time.Duration // total time spent polling
+	Interval     time.Duration // the current pause between polls
+}
+
+// PerPoll is the mean time of one poll.
+func (s Stats) PerPoll() time.Duration {
+	if s.Polls == 0 {
+		return 0
+	}
+	return s.PollTime / time.Duration(s.Polls)
+}
+
+// poller is a snapshot.Table or snapshot.Key.
+type poller interface {
+	Poll(emit snapshot.Emit) (int, error)
+}
+
+// Watcher delivers the changes its goroutine observes by polling a map. It
+// implements chans.Receiver[T]. Its one goroutine polls, coalesces and sends;
+// it stops when ctx is done, when Close is called, or when a poll fails, and
+// then closes C().
+type Watcher[T any] struct {
+	name   string
+	ctx    context.Context
+	c      chan T
+	stop   chan struct{}
+	done   chan struct{}
+	kick   chan chan struct{}
+	once   sync.Once
+	err    error // set before done is closed
+	src    poller
+	q      *queue
+	emit   snapshot.Emit
+	decode func(*pending) (T, error)
+	sched  schedule
+
+	coalesced uint64 // by the poll in progress; goroutine-owned
+
+	mu    sync.Mutex
+	stats Stats
+}
+
+// newWatcher builds a watcher around src. start must be called to read the
+// baseline and start the goroutine.
+func newWatcher[T any](ctx context.Context, name string, src poller, q *queue, decode func(*pending) (T, error), c config) *Watcher[T] {
+	w := &Watcher[T]{
+		name:   name,
+		ctx:    ctx,
+		c:      make(chan T),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+		kick:   make(chan chan struct{}),
+		src:    src,
+		q:      q,
+		decode: decode,
+		sched:  c.schedule(),
+	}
+	w.emit = func(kind snapshot.Kind, key, old, new []byte) {
+		w.coalesced += uint64(q.add(kind, key, old, new))
+	}
+	return w
+}
+
+// start reads the baseline (reporting it when initial is set) and starts the
+// goroutine. baseline, when not nil, runs after the baseline poll with the
+// number of changes it found.
+func (w *Watcher[T]) start(initial bool, baseline func(n int)) error {
+	if err := w.ctx.Err(); err != nil {
+		return fmt.Errorf("watch %s: %w", w.name, context.Cause(w.ctx))
+	}
+	emit := w.emit
+	if !initial {
+		emit = nil
+	}
+	n, err := w.poll(emit)
+	if err != nil {
+		return err
+	}
+	if baseline != nil {
+		baseline(n)
+	}
+	go w.run()
+	return nil
+}
+
+// C returns the channel of changes. It is closed when the watcher stops.
+func (w *Watcher[T]) C() <-chan T { return w.c }
+
+// Wait blocks until the watcher's goroutine has exited and returns why it
+// stopped: nil after Close, context.Cause(ctx) after the context was
+// cancelled, otherwise the poll error (errors.Is(err, ErrClosed) when the map
+// was closed).
+func (w *Watcher[T]) Wait() error {
+	<-w.done
+	return w.err
+}
+
+// Close stops the watcher: it polls no more and delivers nothing more; the
+// changes still pending are discarded and counted in Stats.Discarded. Close
+// then waits for the goroutine and returns Wait's error. It may be called
+// more than once and from any goroutine.
+func (w *Watcher[T]) Close() error {
+	w.once.Do(func() { close(w.stop) })
+	return w.Wait()
+}
+
+// Stats returns a consistent copy of the watcher's counters.
+func (w *Watcher[T]) Stats() Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stats
+}
+
+// poll runs one poll and accounts for it.
+func (w *Watcher[T]) poll(emit snapshot.Emit) (int, error) {
+	start := time.Now()
+	n, err := w.src.Poll(emit)
+	d := time.Since(start)
+	w.mu.Lock()
+	w.stats.Polls++
+	w.stats.PollTime += d
+	if emit != nil {
+		w.stats.Changes += uint64(n)
+	}
+	w.stats.Coalesced += w.coalesced
+	w.stats.Pending = w.q.live
+	w.stats.Interval = w.sched.cur
+	w.mu.Unlock()
+	w.coalesced = 0
+	if err != nil {
+		return n, fmt.Errorf("watch %s: poll: %w", w.name, closedErr(err))
+	}
+	return n, nil
+}
+
+func closedErr(err error) error {
+	if errors.Is(err, snapshot.ErrClosed) {
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return err
+}
+
+// pollNow makes the goroutine poll at once and waits until that poll is
+// accounted for. It reports false when the watcher stopped first. Tests use
+// it to drive polls deterministically.
+func (w *Watcher[T]) pollNow() bool {
+	done := make(chan struct{})
+	select {
+	case w.kick <- done:
+	case <-w.done:
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	case <-w.done:
+		return false
+	}
+}
+
+// run is the watcher's goroutine. It exits when ctx is done, when Close is
+// called, or when a poll fails; it closes C() on its way out.
+func (w *Watcher[T]) run() {
+	defer close(w.done)
+	defer close(w.c)
+	timer := time.NewTimer(w.sched.cur)
+	defer timer.Stop()
+	var (
+		next T
+		have bool
+	)
+	for {
+		select { // stopping wins over a ready consumer
+		case <-w.stop:
+			w.finish(nil)
+			return
+		case <-w.ctx.Done():
+			w.finish(context.Cause(w.ctx))
+			return
+		default:
+		}
+		if !have {
+			if p := w.q.front(); p != nil {
+				v, err := w.decode(p)
+				if err != nil {
+					w.q.pop()
+					w.mu.Lock()
+					w.stats.DecodeErrors++
+					w.stats.Pending = w.q.live
+					w.mu.Unlock()
+					continue
+				}
+				// The change stays queued (and counted as pending) until it
+				// is sent; a poll that observes any change makes it decode
+				// again, so what is sent is never staler than the queue.
+				next, have = v, true
+			}
+		}
+		var out chan T
+		if have {
+			out = w.c
+		}
+		var kicked chan struct{}
+		select {
+		case out <- next:
+			var zero T
+			next, have = zero, false
+			w.q.pop()
+			w.mu.Lock()
+			w.stats.Events++
+			w.stats.Pending = w.q.live
+			w.mu.Unlock()
+			continue
+		case <-timer.C:
+		case kicked = <-w.kick:
+		case <-w.stop:
+			w.finish(nil)
+			return
+		case <-w.ctx.Done():
+			w.finish(context.Cause(w.ctx))
+			return
+		}
+		n, err := w.poll(w.emit)
+		if kicked != nil {
+			close(kicked)
+		}
+		if err != nil {
+			w.finish(err)
+			return
+		}
+		if n > 0 {
+			var zero T
+			next, have = zero, false
+		}
+		timer.Reset(w.sched.after(n))
+	}
+}
+
+// inject queues a change that no poll observed (the initial absence of a
+// watched key). Only before the goroutine starts.
+func (w *Watcher[T]) inject(kind snapshot.Kind, key []byte) {
+	w.q.add(kind, key, nil, nil)
+	w.mu.Lock()
+	w.stats.Changes++
+	w.stats.Pending = w.q.live
+	w.mu.Unlock()
+}
+
+// finish records why the goroutine stops and discards what is pending.
+func (w *Watcher[T]) finish(err error) {
+	w.err = err
+	w.mu.Lock()
+	w.stats.Discarded += uint64(w.q.clear())
+	w.stats.Pending = 0
+	w.mu.Unlock()
+}
