@@ -23,6 +23,7 @@ func Batch[T any](g *Group, in <-chan T, size int, maxAge time.Duration, opts ..
 	c := configure("batch", optBuffer|optOverflow|optName, opts)
 	st := g.newStage("batch", c)
 	out := make(chan []T, c.buffer)
+	output(g, out)
 	g.spawn(func() { // exits when in is closed (after the last flush) or the group aborts
 		defer close(out)
 		ctx := g.ctx

@@ -20,14 +20,16 @@ func Merge[T any](g *Group, ins ...<-chan T) <-chan T {
 	}
 	st := g.newStage("merge", config{workers: len(ins)})
 	out := make(chan T)
+	output(g, out)
 	var running atomic.Int32
 	running.Store(int32(len(ins)))
 	for _, in := range ins {
 		g.spawn(func() { // exits when in is closed or the group aborts
 			ctx := g.ctx
 			done := ctx.Done()
+			inDone := g.inputDone(in)
 			for {
-				v, ok := recv(in, done)
+				v, ok := recv(in, inDone)
 				if !ok {
 					break
 				}
@@ -80,6 +82,7 @@ func fanOut[T any](g *Group, kind string, in <-chan T, n int, opts []StageOption
 	ret := make([]<-chan T, n)
 	for i, b := range branches {
 		outs[i] = make(chan T, b.buffer)
+		output(g, outs[i])
 		ret[i] = outs[i]
 	}
 	g.spawn(func() { // exits when in is closed or the group aborts
@@ -90,8 +93,9 @@ func fanOut[T any](g *Group, kind string, in <-chan T, n int, opts []StageOption
 		}()
 		ctx := g.ctx
 		done := ctx.Done()
+		inDone := g.inputDone(in)
 		for {
-			v, ok := recv(in, done)
+			v, ok := recv(in, inDone)
 			if !ok {
 				return
 			}

@@ -2,14 +2,21 @@ package pipeline
 
 import (
 	"context"
+	"sync/atomic"
+	"time"
 
 	"github.com/bpfchan/bpfchan/chans"
 )
 
 // recv receives from in, or reports ok=false when in is closed or done is
-// closed first. The non-blocking attempt first keeps the common case (a value
-// is waiting) on the channel's fast path.
+// closed first. A nil done is a plain receive: see [Group.inputDone]. The
+// non-blocking attempt first keeps the common case (a value is waiting) on
+// the channel's fast path.
 func recv[T any](in <-chan T, done <-chan struct{}) (v T, ok bool) {
+	if done == nil {
+		v, ok = <-in
+		return v, ok
+	}
 	select {
 	case v, ok = <-in:
 		return v, ok
@@ -21,6 +28,48 @@ func recv[T any](in <-chan T, done <-chan struct{}) (v T, ok bool) {
 	case <-done:
 		return v, false
 	}
+}
+
+// epoch is the origin of the monotonic clock readings that time callbacks:
+// time.Since(epoch) reads one clock, time.Now two.
+var epoch = time.Now()
+
+// Reading the clock costs about as much as a trivial callback (tens of ns,
+// more under virtualisation), so a worker times every callback only while
+// they take at least longCallback, and otherwise one in sampleEvery, counted
+// sampleEvery times.
+const (
+	longCallback = 2 * time.Microsecond
+	sampleEvery  = 16
+)
+
+// busyClock is one worker's timing of its callbacks, for StageStats.Busy.
+type busyClock struct {
+	n     uint32
+	every bool
+}
+
+// start returns the clock reading before a callback, or -1 when this
+// callback is not timed.
+func (c *busyClock) start() time.Duration {
+	c.n++
+	if c.every || c.n%sampleEvery == 0 {
+		return time.Since(epoch)
+	}
+	return -1
+}
+
+// stop adds the callback started at start to busy.
+func (c *busyClock) stop(busy *atomic.Int64, start time.Duration) {
+	if start < 0 {
+		return
+	}
+	d := time.Since(epoch) - start
+	if !c.every {
+		d *= sampleEvery
+	}
+	busy.Add(int64(d))
+	c.every = d >= longCallback
 }
 
 // aborted reports whether done is closed: a worker's check before new work.

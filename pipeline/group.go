@@ -41,7 +41,8 @@ type Group struct {
 
 	mu      sync.Mutex
 	stages  []*stage
-	sources int // adopted with From, for their names
+	sources int              // adopted with From, for their names
+	outputs map[any]struct{} // every channel a stage of the group returned
 }
 
 // New returns a Group and the context its stages run with, derived from ctx.
@@ -118,6 +119,33 @@ func (g *Group) fail(name string, err error) {
 		return
 	}
 	g.cancel(&StageError{Stage: name, Err: err})
+}
+
+// output records ch as the output of one of g's stages, as the receive-only
+// channel the stages reading it see.
+func output[T any](g *Group, ch chan T) { g.own((<-chan T)(ch)) }
+
+func (g *Group) own(ch any) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.outputs == nil {
+		g.outputs = make(map[any]struct{})
+	}
+	g.outputs[ch] = struct{}{}
+}
+
+// inputDone returns what a stage reading in selects on besides in: the
+// group's Done channel, or nil when in is the output of another stage of the
+// group. Such a channel is closed as soon as its stage sees the abort (every
+// stage's sends select on Done), so a plain receive, which costs half a
+// select, ends just as surely.
+func (g *Group) inputDone(in any) <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.outputs[in]; ok {
+		return nil
+	}
+	return g.ctx.Done()
 }
 
 // abort cancels the group with one of its own causes.

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"sync/atomic"
-	"time"
 
 	"github.com/bpfchan/bpfchan/chans"
 )
@@ -65,6 +64,7 @@ func process[In, Out any](g *Group, kind string, in <-chan In, hasOut bool, opts
 	var out chan Out
 	if hasOut {
 		out = make(chan Out, c.buffer)
+		output(g, out)
 	}
 	if c.workers > 1 && c.ordered {
 		ordered(g, st, c, in, out, f)
@@ -88,8 +88,10 @@ func process[In, Out any](g *Group, kind string, in <-chan In, hasOut bool, opts
 func work[In, Out any](g *Group, st *stage, p chans.Policy, in <-chan In, out chan Out, f step[In, Out]) error {
 	ctx := g.ctx
 	done := ctx.Done()
+	inDone := g.inputDone(in)
+	var clock busyClock
 	for {
-		v, ok := recv(in, done)
+		v, ok := recv(in, inDone)
 		if !ok {
 			return nil
 		}
@@ -97,9 +99,9 @@ func work[In, Out any](g *Group, st *stage, p chans.Policy, in <-chan In, out ch
 		if aborted(done) {
 			return nil
 		}
-		start := time.Now()
+		start := clock.start()
 		o, keep, err := f(ctx, v)
-		st.busy.Add(int64(time.Since(start)))
+		clock.stop(&st.busy, start)
 		if err != nil {
 			return err
 		}
@@ -126,6 +128,7 @@ type slot[In, Out any] struct {
 func ordered[In, Out any](g *Group, st *stage, c config, in <-chan In, out chan Out, f step[In, Out]) {
 	ctx := g.ctx
 	done := ctx.Done()
+	inDone := g.inputDone(in)
 	n := c.workers
 	free := make(chan *slot[In, Out], 2*n)
 	for range 2 * n {
@@ -142,7 +145,7 @@ func ordered[In, Out any](g *Group, st *stage, c config, in <-chan In, out chan 
 			if !ok {
 				return
 			}
-			v, ok := recv(in, done)
+			v, ok := recv(in, inDone)
 			if !ok {
 				return
 			}
@@ -159,15 +162,16 @@ func ordered[In, Out any](g *Group, st *stage, c config, in <-chan In, out chan 
 	for range n {
 		g.spawn(func() { // worker: exits when jobs is closed, the group aborts, or f fails
 			g.fail(st.name, func() error {
+				var clock busyClock
 				for {
 					s, ok := recv(jobs, done)
 					if !ok || aborted(done) {
 						return nil
 					}
-					start := time.Now()
+					start := clock.start()
 					var err error
 					s.out, s.keep, err = f(ctx, s.in)
-					st.busy.Add(int64(time.Since(start)))
+					clock.stop(&st.busy, start)
 					if err != nil {
 						return err
 					}

@@ -2,83 +2,28 @@ package pipeline_test
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/ringbuf"
 
-	"github.com/bpfchan/bpfchan/chans"
 	"github.com/bpfchan/bpfchan/internal/producer"
 	"github.com/bpfchan/bpfchan/internal/testenv"
 	"github.com/bpfchan/bpfchan/pipeline"
+	"github.com/bpfchan/bpfchan/pump"
 )
 
-// ringSource is a test-only chans.Receiver over cilium's ringbuf.Reader,
-// yielding each record's sequence number. It stands in for pump.RingBuf,
-// which is written concurrently with this package; it keeps the same
-// contract: Close delivers what the ring holds (ringbuf's Flush), then ends
-// with a nil error; a cancelled ctx ends it at its next delivery with the
-// context's cause.
-type ringSource struct {
-	rd    *ringbuf.Reader
-	c     chan uint64
-	done  chan struct{}
-	err   error
-	flush sync.Once
+// record is what producer.NewRing writes with size 16: a sequence number,
+// then zeros.
+type record struct {
+	Seq uint64
+	_   uint64
 }
 
-var _ chans.Receiver[uint64] = (*ringSource)(nil)
-
-func newRingSource(ctx context.Context, rb *ebpf.Map) (*ringSource, error) {
-	rd, err := ringbuf.NewReader(rb)
-	if err != nil {
-		return nil, err
-	}
-	s := &ringSource{rd: rd, c: make(chan uint64), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		s.err = s.run(ctx)
-		close(s.c)
-		if err := rd.Close(); s.err == nil {
-			s.err = err
-		}
-	}()
-	return s, nil
-}
-
-func (s *ringSource) run(ctx context.Context) error {
-	var rec ringbuf.Record
-	for {
-		err := s.rd.ReadInto(&rec)
-		if errors.Is(err, ringbuf.ErrFlushed) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read ring: %w", err)
-		}
-		select {
-		case s.c <- binary.LittleEndian.Uint64(rec.RawSample):
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	}
-}
-
-func (s *ringSource) C() <-chan uint64 { return s.c }
-func (s *ringSource) Wait() error      { <-s.done; return s.err }
-func (s *ringSource) Close() error {
-	s.flush.Do(func() {
-		select {
-		case <-s.done: // the reader is closed already
-		default:
-			_ = s.rd.Flush()
-		}
-	})
-	return s.Wait()
+// newRingSource adopts a real ring-buffer pump (pump.RingBuf) over rb.
+func newRingSource(ctx context.Context, rb *ebpf.Map) (*pump.Source[record], error) {
+	return pump.RingBuf[record](ctx, rb)
 }
 
 // ringFixture is a ring buffer large enough for every record a test
@@ -105,7 +50,7 @@ type event struct {
 }
 
 // TestRingExactlyOnce runs Map → Filter → ForEach over a live ring-buffer
-// source fed by a BPF program, stops it gracefully once the producer is
+// pump fed by a BPF program, stops it gracefully once the producer is
 // done, and checks every record was processed exactly once.
 func TestRingExactlyOnce(t *testing.T) {
 	for _, workers := range []int{1, 4} {
@@ -117,8 +62,8 @@ func TestRingExactlyOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			events := pipeline.Map(g, pipeline.From(g, src), func(_ context.Context, s uint64) (event, error) {
-				return event{seq: s, even: s%2 == 0}, nil
+			events := pipeline.Map(g, pipeline.From(g, src), func(_ context.Context, r record) (event, error) {
+				return event{seq: r.Seq, even: r.Seq%2 == 0}, nil
 			}, pipeline.Workers(workers), pipeline.Ordered())
 			evens := pipeline.Filter(g, events, func(_ context.Context, e event) (bool, error) { return e.even, nil })
 			seen := make([]int, n)
@@ -159,6 +104,9 @@ func TestRingExactlyOnce(t *testing.T) {
 			if order != nil {
 				t.Errorf("order: %v", order)
 			}
+			if ps := src.Stats(); ps.Received != n || ps.Delivered != n {
+				t.Errorf("pump received %d, delivered %d; want %d", ps.Received, ps.Delivered, n)
+			}
 			st := g.Stats()
 			wantIn := []uint64{n, n, n / 2}
 			wantOut := []uint64{n, n / 2, 0}
@@ -186,9 +134,9 @@ func TestRingStopDrains(t *testing.T) {
 	}
 	batches := pipeline.Batch(g, pipeline.From(g, src), 64, 0)
 	var got, want uint64
-	pipeline.ForEach(g, batches, func(_ context.Context, b []uint64) error {
-		for _, s := range b {
-			if s != want {
+	pipeline.ForEach(g, batches, func(_ context.Context, b []record) error {
+		for _, r := range b {
+			if s := r.Seq; s != want {
 				return fmt.Errorf("got seq %d, want %d", s, want)
 			}
 			want++
@@ -221,7 +169,7 @@ func TestRingAbort(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int
-	pipeline.ForEach(g, pipeline.From(g, src), func(context.Context, uint64) error {
+	pipeline.ForEach(g, pipeline.From(g, src), func(context.Context, record) error {
 		if n++; n == 100 {
 			cancel(errQuit)
 		}

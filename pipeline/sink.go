@@ -23,9 +23,10 @@ func To[T any](g *Group, in <-chan T, s chans.Sender[T]) {
 	st := g.newStage("to", config{workers: 1})
 	g.spawn(func() { // exits once s has finished
 		done := g.ctx.Done()
+		inDone := g.inputDone(in)
 	loop:
 		for {
-			v, ok := recv(in, done)
+			v, ok := recv(in, inDone)
 			if !ok {
 				break
 			}
@@ -69,9 +70,9 @@ func All[T any](g *Group, in <-chan T) iter.Seq2[T, error] {
 				g.Wait()
 			}
 		}()
-		done := g.ctx.Done()
+		inDone := g.inputDone(in)
 		for {
-			v, ok := recv(in, done)
+			v, ok := recv(in, inDone)
 			if !ok {
 				break
 			}

@@ -77,6 +77,7 @@ func FromSeq[T any](g *Group, seq iter.Seq[T], opts ...StageOption) <-chan T {
 	c := configure("seq", optBuffer|optOverflow|optName, opts)
 	st := g.newStage("seq", c)
 	out := make(chan T, c.buffer)
+	output(g, out)
 	g.spawn(func() { // exits when seq ends, on Stop, or on abort
 		defer close(out)
 		ctx := g.ctx
