@@ -19,8 +19,11 @@
 // last send, so `for v := range out` always ends; it never closes a channel
 // it was given, except a Sender's C() in [To], as the Sender contract asks.
 // [Group.Wait] returns only once every goroutine and every user callback has
-// returned. Every send and receive of a stage selects on the group's context,
-// and a worker checks it before taking new work.
+// returned. Every send of a stage selects on the group's context, and so does
+// every receive from a channel the group did not make; a worker checks the
+// context before taking new work. A receive from another stage of the same
+// group is a plain receive: that stage closes its output as soon as it sees
+// the abort, and a plain receive costs half a two-way select.
 //
 // # Stopping
 //

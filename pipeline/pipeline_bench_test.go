@@ -99,7 +99,7 @@ func BenchmarkThreeStages(b *testing.B) {
 // spin is a CPU-bound function of about 20 µs here.
 func spin(v int) int {
 	x := uint64(v) | 1
-	for range 20_000 {
+	for range 7_000 {
 		x ^= x << 13
 		x ^= x >> 7
 		x ^= x << 17

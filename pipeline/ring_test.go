@@ -182,3 +182,39 @@ func TestRingAbort(t *testing.T) {
 		t.Fatalf("source Wait: %v", err)
 	}
 }
+
+// TestRingAbortDuringStop aborts while a Stop's graceful Close is still
+// delivering a full ring from a pump that does not share the group's
+// context: the group discards the rest, so the pump's Close cannot block on
+// a channel nobody reads, and Wait returns the parent's cause.
+func TestRingAbortDuringStop(t *testing.T) {
+	rb, prod := ringFixture(t)
+	if err := prod.Run(20_000); err != nil {
+		t.Fatal(err)
+	}
+	parent, cancel := context.WithCancelCause(t.Context())
+	defer cancel(nil)
+	errQuit := errors.New("operator quit")
+	g, _ := pipeline.New(parent)
+	src, err := pump.RingBuf[record](context.Background(), rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	pipeline.ForEach(g, pipeline.From(g, src), func(context.Context, record) error {
+		if n++; n == 10 {
+			g.Stop()
+			cancel(errQuit)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != errQuit {
+		t.Fatalf("Wait: %v, want %v", err, errQuit)
+	}
+	if err := src.Wait(); err != nil {
+		t.Fatalf("pump Wait: %v", err)
+	}
+	if ps := src.Stats(); ps.Received != 20_000 || n >= 20_000 {
+		t.Errorf("pump received %d, stage processed %d: want all received, not all processed", ps.Received, n)
+	}
+}

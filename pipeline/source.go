@@ -51,12 +51,17 @@ func From[T any](g *Group, r chans.Receiver[T]) <-chan T {
 			return
 		case <-g.stopping:
 		case <-g.ctx.Done():
-			g.spawn(func() { // exits when r's channel is closed, which Close ensures
-				for range ch {
-				}
-			})
 		}
 		g.fail(name, r.Close())
+	})
+	g.spawn(func() { // exits when r ended by itself, or after draining it on abort
+		select {
+		case <-ended:
+		case <-g.ctx.Done():
+			// Also when the abort comes during a graceful Close begun by Stop.
+			for range ch {
+			}
+		}
 	})
 	return ch
 }
