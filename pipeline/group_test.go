@@ -33,6 +33,7 @@ func upTo(n int) iter.Seq[int] {
 }
 
 func TestStageErrorStopsAll(t *testing.T) {
+	noLeaks(t)
 	errBad := errors.New("bad value")
 	g, _ := pipeline.New(t.Context())
 	// Two independent infinite branches: the error in one must stop both.
@@ -62,6 +63,7 @@ func TestStageErrorStopsAll(t *testing.T) {
 }
 
 func TestGoErrorNamed(t *testing.T) {
+	noLeaks(t)
 	errBoom := errors.New("boom")
 	g, ctx := pipeline.New(t.Context())
 	g.Go("poller", func(context.Context) error { return errBoom })
@@ -77,6 +79,7 @@ func TestGoErrorNamed(t *testing.T) {
 }
 
 func TestParentCancelReturnsCause(t *testing.T) {
+	noLeaks(t)
 	errQuit := errors.New("quit")
 	parent, cancel := context.WithCancelCause(t.Context())
 	defer cancel(nil)
@@ -96,6 +99,7 @@ func TestParentCancelReturnsCause(t *testing.T) {
 }
 
 func TestWaitNilAfterCleanEnd(t *testing.T) {
+	noLeaks(t)
 	g, ctx := pipeline.New(t.Context())
 	var sum int
 	pipeline.ForEach(g, pipeline.FromSeq(g, upTo(100)), func(_ context.Context, v int) error { sum += v; return nil })
@@ -113,6 +117,7 @@ func TestWaitNilAfterCleanEnd(t *testing.T) {
 // TestStopConserves stops infinite sources mid-flight through every kind of
 // stage: everything the sources emitted reaches the sinks, and Wait is nil.
 func TestStopConserves(t *testing.T) {
+	noLeaks(t)
 	g, _ := pipeline.New(t.Context())
 	a := pipeline.FromSeq(g, naturals(), pipeline.Name("a"), pipeline.Buffer(8))
 	b := pipeline.FromSeq(g, naturals(), pipeline.Name("b"))
@@ -156,6 +161,7 @@ func TestStopConserves(t *testing.T) {
 }
 
 func TestAll(t *testing.T) {
+	noLeaks(t)
 	t.Run("ends", func(t *testing.T) {
 		g, _ := pipeline.New(t.Context())
 		var got []int
@@ -209,6 +215,7 @@ func TestAll(t *testing.T) {
 // TestRecoverInCallback is the documented way to survive a panic: the
 // callback recovers it itself and returns an error.
 func TestRecoverInCallback(t *testing.T) {
+	noLeaks(t)
 	g, _ := pipeline.New(t.Context())
 	out := pipeline.Map(g, pipeline.FromSeq(g, naturals()), func(_ context.Context, v int) (r int, err error) {
 		defer func() {
@@ -230,6 +237,7 @@ func TestRecoverInCallback(t *testing.T) {
 // child process: the panic is not recovered and crashes it, with the
 // callback's message. The parent runs no pipeline and leaks nothing.
 func TestCallbackPanicPropagates(t *testing.T) {
+	noLeaks(t)
 	if os.Getenv("PIPELINE_PANIC_CHILD") == "1" {
 		g, _ := pipeline.New(context.Background())
 		out := pipeline.Map(g, pipeline.FromSeq(g, naturals()), func(_ context.Context, v int) (int, error) {
@@ -255,6 +263,7 @@ func TestCallbackPanicPropagates(t *testing.T) {
 }
 
 func TestMisusePanics(t *testing.T) {
+	noLeaks(t)
 	id := func(_ context.Context, v int) (int, error) { return v, nil }
 	tests := []struct {
 		name string

@@ -53,6 +53,7 @@ type event struct {
 // pump fed by a BPF program, stops it gracefully once the producer is
 // done, and checks every record was processed exactly once.
 func TestRingExactlyOnce(t *testing.T) {
+	noLeaks(t)
 	for _, workers := range []int{1, 4} {
 		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
 			rb, prod := ringFixture(t)
@@ -122,6 +123,7 @@ func TestRingExactlyOnce(t *testing.T) {
 // TestRingStopDrains stops the pipeline while every record is still in the
 // kernel's ring: Stop closes the source gracefully, so all are processed.
 func TestRingStopDrains(t *testing.T) {
+	noLeaks(t)
 	rb, prod := ringFixture(t)
 	const n = 20_000
 	if err := prod.Run(n); err != nil {
@@ -156,6 +158,7 @@ func TestRingStopDrains(t *testing.T) {
 // TestRingAbort cancels the parent while the source is delivering: Wait
 // returns the parent's cause, and the source's goroutine has exited.
 func TestRingAbort(t *testing.T) {
+	noLeaks(t)
 	rb, prod := ringFixture(t)
 	if err := prod.Run(10_000); err != nil {
 		t.Fatal(err)
@@ -188,6 +191,7 @@ func TestRingAbort(t *testing.T) {
 // context: the group discards the rest, so the pump's Close cannot block on
 // a channel nobody reads, and Wait returns the parent's cause.
 func TestRingAbortDuringStop(t *testing.T) {
+	noLeaks(t)
 	rb, prod := ringFixture(t)
 	if err := prod.Run(20_000); err != nil {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ func jitter(v int) int {
 }
 
 func TestOrderedWorkers(t *testing.T) {
+	noLeaks(t)
 	const n = 20_000
 	g, _ := pipeline.New(t.Context())
 	sq := pipeline.Map(g, pipeline.FromSeq(g, upTo(n)), func(_ context.Context, v int) (int, error) {
@@ -53,6 +54,7 @@ func TestOrderedWorkers(t *testing.T) {
 }
 
 func TestUnorderedWorkersExactlyOnce(t *testing.T) {
+	noLeaks(t)
 	const n = 20_000
 	g, _ := pipeline.New(t.Context())
 	out := pipeline.Map(g, pipeline.FromSeq(g, upTo(n)), func(_ context.Context, v int) (int, error) {
@@ -81,6 +83,7 @@ func TestUnorderedWorkersExactlyOnce(t *testing.T) {
 }
 
 func TestShardKeepsKeyOrder(t *testing.T) {
+	noLeaks(t)
 	const n, keys, shards = 30_000, 17, 4
 	type kv struct{ key, seq int }
 	g, _ := pipeline.New(t.Context())
@@ -123,6 +126,7 @@ func TestShardKeepsKeyOrder(t *testing.T) {
 // seen everything: the fast branch never waits, the slow one drops, and
 // every value is either delivered or counted.
 func TestTeeSlowBranchDrops(t *testing.T) {
+	noLeaks(t)
 	const n = 5_000
 	g, _ := pipeline.New(t.Context())
 	outs := pipeline.Tee(g, pipeline.FromSeq(g, upTo(n)), 2,
@@ -162,6 +166,7 @@ func TestTeeSlowBranchDrops(t *testing.T) {
 }
 
 func TestOverflowDropOldest(t *testing.T) {
+	noLeaks(t)
 	g, _ := pipeline.New(t.Context())
 	gate := make(chan struct{})
 	// The sink blocks until the source is exhausted, so the buffer of 3 keeps
@@ -193,6 +198,7 @@ func TestOverflowDropOldest(t *testing.T) {
 }
 
 func TestBatchMaxAge(t *testing.T) {
+	noLeaks(t)
 	const maxAge = 10 * time.Millisecond
 	t.Run("trickle", func(t *testing.T) {
 		// A value every maxAge/2 for 20 maxAges: with a timer reset by every
@@ -329,6 +335,7 @@ func (s *collector) Wait() error   { <-s.done; return s.err }
 func (s *collector) Close() error  { return s.Wait() }
 
 func TestTo(t *testing.T) {
+	noLeaks(t)
 	g, _ := pipeline.New(t.Context())
 	s := newCollector(-1)
 	pipeline.To(g, pipeline.FromSeq(g, upTo(50)), s)
@@ -349,6 +356,7 @@ func TestTo(t *testing.T) {
 }
 
 func TestStatsAtRunTime(t *testing.T) {
+	noLeaks(t)
 	g, _ := pipeline.New(t.Context())
 	out := pipeline.Map(g, pipeline.FromSeq(g, naturals()), func(_ context.Context, v int) (int, error) {
 		return jitter(v), nil
