@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	bpfmaps "github.com/bpfchan/bpfchan/maps"
+	"github.com/bpfchan/bpfchan/pipeline"
+	"github.com/bpfchan/bpfchan/pump"
+	"github.com/bpfchan/bpfchan/watch"
+)
+
+// groupFlow is the event pipeline, one pipeline.Group:
+//
+//	ring buffer "events" --RingBufBatches--> count (atomic add on seen[0])
+//	  --> unbatch --> Filter(important) --To--> QueueWriter --> BPF queue "important"
+//	BPF queue "important" --Queue--> ForEach(worker)
+//	hash map "counts" --watch.Map--> ForEach(top syscalls panel)
+type groupFlow struct {
+	g      *pipeline.Group
+	gctx   context.Context
+	cancel context.CancelCauseFunc
+	ring   *pump.Source[[]event]
+	sink   *pump.Sink[event]
+	queue  *pump.Source[event]
+	seen   *bpfmaps.Map[uint32, uint64]
+}
+
+// watchInterval is how often the top-syscalls watcher reads the counts map
+// (one batch lookup per read).
+const watchInterval = 250 * time.Millisecond
+
+func startFlow(ctx context.Context, cfg config, tr *tracer, t *tally) (_ flow, err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	g, gctx := pipeline.New(ctx)
+	f := &groupFlow{g: g, gctx: gctx, cancel: cancel}
+	var closers []func() error
+	defer func() {
+		if err != nil {
+			cancel(err)
+			for _, c := range closers {
+				c()
+			}
+		}
+	}()
+
+	// Every pump is created first, with the group's context, then adopted.
+	if f.seen, err = bpfmaps.Open[uint32, uint64](tr.objs.Seen); err != nil {
+		return nil, err
+	}
+	closers = append(closers, f.seen.Close)
+	counter := newCounter(f.seen, 0)
+	if f.ring, err = pump.RingBufBatches[event](gctx, tr.objs.Events, pump.WithBuffer(4)); err != nil {
+		return nil, err
+	}
+	closers = append(closers, f.ring.Close)
+	if f.sink, err = pump.QueueWriter[event](gctx, tr.objs.Important); err != nil {
+		return nil, err
+	}
+	closers = append(closers, f.sink.Close)
+	if f.queue, err = pump.Queue[event](gctx, tr.objs.Important); err != nil {
+		return nil, err
+	}
+	closers = append(closers, f.queue.Close)
+	top, err := watch.Map[uint32, uint64](gctx, tr.objs.Counts, watch.WithInterval(watchInterval), watch.WithInitial())
+	if err != nil {
+		return nil, err
+	}
+
+	// ring buffer -> count every event: one kernel-atomic add per batch.
+	batches := pipeline.From(g, f.ring)
+	counted := pipeline.Map(g, batches, func(ctx context.Context, b []event) ([]event, error) {
+		n, err := counter.add(uint64(len(b)))
+		if err != nil {
+			return nil, fmt.Errorf("count events: %w", err)
+		}
+		t.received.Add(uint64(len(b)))
+		t.counted.Store(n)
+		return b, nil
+	}, pipeline.Name("count"))
+	events := unbatch(g, counted, f.ring.Recycle)
+
+	// -> keep the important ones -> push them into the BPF queue.
+	important := pipeline.Filter(g, events, func(ctx context.Context, e event) (bool, error) {
+		keep := cfg.important[e.Nr]
+		if keep {
+			t.important.Add(1)
+		}
+		return keep, nil
+	}, pipeline.Name("important"))
+	pipeline.To(g, important, f.sink)
+
+	// BPF queue -> the worker. The queue pump's graceful Close waits for the
+	// writer to finish first, so what it pushed last is still worked.
+	work := pipeline.From(g, afterSink[event]{f.queue, f.sink})
+	pipeline.ForEach(g, work, func(ctx context.Context, e event) error {
+		t.work(e)
+		return nil
+	}, pipeline.Name("worker"))
+
+	// counts map -> the top syscalls panel.
+	pipeline.ForEach(g, pipeline.From(g, top), func(ctx context.Context, ev watch.Event[uint32, uint64]) error {
+		t.setCount(ev.Key, ev.New)
+		return nil
+	}, pipeline.Name("top"))
+	return f, nil
+}
+
+// unbatch passes on every event of every batch from in, then hands the
+// batch back to the pump with recycle. It ends when in is closed (after a
+// Stop, once everything upstream has drained) or when the group aborts.
+func unbatch(g *pipeline.Group, in <-chan []event, recycle func([]event)) <-chan event {
+	out := make(chan event, 256)
+	g.Go("unbatch", func(ctx context.Context) error {
+		defer close(out)
+		for {
+			var b []event
+			var ok bool
+			select {
+			case b, ok = <-in:
+				if !ok {
+					return nil
+				}
+			case <-ctx.Done():
+				return nil
+			}
+			for _, e := range b {
+				select {
+				case out <- e:
+				case <-ctx.Done():
+					return nil
+				}
+			}
+			recycle(b)
+		}
+	})
+	return out
+}
+
+// afterSink is a queue pump whose graceful Close first waits until sink,
+// which feeds the same queue, has pushed everything it received.
+type afterSink[T any] struct {
+	*pump.Source[T]
+	sink *pump.Sink[T]
+}
+
+func (a afterSink[T]) Close() error {
+	_ = a.sink.Wait() // its error is reported by pipeline.To
+	return a.Source.Close()
+}
+
+func (f *groupFlow) Stop() { f.g.Stop() }
+
+func (f *groupFlow) Wait() error {
+	err := f.g.Wait()
+	f.cancel(errors.New("pipeline: stopped"))
+	return errors.Join(err, f.seen.Close())
+}
+
+func (f *groupFlow) Failed() <-chan struct{} { return f.gctx.Done() }
+
+func (f *groupFlow) Figures() flowFigures {
+	return flowFigures{Ring: figures(f.ring.Stats()), Sink: figures(f.sink.Stats()), Queue: figures(f.queue.Stats())}
+}
+
+func figures(s pump.Stats) pumpFigures {
+	return pumpFigures{Received: s.Received, Delivered: s.Delivered, Dropped: s.Dropped, DecodeErrors: s.DecodeErrors}
+}
+
+// counter is the kernel counter the count stage adds to.
+//
+// FALLBACK: maps.Entry (with its kernel-atomic Add) has not landed yet;
+// until it does, this adds in userspace and stores the sum, which is exact
+// only because the count stage is the counter's one writer.
+type counter struct {
+	m   *bpfmaps.Map[uint32, uint64]
+	key uint32
+	n   uint64
+}
+
+func newCounter(m *bpfmaps.Map[uint32, uint64], key uint32) *counter {
+	return &counter{m: m, key: key}
+}
+
+func (c *counter) add(delta uint64) (uint64, error) {
+	c.n += delta
+	return c.n, c.m.Put(c.key, c.n)
+}
