@@ -36,7 +36,7 @@ func (m *Map[K, V]) All(errp *error) iter.Seq2[K, V] {
 		var k K
 		var v V
 		var derr error
-		err := m.table().walk(false, func(kb, vb []byte) bool {
+		walk := func(kb, vb []byte) bool {
 			if derr = m.kc.Decode(kb, &k); derr != nil {
 				return false
 			}
@@ -44,7 +44,15 @@ func (m *Map[K, V]) All(errp *error) iter.Seq2[K, V] {
 				return false
 			}
 			return yield(k, v)
-		})
+		}
+		if m.direct {
+			// Element i of a batch buffer sits at a multiple of the type's
+			// size, hence of its alignment: read it in place.
+			walk = func(kb, vb []byte) bool {
+				return yield(*(*K)(ptr(kb)), *(*V)(ptr(vb)))
+			}
+		}
+		err := m.table().walk(false, walk)
 		*errp = m.iterErr(errors.Join(err, derr))
 	}
 }

@@ -28,9 +28,14 @@ type raw struct {
 	b []byte // the same memory
 }
 
+//
+// The memory is 8-byte aligned, so element i (at a multiple of its size) is
+// aligned for any Go type of that size and can be read in place.
 func makeRaw(size, n int) raw {
-	s := reflect.MakeSlice(reflect.SliceOf(reflect.ArrayOf(size, reflect.TypeFor[byte]())), n, n)
-	return raw{v: s.Interface(), b: unsafe.Slice((*byte)(s.UnsafePointer()), size*n)}
+	words := make([]uint64, (size*n+7)/8)
+	p := unsafe.Pointer(unsafe.SliceData(words))
+	s := reflect.SliceAt(reflect.ArrayOf(size, reflect.TypeFor[byte]()), p, n)
+	return raw{v: s.Interface(), b: unsafe.Slice((*byte)(p), size*n)}
 }
 
 // ptr is the address of b for cilium's unsafe.Pointer fast path.
@@ -121,7 +126,7 @@ func (t *table) walk(del bool, yield func(k, v []byte) bool) error {
 // twice; it gives up with ebpf.ErrIterationAborted after 4×MaxEntries+16
 // steps rather than loop forever.
 func (t *table) walkKeys(yield func(k, v []byte) bool) error {
-	cur, next := make([]byte, t.ks), make([]byte, t.ks)
+	cur, next := makeRaw(t.ks, 1).b, makeRaw(t.ks, 1).b
 	val := makeRaw(t.vs, t.per)
 	limit := 4*int(t.m.MaxEntries()) + 16
 	for i := 0; ; i++ {
