@@ -28,7 +28,8 @@ type raw struct {
 	b []byte // the same memory
 }
 
-// The memory is 8-byte aligned, so element i (at a multiple of its size) is
+// makeRaw allocates a raw of n elements of size bytes. The memory is
+// 8-byte aligned, so element i (at a multiple of its size) is
 // aligned for any Go type of that size and can be read in place.
 func makeRaw(size, n int) raw {
 	words := make([]uint64, (size*n+7)/8)
