@@ -36,6 +36,7 @@ func waitKey[K, V any](ctx context.Context, m *ebpf.Map, k K, missed func(), opt
 	if err != nil {
 		return zero, err
 	}
+	defer kp.Close()
 	name := m.String()
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return zero, fmt.Errorf("watch %s: wait for key: %w", name, context.Cause(ctx))

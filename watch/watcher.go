@@ -38,6 +38,7 @@ func (s Stats) PerPoll() time.Duration {
 // poller is a snapshot.Table or snapshot.Key.
 type poller interface {
 	Poll(emit snapshot.Emit) (int, error)
+	Close() error
 }
 
 // Watcher delivers the changes its goroutine observes by polling a map. It
@@ -91,6 +92,7 @@ func newWatcher[T any](ctx context.Context, name string, src poller, q *queue, d
 // number of changes it found.
 func (w *Watcher[T]) start(initial bool, baseline func(n int)) error {
 	if err := w.ctx.Err(); err != nil {
+		w.src.Close()
 		return fmt.Errorf("watch %s: %w", w.name, context.Cause(w.ctx))
 	}
 	emit := w.emit
@@ -99,6 +101,7 @@ func (w *Watcher[T]) start(initial bool, baseline func(n int)) error {
 	}
 	n, err := w.poll(emit)
 	if err != nil {
+		w.src.Close()
 		return err
 	}
 	if baseline != nil {
@@ -271,8 +274,12 @@ func (w *Watcher[T]) inject(kind snapshot.Kind, key []byte) {
 	w.mu.Unlock()
 }
 
-// finish records why the goroutine stops and discards what is pending.
+// finish records why the goroutine stops, discards what is pending and
+// releases the poller.
 func (w *Watcher[T]) finish(err error) {
+	if cerr := w.src.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("watch %s: release: %w", w.name, cerr)
+	}
 	w.err = err
 	w.mu.Lock()
 	w.stats.Discarded += uint64(w.q.clear())

@@ -11,7 +11,8 @@
 // a poll that finds nothing changed allocates nothing, whatever the map size.
 //
 // Tables and Keys start no goroutine and are not safe for concurrent use;
-// their owner (a watcher's goroutine) polls them. They use the caller's
+// their owner (a watcher's goroutine) polls them and closes them (Close
+// unmaps an mmapable array's memory). They use the caller's
 // *ebpf.Map without cloning it, so closing that map makes the next poll fail
 // with [ErrClosed]. Reads are not atomic across entries: a poll sees each
 // entry as it was when the kernel copied it, and entries written during a

@@ -21,8 +21,9 @@ type Key struct {
 	present bool
 	equal   func(a, b []byte) bool
 	sys     syscalls
-	mem     *ebpf.Memory
-	off     int64
+	mem     []byte // an mmapable array's value, mapped read-only
+	whole   []byte // the whole mapping, for Close
+	closed  bool
 }
 
 // NewKey returns a Key for key (exactly the map's key size) in m. Its first
@@ -48,15 +49,23 @@ func NewKey(m *ebpf.Map, key []byte, opts Options) (*Key, error) {
 			return nil, fmt.Errorf("%s: index %d out of range (%d entries)", m, i, m.MaxEntries())
 		}
 		if m.Flags()&unix.BPF_F_MMAPABLE != 0 && !opts.NoMmap {
-			mem, err := m.Memory()
+			mem, stride, err := mapArray(m)
 			if err != nil {
-				return nil, fmt.Errorf("%s: map memory: %w", m, err)
+				return nil, err
 			}
-			k.mem = mem
-			k.off = int64(i) * int64((m.ValueSize()+7)&^7)
+			off := int(i) * stride
+			k.whole, k.mem = mem, mem[off:off+int(m.ValueSize())]
 		}
 	}
 	return k, nil
+}
+
+// Close releases what the Key holds outside the Go heap (the mapping of an
+// mmapable array). Polls after Close fail with ErrClosed.
+func (k *Key) Close() error {
+	err := unmapArray(k.whole)
+	k.whole, k.mem, k.closed = nil, nil, true
+	return err
 }
 
 // Bytes returns the key's bytes (not to be modified).
@@ -73,14 +82,12 @@ func (k *Key) Present() ([]byte, bool) {
 // changes (0 or 1). The first poll reports Added when the key exists.
 func (k *Key) Poll(emit Emit) (int, error) {
 	fd := k.m.FD()
-	if fd < 0 {
+	if fd < 0 || k.closed {
 		return 0, ErrClosed
 	}
 	present := true
 	if k.mem != nil {
-		if _, err := k.mem.ReadAt(k.scratch, k.off); err != nil {
-			return 0, fmt.Errorf("read map memory: %w", err)
-		}
+		copy(k.scratch, k.mem)
 	} else {
 		switch err := k.sys.lookup(fd, k.key, k.scratch); err {
 		case nil:

@@ -86,6 +86,7 @@ type Table struct {
 	ks, vs int
 	equal  func(a, b []byte) bool
 	loaded bool // the first poll has run
+	closed bool
 
 	// Slots.
 	keys  []byte   // slot*ks
@@ -98,21 +99,31 @@ type Table struct {
 	gen   uint32
 	count int // slots seen in the current poll
 
-	// Batch and iteration buffers.
+	// Batch mode: two sweeps in the order the kernel returns entries, the
+	// last complete one and the one being read (see compare).
 	sys    syscalls
 	batch  int
-	bkeys  []byte
-	bvals  []byte
+	sweeps [2]sweep
+	cur    int // index of the sweep being read
 	cursor []byte
-	prev   []byte // iterate mode: previous key
-	next   []byte
+
+	// Iterate mode buffers.
+	prev, next, val []byte
 
 	// mmap.
-	mem     *ebpf.Memory
+	mem     []byte // the array's shared memory, mapped read-only
 	stride  int
-	scratch []byte
+	scratch []byte // one value, copied out of mem
 	state   []byte
 	keybuf  [4]byte
+}
+
+// sweep is one whole-map read in the kernel's order: n entries, and the
+// slot of each.
+type sweep struct {
+	keys, vals []byte
+	slots      []int32
+	n          int
 }
 
 // Watchable reports whether maps of type t can be snapshotted.
@@ -150,15 +161,14 @@ func New(m *ebpf.Map, opts Options) (*Table, error) {
 	case m.Type() == ebpf.LPMTrie:
 		t.mode = modeIterate
 	case t.array && m.Flags()&unix.BPF_F_MMAPABLE != 0 && !opts.NoMmap:
-		mem, err := m.Memory()
+		mem, stride, err := mapArray(m)
 		if err != nil {
-			return nil, fmt.Errorf("%s: map memory: %w", m, err)
+			return nil, err
 		}
 		t.mode = modeMmap
-		t.mem = mem
-		t.stride = (t.vs + 7) &^ 7
-		t.scratch = make([]byte, int(m.MaxEntries())*t.stride)
-		t.state = make([]byte, len(t.scratch))
+		t.mem, t.stride = mem, stride
+		t.scratch = make([]byte, t.vs)
+		t.state = make([]byte, len(mem))
 	}
 	switch {
 	case t.array:
@@ -173,6 +183,15 @@ func New(m *ebpf.Map, opts Options) (*Table, error) {
 		t.large = make(map[string]int32)
 	}
 	return t, nil
+}
+
+// Close releases what the Table holds outside the Go heap (the mapping of an
+// mmapable array). Polls after Close fail with ErrClosed.
+func (t *Table) Close() error {
+	err := unmapArray(t.mem)
+	t.mem = nil
+	t.closed = true
+	return err
 }
 
 // Mode names how the Table reads the map: "batch", "iterate" or "mmap".
@@ -222,7 +241,7 @@ func (t *Table) keyOf(slot int) []byte {
 // the number of changes. The first poll reports every entry as Added.
 func (t *Table) Poll(emit Emit) (int, error) {
 	fd := t.m.FD()
-	if fd < 0 {
+	if fd < 0 || t.closed {
 		return 0, ErrClosed
 	}
 	if t.mode == modeMmap {
@@ -274,13 +293,11 @@ func (t *Table) sweepBatch(fd int, emit Emit) (int, error) {
 	if len(t.cursor) == 0 {
 		t.cursor = make([]byte, max(t.ks, 4))
 	}
-	changes := 0
+	cur, prev := &t.sweeps[t.cur], &t.sweeps[1-t.cur]
+	changes, pos := 0, 0
 	for first := true; ; {
-		if len(t.bkeys) != t.batch*t.ks {
-			t.bkeys = make([]byte, t.batch*t.ks)
-			t.bvals = make([]byte, t.batch*t.vs)
-		}
-		n, err := t.sys.lookupBatch(fd, t.cursor, first, t.bkeys, t.bvals, t.batch)
+		t.reserve(cur, pos+t.batch)
+		n, err := t.sys.lookupBatch(fd, t.cursor, first, cur.keys[pos*t.ks:], cur.vals[pos*t.vs:], t.batch)
 		switch {
 		case err == nil || err == unix.ENOENT:
 		case err == unix.ENOSPC && n == 0:
@@ -291,23 +308,75 @@ func (t *Table) sweepBatch(fd int, emit Emit) (int, error) {
 			t.mode = modeIterate
 			return 0, nil
 		default:
+			// The slots may now be ahead of the last complete sweep: make
+			// the next poll compare every entry with its slot.
+			prev.n = 0
 			return changes, fmt.Errorf("batch lookup: %w", err)
 		}
 		first = false
-		for i := range n {
-			changes += t.visit(t.bkeys[i*t.ks:(i+1)*t.ks], t.bvals[i*t.vs:(i+1)*t.vs], emit)
-		}
+		changes += t.compare(cur, prev, pos, n, emit)
+		pos += n
 		if err == unix.ENOENT {
+			cur.n = pos
+			t.cur = 1 - t.cur
 			return changes, nil
 		}
 	}
+}
+
+// reserve makes room for need entries in s, keeping those it holds.
+func (t *Table) reserve(s *sweep, need int) {
+	if len(s.slots) >= need {
+		return
+	}
+	c := max(need, 2*len(s.slots))
+	keys, vals, slots := make([]byte, c*t.ks), make([]byte, c*t.vs), make([]int32, c)
+	copy(keys, s.keys)
+	copy(vals, s.vals)
+	copy(slots, s.slots)
+	s.keys, s.vals, s.slots = keys, vals, slots
+}
+
+// compare processes the n entries the kernel just returned at position pos
+// of the current sweep. The kernel returns an unchanged map in the same
+// order every time, so a run of entries whose bytes equal the previous sweep
+// at the same positions needs no index lookup and no value comparison: those
+// entries are unchanged (their slot already holds a value equal to them).
+// Only the other entries go through the index.
+func (t *Table) compare(cur, prev *sweep, pos, n int, emit Emit) int {
+	ks, vs, end := t.ks, t.vs, pos+n
+	if end <= prev.n &&
+		bytes.Equal(cur.keys[pos*ks:end*ks], prev.keys[pos*ks:end*ks]) &&
+		bytes.Equal(cur.vals[pos*vs:end*vs], prev.vals[pos*vs:end*vs]) {
+		copy(cur.slots[pos:end], prev.slots[pos:end])
+		for _, slot := range cur.slots[pos:end] {
+			if t.seen[slot] != t.gen {
+				t.seen[slot] = t.gen
+				t.count++
+			}
+		}
+		return 0
+	}
+	changes := 0
+	for i := pos; i < end; i++ {
+		key := cur.keys[i*ks : (i+1)*ks]
+		slot := -1
+		if i < prev.n && bytes.Equal(key, prev.keys[i*ks:(i+1)*ks]) {
+			slot = int(prev.slots[i])
+		}
+		var c int
+		slot, c = t.visit(key, cur.vals[i*vs:(i+1)*vs], slot, emit)
+		cur.slots[i] = int32(slot)
+		changes += c
+	}
+	return changes
 }
 
 func (t *Table) sweepIterate(fd int, emit Emit) (int, error) {
 	if len(t.next) == 0 {
 		t.prev = make([]byte, t.ks)
 		t.next = make([]byte, t.ks)
-		t.bvals = make([]byte, t.vs)
+		t.val = make([]byte, t.vs)
 	}
 	changes := 0
 	var prev []byte // nil: from the first key
@@ -319,9 +388,10 @@ func (t *Table) sweepIterate(fd int, emit Emit) (int, error) {
 		if err != nil {
 			return changes, fmt.Errorf("next key: %w", err)
 		}
-		switch err := t.sys.lookup(fd, t.next, t.bvals); err {
+		switch err := t.sys.lookup(fd, t.next, t.val); err {
 		case nil:
-			changes += t.visit(t.next, t.bvals, emit)
+			_, c := t.visit(t.next, t.val, -1, emit)
+			changes += c
 		case unix.ENOENT: // deleted since: not in this snapshot
 		default:
 			return changes, fmt.Errorf("lookup: %w", err)
@@ -331,9 +401,14 @@ func (t *Table) sweepIterate(fd int, emit Emit) (int, error) {
 	}
 }
 
-// visit compares one entry read from the map with its slot.
-func (t *Table) visit(key, val []byte, emit Emit) int {
-	slot, ok := t.slot(key)
+// visit compares one entry read from the map with its slot, which the
+// caller may know already (slot >= 0), and returns the slot and the number
+// of changes (0 or 1).
+func (t *Table) visit(key, val []byte, slot int, emit Emit) (int, int) {
+	ok := slot >= 0
+	if !ok {
+		slot, ok = t.slot(key)
+	}
 	if !ok {
 		slot = t.alloc(key)
 		copy(t.vals[slot*t.vs:], val)
@@ -343,7 +418,7 @@ func (t *Table) visit(key, val []byte, emit Emit) int {
 		if emit != nil {
 			emit(Added, key, nil, val)
 		}
-		return 1
+		return slot, 1
 	}
 	if t.seen[slot] != t.gen {
 		t.seen[slot] = t.gen
@@ -352,16 +427,16 @@ func (t *Table) visit(key, val []byte, emit Emit) int {
 	old := t.vals[slot*t.vs : (slot+1)*t.vs]
 	if t.equal == nil {
 		if bytes.Equal(old, val) {
-			return 0
+			return slot, 0
 		}
 	} else if t.equal(old, val) {
-		return 0
+		return slot, 0
 	}
 	if emit != nil {
 		emit(Updated, key, old, val)
 	}
 	copy(old, val)
-	return 1
+	return slot, 1
 }
 
 func smallKey(key []byte) uint64 {
@@ -436,19 +511,23 @@ func (t *Table) deleteUnseen(emit Emit) int {
 	return changes
 }
 
-// pollMmap compares the array's shared memory with the last state: one
-// memory copy and one comparison when nothing changed, no syscall.
+// pollMmap compares the array's shared memory with the last state in
+// place: one comparison of the whole array when nothing changed, no syscall
+// and no copy. A changed value is copied out once, then compared and
+// reported from that copy, so a value being rewritten is never reported
+// half-read twice.
 func (t *Table) pollMmap(emit Emit) (int, error) {
-	if _, err := t.mem.ReadAt(t.scratch, 0); err != nil {
-		return 0, fmt.Errorf("read map memory: %w", err)
-	}
-	if t.loaded && bytes.Equal(t.scratch, t.state) {
+	if t.loaded && bytes.Equal(t.mem, t.state) {
 		return 0, nil
 	}
 	changes := 0
-	for i, off := 0, 0; off < len(t.scratch); i, off = i+1, off+t.stride {
+	for i, off := 0, 0; off < len(t.mem); i, off = i+1, off+t.stride {
 		old := t.state[off : off+t.vs]
-		val := t.scratch[off : off+t.vs]
+		if t.loaded && bytes.Equal(old, t.mem[off:off+t.vs]) {
+			continue
+		}
+		val := t.scratch
+		copy(val, t.mem[off:off+t.vs])
 		kind := Added
 		if t.loaded {
 			if bytes.Equal(old, val) || (t.equal != nil && t.equal(old, val)) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -17,6 +18,22 @@ import (
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
+
+func newTable(t *testing.T, m *ebpf.Map, opts snapshot.Options) (*snapshot.Table, error) {
+	tb, err := snapshot.New(m, opts)
+	if err == nil {
+		t.Cleanup(func() { must(t, tb.Close()) })
+	}
+	return tb, err
+}
+
+func newKey(t *testing.T, m *ebpf.Map, key []byte, opts snapshot.Options) (*snapshot.Key, error) {
+	k, err := snapshot.NewKey(m, key, opts)
+	if err == nil {
+		t.Cleanup(func() { must(t, k.Close()) })
+	}
+	return k, err
+}
 
 func newMap(tb testing.TB, spec *ebpf.MapSpec) *ebpf.Map {
 	tb.Helper()
@@ -107,7 +124,7 @@ func TestTableHashChanges(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			tb, err := snapshot.New(m, tc.opts)
+			tb, err := newTable(t, m, tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -178,7 +195,7 @@ func TestTableArrays(t *testing.T) {
 				return b
 			}
 			must(t, m.Put(uint32(10), enc(10)))
-			tb, err := snapshot.New(m, tc.opts)
+			tb, err := newTable(t, m, tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -214,7 +231,7 @@ func TestTableLPMTrieIterates(t *testing.T) {
 	k := func(plen uint32, a, b byte) []byte { return append(u32(plen), 10, a, b, 0) }
 	must(t, m.Put(k(16, 0, 0), u32(1)))
 	must(t, m.Put(k(24, 1, 2), u32(2)))
-	tb, err := snapshot.New(m, snapshot.Options{})
+	tb, err := newTable(t, m, snapshot.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +261,7 @@ func TestTableEqualKeepsReportedValue(t *testing.T) {
 		x, y := int64(binary.NativeEndian.Uint64(a)), int64(binary.NativeEndian.Uint64(b))
 		return x-y < 10 && y-x < 10
 	}
-	tb, err := snapshot.New(m, snapshot.Options{Equal: near})
+	tb, err := newTable(t, m, snapshot.Options{Equal: near})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +288,7 @@ func TestKeyPoll(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newMap(t, &tc.spec)
-			k, err := snapshot.NewKey(m, u32(3), snapshot.Options{})
+			k, err := newKey(t, m, u32(3), snapshot.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -312,12 +329,12 @@ func TestBadMaps(t *testing.T) {
 		{Type: ebpf.PerCPUHash, KeySize: 4, ValueSize: 8, MaxEntries: 8},
 	} {
 		m := newMap(t, &spec)
-		if _, err := snapshot.New(m, snapshot.Options{}); !errors.Is(err, snapshot.ErrUnwatchable) {
+		if _, err := newTable(t, m, snapshot.Options{}); !errors.Is(err, snapshot.ErrUnwatchable) {
 			t.Errorf("%s: New: got %v, want ErrUnwatchable", spec.Type, err)
 		}
 	}
 	m := newMap(t, &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 8})
-	if _, err := snapshot.NewKey(m, u32(8), snapshot.Options{}); err == nil {
+	if _, err := newKey(t, m, u32(8), snapshot.Options{}); err == nil {
 		t.Errorf("index 8 of 8: no error")
 	}
 }
@@ -329,7 +346,7 @@ func TestPollClosedMap(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tb, err := snapshot.New(m, snapshot.Options{})
+		tb, err := newTable(t, m, snapshot.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -356,7 +373,7 @@ func TestWarmPollAllocatesNothing(t *testing.T) {
 			for i := range uint32(4096) {
 				must(t, m.Put(key(int(tc.spec.KeySize), i), u64(uint64(i))))
 			}
-			tb, err := snapshot.New(m, snapshot.Options{})
+			tb, err := newTable(t, m, snapshot.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -370,3 +387,56 @@ func TestWarmPollAllocatesNothing(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestTableRandomMutations applies rounds of random puts and deletes and
+// checks after each poll that replaying the emitted changes on the previous
+// contents gives the map's contents, and that the Table holds them too.
+func TestTableRandomMutations(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		typ  ebpf.MapType
+		opts snapshot.Options
+	}{
+		{"hash", ebpf.Hash, snapshot.Options{}},
+		{"hash batch 7", ebpf.Hash, snapshot.Options{Batch: 7}},
+		{"lru", ebpf.LRUHash, snapshot.Options{Batch: 64}},
+		{"array", ebpf.Array, snapshot.Options{Batch: 50}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMap(t, &ebpf.MapSpec{Type: tc.typ, KeySize: 4, ValueSize: 8, MaxEntries: 512})
+			tb, err := newTable(t, m, tc.opts)
+			must(t, err)
+			rng := rand.New(rand.NewPCG(1, uint64(len(tc.name))))
+			want := map[string]string{}
+			for round := range 60 {
+				for range rng.IntN(40) {
+					k := uint32(rng.IntN(512))
+					if tc.typ != ebpf.Array && rng.IntN(3) == 0 {
+						if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+							t.Fatal(err)
+						}
+						continue
+					}
+					must(t, m.Put(k, uint64(rng.IntN(4))))
+				}
+				_, err := tb.Poll(func(kind snapshot.Kind, key, old, new []byte) {
+					k := string(key)
+					prev, ok := want[k]
+					switch {
+					case kind == snapshot.Added && ok, kind != snapshot.Added && (!ok || prev != string(old)):
+						t.Fatalf("round %d: %s %x from %x, but the replay holds %x (%v)", round, kind, key, old, prev, ok)
+					case kind == snapshot.Deleted:
+						delete(want, k)
+					default:
+						want[k] = string(new)
+					}
+				})
+				must(t, err)
+				got := contents(t, m)
+				if !maps.Equal(want, got) || !maps.Equal(tableContents(tb), got) {
+					t.Fatalf("round %d: replay (%d entries) or table (%d) differs from the map (%d)", round, len(want), tb.Len(), len(got))
+				}
+			}
+		})
+	}
+}
