@@ -95,3 +95,23 @@ func TestAllGrowsOnENOSPC(t *testing.T) {
 		t.Fatalf("got %d keys, %v; want %d", len(seen), ierr, n)
 	}
 }
+
+// TestDrainArrayKeepsBatches: an array refuses lookup-and-delete batches,
+// which must not switch its lookups to the slow NextKey walk.
+func TestDrainArrayKeepsBatches(t *testing.T) {
+	testenv.RequireBPF(t)
+	m, err := NewArray[uint32](4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, _, err := m.Drain(); err == nil {
+		t.Fatal("Drain of an array: got no error")
+	}
+	var ierr error
+	for range m.All(&ierr) {
+	}
+	if ierr != nil || m.noBatch.Load() {
+		t.Fatalf("after Drain: err %v, noBatch %v; want batches still used", ierr, m.noBatch.Load())
+	}
+}

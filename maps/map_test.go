@@ -2,6 +2,7 @@ package maps_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -205,6 +206,15 @@ func TestArray(t *testing.T) {
 	}
 	wantErr(t, m.Insert(1, 1), bpfmaps.ErrKeyExist)
 	wantErr(t, m.Delete(1), errors.ErrUnsupported, "array")
+	if _, _, err := m.Drain(); err == nil {
+		t.Fatal("Drain of an array: got no error")
+	} else {
+		wantErr(t, err, bpfmaps.ErrMapType, "drain", "array")
+	}
+	var ierr error
+	if got := len(slices.Collect(m.Keys(&ierr))); got != 4 || ierr != nil {
+		t.Fatalf("Keys after Drain = %d, %v; want 4", got, ierr)
+	}
 	n, err := m.Clear()
 	if err != nil || n != 4 {
 		t.Fatalf("Clear = %d, %v; want 4, nil", n, err)

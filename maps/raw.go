@@ -98,10 +98,11 @@ func (t *table) walk(del bool, yield func(k, v []byte) bool) error {
 			keys, vals = makeRaw(t.ks, n), makeRaw(t.vs, n*t.per)
 			continue
 		case first && errors.Is(err, ebpf.ErrNotSupported):
-			t.noBatch.Store(true)
 			if del {
+				// Arrays look up in batches but cannot delete.
 				return errNoBatch
 			}
+			t.noBatch.Store(true)
 			return t.walkKeys(yield)
 		default:
 			return err
