@@ -33,10 +33,12 @@ func (m *Map[K, V]) All(errp *error) iter.Seq2[K, V] {
 		panic("maps: All needs a non-nil error pointer")
 	}
 	return func(yield func(K, V) bool) {
-		var k K
-		var v V
 		var derr error
 		walk := func(kb, vb []byte) bool {
+			// Fresh variables: a []byte key or value decodes into its own
+			// memory, which must not be reused under a value yielded before.
+			var k K
+			var v V
 			if derr = m.kc.Decode(kb, &k); derr != nil {
 				return false
 			}

@@ -173,6 +173,23 @@ func TestMapCodecs(t *testing.T) {
 			t.Fatalf("got %q, %v; want xy", got, err)
 		}
 		wantErr(t, m.Put([]byte("abcd"), []byte("xy")), bpfmaps.ErrSizeMismatch, "4", "3")
+		if err := m.Put([]byte("def"), []byte("zw")); err != nil {
+			t.Fatal(err)
+		}
+		// Yielded slices are not reused by later elements.
+		var ierr error
+		var keys []string
+		var held [][]byte
+		for k := range m.All(&ierr) {
+			held = append(held, k)
+		}
+		for _, k := range held {
+			keys = append(keys, string(k))
+		}
+		slices.Sort(keys)
+		if ierr != nil || !slices.Equal(keys, []string{"abc", "def"}) {
+			t.Fatalf("All keys = %q, %v; want [abc def]", keys, ierr)
+		}
 	})
 }
 

@@ -141,10 +141,10 @@ func (m *MapOfMaps[K]) Keys(errp *error) iter.Seq[K] {
 		panic("maps: Keys needs a non-nil error pointer")
 	}
 	return func(yield func(K) bool) {
-		var k K
 		var derr error
 		t := &table{m: m.m, name: m.name, lf: &m.lf, ks: m.ks, vs: 4, per: 1, noBatch: &m.noBatch}
 		err := t.walk(false, func(kb, _ []byte) bool {
+			var k K
 			if derr = m.kc.Decode(kb, &k); derr != nil {
 				return false
 			}

@@ -206,9 +206,9 @@ func (m *PerCPUMap[K, V]) All(errp *error) iter.Seq2[K, []V] {
 		panic("maps: All needs a non-nil error pointer")
 	}
 	return func(yield func(K, []V) bool) {
-		var k K
 		var derr error
 		err := m.table().walk(false, func(kb, vb []byte) bool {
+			var k K
 			if derr = m.kc.Decode(kb, &k); derr != nil {
 				return false
 			}
