@@ -16,6 +16,8 @@ import (
 // lookup per poll (none for an mmapable array: its memory is read directly),
 // every DefaultKeyInterval unless WithInterval or WithAdaptive says otherwise.
 //
+// WithInitial and WithEqual do not apply to Key.
+//
 // A context that is already cancelled returns at once with an error wrapping
 // context.Cause(ctx); one whose deadline has already passed gets exactly one
 // look. When ctx ends before the key appears, the error wraps both

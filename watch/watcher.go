@@ -7,8 +7,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bpfchan/bpfchan/chans"
 	"github.com/bpfchan/bpfchan/internal/snapshot"
 )
+
+var _ chans.Receiver[int] = (*Watcher[int])(nil)
 
 // Stats counts what a watcher did. Once it has stopped,
 //
