@@ -73,7 +73,7 @@ func process[In, Out any](g *Group, kind string, in <-chan In, hasOut bool, opts
 	var running atomic.Int32
 	running.Store(int32(c.workers))
 	for range c.workers {
-		g.spawn(func() {
+		g.spawn(func() { // exits when in is closed, the group aborts, or f fails; the last one out closes out
 			g.fail(st.name, work(g, st, c.policy, in, out, f))
 			if running.Add(-1) == 0 && out != nil {
 				close(out)
