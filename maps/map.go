@@ -28,9 +28,11 @@ type Map[K, V any] struct {
 	// map's descriptor (owned by this Map), name names it in errors, kc and
 	// vc encode keys and values. open reports ErrClosed after Close. helper
 	// is filled lazily (once) with whatever entry code must close with the
-	// map (its helper program); Close closes helper.c after the map. Kernel
-	// calls on m must hold the read side of lf (lf.acquire/lf.release), the
-	// guard Close waits for.
+	// map (its helper program); Close closes helper.c after the map, and
+	// runs helper.once itself first (setting helper.err to a wrapped
+	// ErrClosed), so no helper is built after Close. Kernel calls on m must
+	// hold the read side of lf (if !m.lf.acquire() { closed }; defer
+	// m.lf.release()), the guard Close waits for.
 	m      *ebpf.Map
 	name   string
 	kc     codec.Codec[K]
