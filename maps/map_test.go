@@ -278,24 +278,27 @@ func TestLRUEvictsOldest(t *testing.T) {
 			t.Fatalf("Put(%d): %v", i, err)
 		}
 	}
-	// The LRU keeps per-CPU free lists, so it may hold somewhat fewer than
-	// size elements; the newest one is always there and the oldest gone.
-	if got, err := m.Lookup(total - 1); err != nil || got != total-1 {
-		t.Fatalf("newest: got %d, %v; want %d", got, err, total-1)
-	}
-	if _, err := m.Lookup(0); !errors.Is(err, bpfmaps.ErrKeyNotExist) {
-		t.Fatalf("oldest: got %v, want ErrKeyNotExist", err)
+	// The kernel's LRU is approximate (per-CPU free lists, lazy rotation):
+	// the newest keys are always there, the map never holds more than its
+	// size, and nearly all of the first keys were evicted.
+	for k := uint32(total - 8); k < total; k++ {
+		if got, err := m.Lookup(k); err != nil || got != k {
+			t.Fatalf("recent key %d: got %d, %v; want it present", k, got, err)
+		}
 	}
 	var ierr error
-	count := 0
+	count, old := 0, 0
 	for k := range m.Keys(&ierr) {
-		if k < total-2*size {
-			t.Errorf("key %d survived, want only keys of the last %d puts", k, 2*size)
-		}
 		count++
+		if k < size {
+			old++
+		}
 	}
 	if ierr != nil || count == 0 || count > size {
 		t.Fatalf("got %d keys (err %v), want 1..%d", count, ierr, size)
+	}
+	if old > size/2 {
+		t.Fatalf("%d of the first %d keys survived %d newer puts, want them mostly evicted", old, size, total-size)
 	}
 }
 
