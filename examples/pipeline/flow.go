@@ -25,7 +25,6 @@ type groupFlow struct {
 	ring   *pump.Source[[]event]
 	sink   *pump.Sink[event]
 	queue  *pump.Source[event]
-	seen   *bpfmaps.Map[uint32, uint64]
 }
 
 // watchInterval is how often the top-syscalls watcher reads the counts map
@@ -47,11 +46,7 @@ func startFlow(ctx context.Context, cfg config, tr *tracer, t *tally) (_ flow, e
 	}()
 
 	// Every pump is created first, with the group's context, then adopted.
-	if f.seen, err = bpfmaps.Open[uint32, uint64](tr.objs.Seen); err != nil {
-		return nil, err
-	}
-	closers = append(closers, f.seen.Close)
-	counter := newCounter(f.seen, 0)
+	counter := newCounter(tr.seen, 0)
 	if f.ring, err = pump.RingBufBatches[event](gctx, tr.objs.Events, pump.WithBuffer(4)); err != nil {
 		return nil, err
 	}
@@ -156,7 +151,7 @@ func (f *groupFlow) Stop() { f.g.Stop() }
 func (f *groupFlow) Wait() error {
 	err := f.g.Wait()
 	f.cancel(errors.New("pipeline: stopped"))
-	return errors.Join(err, f.seen.Close())
+	return err
 }
 
 func (f *groupFlow) Failed() <-chan struct{} { return f.gctx.Done() }

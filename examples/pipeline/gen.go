@@ -6,5 +6,5 @@ package main
 //
 //	go generate ./examples/pipeline
 
-//go:generate go tool bpf2go -tags linux -target bpfel -type event tracer bpf/tracer.c -- -idirafter /usr/include/x86_64-linux-gnu -Wall -Werror
+//go:generate go tool bpf2go -tags linux -target bpfel -type event tracer bpf/tracer.c -- -mcpu=v3 -idirafter /usr/include/x86_64-linux-gnu -Wall -Werror
 //go:generate sh gensyscalls.sh

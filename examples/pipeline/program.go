@@ -3,9 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"time"
+
+	bpfmaps "github.com/bpfchan/bpfchan/maps"
 )
 
 // flow is the running event pipeline.
@@ -63,11 +64,11 @@ loop:
 		}
 	}
 
-	// Detach first, so that the kernel figures are final and the ring
-	// buffer holds everything the flow still has to process.
-	detachErr := tr.Detach()
+	// Stop the kernel side first, so that its figures are final and the
+	// ring buffer holds everything the flow still has to process.
+	runs, quiesceErr := tr.Quiesce()
 	f.Stop()
-	err = errors.Join(detachErr, f.Wait())
+	err = errors.Join(quiesceErr, f.Wait())
 	elapsed := time.Since(v.start)
 	if v.tty {
 		v.render(time.Now()) // the last frame stays on screen above the summary
@@ -75,7 +76,7 @@ loop:
 	if err != nil {
 		return nil, err
 	}
-	k, err := tr.final()
+	k, err := tr.final(runs)
 	if err != nil {
 		return nil, err
 	}
@@ -92,30 +93,32 @@ type finalFigures struct {
 
 // final reads the kernel's figures; call it once the program is detached
 // and the flow has stopped.
-func (t *tracer) final() (finalFigures, error) {
-	var f finalFigures
+func (t *tracer) final(runs uint64) (finalFigures, error) {
+	f := finalFigures{kernelFigures: kernelFigures{Syscalls: runs}}
 	var err error
-	if f.RingFull, f.Uncounted, err = t.drops(); err != nil {
+	if f.RingFull, f.Uncounted, err = t.kernelDrops(); err != nil {
 		return f, err
 	}
 	f.counts = make(map[uint32]uint64)
-	var nr uint32
-	var n uint64
-	it := t.objs.Counts.Iterate()
-	for it.Next(&nr, &n) {
+	for nr, n := range t.counts.All(&err) {
 		f.counts[nr] = n
-		f.Syscalls += n
+		f.InCounts += n
 	}
-	if err := it.Err(); err != nil {
-		return f, fmt.Errorf("read counts: %w", err)
+	if err != nil {
+		return f, err
 	}
-	f.Syscalls += f.Uncounted
 	f.Written = f.Syscalls - f.RingFull
-	if err := t.objs.Seen.Lookup(uint32(0), &f.Counted); err != nil {
-		return f, fmt.Errorf("read seen: %w", err)
+	if f.Counted, err = t.seen.Lookup(0); err != nil {
+		return f, err
 	}
-	var e event
-	for t.objs.Important.LookupAndDelete(nil, &e) == nil {
+	for {
+		_, err := t.important.Pop()
+		if errors.Is(err, bpfmaps.ErrEmpty) {
+			break
+		}
+		if err != nil {
+			return f, err
+		}
 		f.QueueLeft++
 	}
 	return f, nil

@@ -27,7 +27,8 @@ type flowFigures struct {
 
 // kernelFigures is what the BPF maps say once the program is detached.
 type kernelFigures struct {
-	Syscalls  uint64 `json:"syscalls"`          // times the hook ran: sum(counts) + uncounted
+	Syscalls  uint64 `json:"syscalls"`          // runs of the program (syscalls traced) before it stopped
+	InCounts  uint64 `json:"in_counts"`         // the sum of the per-syscall counts
 	Written   uint64 `json:"written"`           // events written into the ring buffer
 	RingFull  uint64 `json:"dropped_ring_full"` // events not written: the ring buffer was full
 	Uncounted uint64 `json:"uncounted"`         // events written but not counted: counts map full
@@ -99,6 +100,7 @@ func newSummary(elapsed time.Duration, cfg config, k kernelFigures, f flowFigure
 		}
 	}
 	r, q, w := f.Ring, f.Queue, f.Sink
+	check(k.InCounts+k.Uncounted == k.Syscalls, "kernel: counted %d + uncounted %d != %d runs", k.InCounts, k.Uncounted, k.Syscalls)
 	check(k.Written == r.Received, "kernel wrote %d events, the ring pump received %d", k.Written, r.Received)
 	check(r.Received == r.Delivered+r.Dropped+r.DecodeErrors, "ring pump: received %d != delivered %d + dropped %d + decode errors %d", r.Received, r.Delivered, r.Dropped, r.DecodeErrors)
 	check(r.Delivered == s.Received, "ring pump delivered %d events, the count stage received %d", r.Delivered, s.Received)
@@ -122,7 +124,8 @@ func (s *summary) writeText(w io.Writer) error {
 	var b strings.Builder
 	k := s.Kernel
 	fmt.Fprintf(&b, "\nsummary after %.1fs (important: %s)\n", s.Seconds, strings.Join(s.Important, ","))
-	fmt.Fprintf(&b, "  kernel     hook ran %s times; %s events written to the ring buffer\n", num(k.Syscalls), num(k.Written))
+	fmt.Fprintf(&b, "  kernel     %s syscalls traced = %s in counts + %s uncounted; %s events written to the ring buffer\n",
+		num(k.Syscalls), num(k.InCounts), num(k.Uncounted), num(k.Written))
 	fmt.Fprintf(&b, "  ring pump  received %s = delivered %s + dropped %s + decode errors %s\n", num(s.Ring.Received), num(s.Ring.Delivered), num(s.Ring.Dropped), num(s.Ring.DecodeErrors))
 	fmt.Fprintf(&b, "  count      received %s = counted %s (kernel counter, atomic adds)\n", num(s.Received), num(s.Counted))
 	fmt.Fprintf(&b, "  important  %s = enqueued %s = worked %s (left in the queue: %s)\n", num(s.Matched), num(s.Enqueued), num(s.Worked), num(k.QueueLeft))

@@ -23,6 +23,12 @@ type tracerEvent struct {
 	Comm [16]uint8
 }
 
+type tracerGate struct {
+	_      structs.HostLayout
+	State  uint64
+	Passed uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -30,8 +36,11 @@ const (
 	tracerMapCounts      = "counts"
 	tracerMapDrops       = "drops"
 	tracerMapEvents      = "events"
+	tracerMapFinished    = "finished"
+	tracerMapGate        = "gate"
 	tracerMapImportant   = "important"
 	tracerMapSeen        = "seen"
+	tracerProgCloseGate  = "close_gate"
 	tracerProgOnSysEnter = "on_sys_enter"
 	tracerVarSelfTgid    = "self_tgid"
 )
@@ -78,6 +87,7 @@ type tracerSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tracerProgramSpecs struct {
+	CloseGate  *ebpf.ProgramSpec `ebpf:"close_gate"`
 	OnSysEnter *ebpf.ProgramSpec `ebpf:"on_sys_enter"`
 }
 
@@ -88,6 +98,8 @@ type tracerMapSpecs struct {
 	Counts    *ebpf.MapSpec `ebpf:"counts"`
 	Drops     *ebpf.MapSpec `ebpf:"drops"`
 	Events    *ebpf.MapSpec `ebpf:"events"`
+	Finished  *ebpf.MapSpec `ebpf:"finished"`
+	Gate      *ebpf.MapSpec `ebpf:"gate"`
 	Important *ebpf.MapSpec `ebpf:"important"`
 	Seen      *ebpf.MapSpec `ebpf:"seen"`
 }
@@ -122,6 +134,8 @@ type tracerMaps struct {
 	Counts    *ebpf.Map `ebpf:"counts"`
 	Drops     *ebpf.Map `ebpf:"drops"`
 	Events    *ebpf.Map `ebpf:"events"`
+	Finished  *ebpf.Map `ebpf:"finished"`
+	Gate      *ebpf.Map `ebpf:"gate"`
 	Important *ebpf.Map `ebpf:"important"`
 	Seen      *ebpf.Map `ebpf:"seen"`
 }
@@ -131,6 +145,8 @@ func (m *tracerMaps) Close() error {
 		m.Counts,
 		m.Drops,
 		m.Events,
+		m.Finished,
+		m.Gate,
 		m.Important,
 		m.Seen,
 	)
@@ -147,11 +163,13 @@ type tracerVariables struct {
 //
 // It can be passed to loadTracerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tracerPrograms struct {
+	CloseGate  *ebpf.Program `ebpf:"close_gate"`
 	OnSysEnter *ebpf.Program `ebpf:"on_sys_enter"`
 }
 
 func (p *tracerPrograms) Close() error {
 	return _TracerClose(
+		p.CloseGate,
 		p.OnSysEnter,
 	)
 }

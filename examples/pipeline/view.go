@@ -65,18 +65,22 @@ func (v *view) render(now time.Time) {
 	}
 	v.last, v.lastRecv = now, recv
 	f := v.figures()
-	ringFull, uncounted, _ := v.tr.drops() // a failed read shows zeros; the summary reports errors
+	ringFull, uncounted, _ := v.tr.kernelDrops() // a failed read shows zeros; the summary reports errors
 	dropped := ringFull + f.Ring.Dropped + f.Ring.DecodeErrors + f.Sink.Dropped + f.Queue.Dropped
-	depth := int64(f.Sink.Delivered) - int64(f.Queue.Received)
+	// Between the filter and the worker: the BPF queue, plus the few values
+	// in channel buffers. (pump.Sink's Stats are only published when it
+	// stops, so enqueued is not shown live.)
+	important, worked := v.t.important.Load(), v.t.worked.Load()
+	depth := important - min(worked, important)
 	elapsed := now.Sub(v.start).Truncate(100 * time.Millisecond)
 	if v.tty {
 		v.frame(elapsed, recv, dropped, ringFull, uncounted, depth, f)
 	} else {
-		v.line(elapsed, recv, dropped, depth, f)
+		v.line(elapsed, recv, dropped, depth)
 	}
 }
 
-func (v *view) frame(elapsed time.Duration, recv, dropped, ringFull, uncounted uint64, depth int64, f flowFigures) {
+func (v *view) frame(elapsed time.Duration, recv, dropped, ringFull, uncounted, depth uint64, f flowFigures) {
 	var b strings.Builder
 	nl := func(format string, args ...any) {
 		fmt.Fprintf(&b, format, args...)
@@ -93,8 +97,8 @@ func (v *view) frame(elapsed time.Duration, recv, dropped, ringFull, uncounted u
 	nl("  received   %12s    counted %s", num(recv), num(v.t.counted.Load()))
 	nl("  dropped    %12s    ring full %s, uncounted %s, pump %s, queue full %s",
 		num(dropped), num(ringFull), num(uncounted), num(f.Ring.Dropped+f.Ring.DecodeErrors), num(f.Sink.Dropped))
-	nl("  important  %12s    enqueued %s, worked %s, queue depth %d",
-		num(v.t.important.Load()), num(f.Sink.Delivered), num(v.t.worked.Load()), depth)
+	nl("  important  %12s    worked %s, queue depth %s",
+		num(v.t.important.Load()), num(v.t.worked.Load()), num(depth))
 	nl("")
 	top, total := v.t.topSyscalls(8)
 	nl("  top syscalls (kernel counts map, all processes but this one: %s)", num(total))
@@ -121,10 +125,10 @@ func (v *view) frame(elapsed time.Duration, recv, dropped, ringFull, uncounted u
 	io.WriteString(v.w, b.String())
 }
 
-func (v *view) line(elapsed time.Duration, recv, dropped uint64, depth int64, f flowFigures) {
+func (v *view) line(elapsed time.Duration, recv, dropped, depth uint64) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "t=%s events/s=%d received=%d counted=%d dropped=%d important=%d enqueued=%d worked=%d depth=%d",
-		elapsed, uint64(v.rate), recv, v.t.counted.Load(), dropped, v.t.important.Load(), f.Sink.Delivered, v.t.worked.Load(), depth)
+	fmt.Fprintf(&b, "t=%s events/s=%d received=%d counted=%d dropped=%d important=%d worked=%d depth=%d",
+		elapsed, uint64(v.rate), recv, v.t.counted.Load(), dropped, v.t.important.Load(), v.t.worked.Load(), depth)
 	top, _ := v.t.topSyscalls(5)
 	for i, c := range top {
 		sep := ","

@@ -8,8 +8,10 @@
 //      is full, drops[DROP_UNCOUNTED] is incremented instead), then
 //   2. writes one fixed-size struct event into the ring buffer "events"; a
 //      record that does not fit is counted in drops[DROP_RING_FULL] instead.
-// So at any quiescent point (the program detached):
-//   sum(counts) + drops[DROP_UNCOUNTED] == records written + drops[DROP_RING_FULL].
+// Once the gate is closed (see below) and every admitted run has finished
+// (gate.passed == sum of finished over the CPUs):
+//   gate.passed == sum(counts) + drops[DROP_UNCOUNTED]
+//               == records written + drops[DROP_RING_FULL].
 //
 // The maps "seen" and "important" are not touched here: the Go side counts
 // what it received in seen[0] and pushes important events into the queue
@@ -58,6 +60,37 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+// The gate makes the end of a run exact. Every run that is to count takes
+// a ticket first: an atomic add on gate.state that also tells it whether the
+// gate is closed. close_gate (run once from Go) closes it with one atomic add
+// of GATE_CLOSED, which returns how many runs got in before; those runs will
+// all finish, and count themselves in finished. No later run counts or
+// writes anything. Detaching alone would not do: the kernel does not wait
+// for the runs already under way, and a task can be preempted between the
+// tracepoint and this program for a while.
+#define GATE_CLOSED (1ULL << 62)
+
+struct gate {
+	__u64 state;  // runs admitted, plus GATE_CLOSED once closed
+	__u64 passed; // set by close_gate: runs admitted before it closed
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct gate);
+} gate SEC(".maps");
+
+// Runs admitted and finished, per CPU (no cache line bounces). A run stays
+// on its CPU, but other runs may interleave there, hence the atomic add.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} finished SEC(".maps");
+
 static __always_inline void drop(__u32 reason)
 {
 	__u64 *d = bpf_map_lookup_elem(&drops, &reason);
@@ -86,13 +119,18 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	if (self_tgid && tgid == self_tgid)
 		return 0;
 
+	__u32 zero = 0;
+	struct gate *g = bpf_map_lookup_elem(&gate, &zero);
+	if (!g || (__sync_fetch_and_add(&g->state, 1) & GATE_CLOSED))
+		return 0;
+
 	__u32 nr = (__u32)ctx->args[1];
 
 	__u64 *n = bpf_map_lookup_elem(&counts, &nr);
 	if (!n) {
-		__u64 zero = 0;
+		__u64 init = 0;
 		// BPF_NOEXIST: another CPU may have created it meanwhile; then look again.
-		bpf_map_update_elem(&counts, &nr, &zero, BPF_NOEXIST);
+		bpf_map_update_elem(&counts, &nr, &init, BPF_NOEXIST);
 		n = bpf_map_lookup_elem(&counts, &nr);
 	}
 	if (n)
@@ -101,16 +139,35 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 		drop(DROP_UNCOUNTED);
 
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
+	if (e) {
+		e->ts_ns = bpf_ktime_get_ns();
+		e->pid = (__u32)id;
+		e->tgid = tgid;
+		e->nr = nr;
+		e->cpu = bpf_get_smp_processor_id();
+		bpf_get_current_comm(&e->comm, sizeof(e->comm));
+		bpf_ringbuf_submit(e, 0);
+	} else {
 		drop(DROP_RING_FULL);
-		return 0;
 	}
-	e->ts_ns = bpf_ktime_get_ns();
-	e->pid = (__u32)id;
-	e->tgid = tgid;
-	e->nr = nr;
-	e->cpu = bpf_get_smp_processor_id();
-	bpf_get_current_comm(&e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	__u64 *f = bpf_map_lookup_elem(&finished, &zero);
+	if (f)
+		__sync_fetch_and_add(f, 1);
+	return 0;
+}
+
+// close_gate closes the gate and records how many runs got in before. Run
+// it once with BPF_PROG_TEST_RUN.
+SEC("syscall")
+int close_gate(void *ctx)
+{
+	__u32 zero = 0;
+	struct gate *g = bpf_map_lookup_elem(&gate, &zero);
+	if (!g)
+		return 1;
+	__u64 old = __sync_fetch_and_add(&g->state, GATE_CLOSED);
+	if (old & GATE_CLOSED)
+		return 2; // already closed; passed is set
+	g->passed = old;
 	return 0;
 }
