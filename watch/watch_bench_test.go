@@ -154,3 +154,40 @@ func BenchmarkPollKey(b *testing.B) {
 	}
 	b.ReportMetric(float64(polls)/float64(raws), "x-raw")
 }
+
+// BenchmarkPollHash64kChanged: one poll of a full 64k-entry hash map in which
+// 64 values changed since the previous poll (changed untimed, with a batch
+// update), including merging the changes into the pending queue. x-raw is
+// poll time / a bare BatchLookup sweep.
+func BenchmarkPollHash64kChanged(b *testing.B) {
+	m := hash(b, benchEntries)
+	fill(b, m, benchEntries)
+	w := benchWatcher(b, m)
+	keys, vals := make([]uint32, 1024), make([]uint64, 1024)
+	ukeys, uvals := make([]uint32, 64), make([]uint64, 64)
+	var polls, raws time.Duration
+	round := uint64(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		round++
+		for i := range ukeys {
+			ukeys[i] = uint32(i*1021) % benchEntries
+			uvals[i] = round
+		}
+		if _, err := m.BatchUpdate(ukeys, uvals, nil); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		rawSweep(b, m, keys, vals)
+		raws += time.Since(t0)
+		b.StartTimer()
+		t0 = time.Now()
+		n, err := w.poll(w.emit)
+		polls += time.Since(t0)
+		if err != nil || n != len(ukeys) {
+			b.Fatalf("poll: %d changes, %v", n, err)
+		}
+	}
+	b.ReportMetric(float64(polls)/float64(raws), "x-raw")
+}

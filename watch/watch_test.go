@@ -530,3 +530,26 @@ func TestQueueBounded(t *testing.T) {
 }
 
 func snapshotKind(k Kind) snapshot.Kind { return snapshot.Kind(k) }
+
+func TestChangesArrays(t *testing.T) {
+	for _, flags := range []uint32{0, unix.BPF_F_MMAPABLE} {
+		t.Run(fmt.Sprintf("flags %#x", flags), func(t *testing.T) {
+			m := mkMap(t, &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 16, Flags: flags})
+			v, err := Key[uint32, uint64](context.Background(), m, 15)
+			if err != nil || v != 0 {
+				t.Fatalf("Key of an array entry: got %d, %v; want 0, nil (entries always exist)", v, err)
+			}
+			w, err := Changes[uint32, uint64](context.Background(), m, 15, WithInterval(forever))
+			must(t, err)
+			defer closeWatcher(t, w)
+			must(t, m.Put(uint32(15), uint64(100)))
+			step(t, w)
+			if got, want := recv(t, w), (Change[uint64]{New: 100, Present: true}); got != want {
+				t.Fatalf("got %+v, want %+v", got, want)
+			}
+			if _, err := Changes[uint32, uint64](context.Background(), m, 16); err == nil || !strings.Contains(err.Error(), "out of range") {
+				t.Fatalf("index 16 of 16: got %v, want out of range", err)
+			}
+		})
+	}
+}
