@@ -31,11 +31,12 @@
 //   - Intermediate values are invisible: a value that goes A→B→A between two
 //     polls produces no event, and A→B→C produces one (A→C). A key created
 //     and deleted between two polls is never seen; one deleted and re-created
-//     between two polls is reported as Updated (Changes: Present stays true).
+//     between two polls is reported as Updated (Changes: Present stays true),
+//     or not at all when its value is the same.
 //   - An event means "at this poll the entry differed from the previous
 //     poll". Entries written while a sweep is under way may be seen by that
 //     sweep or by the next one; a sweep is not an atomic snapshot of the map.
-//     Values read from an mmapable array are copied without locking, so a
+//     Values read from an mmapable array are read without locking, so a
 //     multi-word value being written by a BPF program may be seen torn and is
 //     then corrected by the next poll.
 //   - Nothing that is still different at the next poll is ever missed: once
