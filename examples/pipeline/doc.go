@@ -19,12 +19,19 @@
 // into the BPF queue "important" -> pop them -> a worker prints each one.
 // A watcher over "counts" feeds the "top syscalls" panel.
 //
-// Stopping: Ctrl-C or the end of -duration detaches the program first (the
-// kernel figures are then final), then stops the pipeline gracefully: what
-// the ring buffer and the queue hold is still processed. A second Ctrl-C
-// kills the program. The summary then checks every equation: events written
-// by the kernel = received by the ring pump = counted; important = enqueued
-// = worked; any loss is shown with its reason.
+// Stopping: Ctrl-C or the end of -duration first stops the kernel side
+// for good: a gate in the BPF program is closed from Go (a syscall program
+// run once with BPF_PROG_TEST_RUN), which returns how many runs got in; the
+// program waits until that many have finished, then detaches. (Detaching
+// alone does not wait for the runs under way.) It then waits until the ring
+// pump has taken out every event the kernel wrote, and stops the
+// pipeline.Group gracefully: every stage drains, the queue writer pushes
+// what it holds, and the queue pump is closed only after the writer, so
+// the worker gets every important event. A second Ctrl-C kills the
+// program. The summary then checks every equation: syscalls traced =
+// counted in the kernel = written to the ring buffer + ring full; written
+// = received by the ring pump = counted by the count stage; important =
+// enqueued = worked; any loss is shown with its reason.
 //
 // Exit codes: 0 when the figures reconcile, 1 when they do not or the
 // pipeline failed, 2 for bad flags or when BPF is not available (one

@@ -37,7 +37,7 @@ const volatile __u32 self_tgid = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);
+	__uint(max_entries, 16 << 20); // 16 MiB: about 350,000 events of slack
 } events SEC(".maps");
 
 struct {
