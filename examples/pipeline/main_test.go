@@ -66,6 +66,22 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// TestText runs the program with the text summary and a non-default set of
+// important syscalls.
+func TestText(t *testing.T) {
+	testenv.RequireBPF(t)
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"-duration", "1s", "-important", "execve,connect"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("run: exit code %d, want 0; stderr:\n%s\nstdout:\n%s", code, &stderr, &stdout)
+	}
+	for _, want := range []string{"(important: execve,connect)", "syscalls traced", "the figures reconcile"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("stdout does not contain %q:\n%s", want, &stdout)
+		}
+	}
+}
+
 func TestFlags(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
