@@ -1,0 +1,34 @@
+// Package kernatomic performs atomic read-modify-write ops on one value of a
+// BPF hash, LRU hash or array map, atomic against BPF programs that update
+// the same value with their own atomic instructions.
+//
+// For each map, [New] either
+//
+//   - maps a BPF_F_MMAPABLE array into the process and applies sync/atomic to
+//     the shared value (no syscall per op: both sides use the same locked
+//     instructions on the same memory), or
+//   - loads one small helper program (BPF_PROG_TYPE_SYSCALL; the kernel only
+//     accepts such programs sleepable, "Syscall programs can only be
+//     sleepable") that is run once per op with BPF_PROG_TEST_RUN. Its context
+//     carries the op, the operands and the key; the program looks the key up,
+//     applies BPF_XCHG, BPF_CMPXCHG or BPF_ADD|BPF_FETCH to the value in place
+//     and writes the old value back into the context.
+//
+// A missing key is created from the zero value with BPF_NOEXIST before an
+// add, an exchange or a creating compare-and-swap; a concurrent creator wins
+// (EEXIST just means: look it up again), so no value is ever clobbered.
+// A plain compare-and-swap on a missing key reports [ErrKeyNotExist]. Store
+// is an in-place exchange rather than a map update, because an update of a
+// hash element replaces it and a BPF program still holding the old element
+// would add into memory that is no longer the map's.
+//
+// The atomic instructions come from internal/bpfasm: cilium/ebpf v0.22.0's
+// asm.FetchAdd, asm.Xchg and asm.CmpXchg marshal as a plain, non-fetching
+// add.
+//
+// No goroutines. A [Helper] is safe for concurrent use and does not own its
+// map; Close unloads the program or drops the mapping (ops racing with Close
+// never fault). Errors: [ErrKeyNotExist], [ErrFull] (a hash map with no room
+// for a new key), [ErrClosed], [ErrUnsupported] (map type or sizes), or the
+// kernel's error wrapped with the map's name.
+package kernatomic

@@ -1,0 +1,320 @@
+package kernatomic
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// Errors returned by this package. Callers translate them to their own
+// sentinels; match with errors.Is.
+var (
+	// ErrKeyNotExist: the key is absent and the op does not create it
+	// (CompareAndSwap), or an array index is out of range (cilium's sentinel).
+	ErrKeyNotExist = ebpf.ErrKeyNotExist
+	// ErrFull: creating the key failed because the hash map is full.
+	ErrFull = errors.New("map full")
+	// ErrClosed: the helper was closed.
+	ErrClosed = errors.New("atomic helper closed")
+	// ErrUnsupported: the map's type or sizes do not allow kernel-atomic ops.
+	ErrUnsupported = errors.New("kernel-atomic ops not supported")
+)
+
+// maxRetries bounds the retries of an op whose key was deleted between being
+// found (or created) and being operated on. Each retry needs a concurrent
+// delete (or LRU eviction) of the very same key to be needed again.
+const maxRetries = 64
+
+// Helper performs atomic ops on the 4- or 8-byte values of one map, either
+// through a loaded helper program or, for a BPF_F_MMAPABLE array, on the
+// shared memory. It is safe for concurrent use. It does not own the map.
+type Helper struct {
+	m         *ebpf.Map
+	name      string
+	prog      *ebpf.Program // nil on the mmap path
+	mem       []byte        // the mmapped array on the mmap path
+	stride    int           // bytes between array elements in mem
+	keySize   int
+	valueSize int
+	closed    atomic.Bool
+
+	// mu keeps the program's fd open while an op runs it: after Close the
+	// fd number may name another object.
+	mu   sync.RWMutex
+	ctxs sync.Pool // *[]byte, contexts of ctxSize(keySize) bytes
+}
+
+// Supported reports, without loading anything, whether m's type and sizes
+// allow kernel-atomic ops: a hash, LRU hash or array map with 4- or 8-byte
+// values and keys of at most 504 bytes.
+func Supported(m *ebpf.Map) error {
+	switch m.Type() {
+	case ebpf.Hash, ebpf.LRUHash, ebpf.Array:
+	default:
+		return fmt.Errorf("map type %s (want hash, LRU hash or array): %w", m.Type(), ErrUnsupported)
+	}
+	if vs := m.ValueSize(); vs != 4 && vs != 8 {
+		return fmt.Errorf("value size %d (want 4 or 8): %w", vs, ErrUnsupported)
+	}
+	if ks := m.KeySize(); ks < 1 || ks > maxKeySize {
+		return fmt.Errorf("key size %d (want 1 to %d): %w", ks, maxKeySize, ErrUnsupported)
+	}
+	return nil
+}
+
+// New prepares atomic ops on m. An array created with BPF_F_MMAPABLE is
+// mapped into this process and operated on with sync/atomic (no syscall per
+// op); any other supported map gets a helper program (BPF_PROG_TYPE_SYSCALL,
+// sleepable) that New loads now. name is used in errors. Close releases what
+// New acquired; m stays open.
+func New(m *ebpf.Map, name string) (*Helper, error) {
+	if m == nil {
+		panic("kernatomic: nil map")
+	}
+	if err := Supported(m); err != nil {
+		return nil, fmt.Errorf("atomic ops on map %s: %w", name, err)
+	}
+	h := &Helper{m: m, name: name, keySize: int(m.KeySize()), valueSize: int(m.ValueSize())}
+	if m.Type() == ebpf.Array && m.Flags()&unix.BPF_F_MMAPABLE != 0 {
+		if err := h.mmap(); err == nil {
+			return h, nil
+		}
+		// A frozen or read-only-to-userspace array cannot be mapped
+		// writable: fall back to the helper program.
+	}
+	insns, err := program(m)
+	if err != nil {
+		return nil, fmt.Errorf("atomic ops on map %s: %w", name, err)
+	}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         "bpfchan_atomic",
+		Type:         ebpf.Syscall,
+		Flags:        unix.BPF_F_SLEEPABLE,
+		Instructions: insns,
+		License:      "Dual MIT/GPL",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load atomic helper for map %s: %w", name, err)
+	}
+	h.prog = prog
+	return h, nil
+}
+
+// Mmap reports whether ops work on the mmapped array (no syscall per op).
+func (h *Helper) Mmap() bool { return h.mem != nil }
+
+// Program returns the helper program, or nil on the mmap path.
+func (h *Helper) Program() *ebpf.Program { return h.prog }
+
+// Close unloads the helper program or unmaps the array. Ops after Close fail
+// with ErrClosed. An op racing with Close on the mmap path may land in
+// memory that is no longer the map's; it never faults.
+func (h *Helper) Close() error {
+	if h.closed.Swap(true) {
+		return nil
+	}
+	if h.prog != nil {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.prog.Close()
+	}
+	return h.unmap()
+}
+
+// Key binds a key (its encoded bytes, KeySize long) for ops. For arrays an
+// index out of range is ErrKeyNotExist.
+func (h *Helper) Key(key []byte) (*Slot, error) {
+	if len(key) != h.keySize {
+		return nil, fmt.Errorf("map %s: key of %d bytes, map has %d", h.name, len(key), h.keySize)
+	}
+	s := &Slot{h: h}
+	if h.m.Type() == ebpf.Array {
+		idx := binary.NativeEndian.Uint32(key)
+		if idx >= h.m.MaxEntries() {
+			return nil, fmt.Errorf("map %s: index %d out of range (%d entries): %w", h.name, idx, h.m.MaxEntries(), ErrKeyNotExist)
+		}
+		if h.mem != nil {
+			s.ptr = unsafe.Pointer(&h.mem[int(idx)*h.stride])
+			return s, nil
+		}
+	}
+	s.ctx = make([]byte, ctxSize(h.keySize))
+	copy(s.ctx[offKey:], key)
+	s.key = s.ctx[offKey : offKey+h.keySize]
+	return s, nil
+}
+
+// Slot is one key of a Helper's map, bound for ops. It is safe for
+// concurrent use. Values travel as uint64 holding the value's bytes in
+// native byte order; for 4-byte values only the low 32 bits count.
+type Slot struct {
+	h   *Helper
+	ptr unsafe.Pointer // the value in the mmapped array
+	ctx []byte         // a context template with the key filled in
+	key []byte         // the key, within ctx
+}
+
+// Mmap reports whether the slot's ops are plain sync/atomic on shared memory.
+func (s *Slot) Mmap() bool { return s.ptr != nil }
+
+func (s *Slot) mask() uint64 {
+	if s.h.valueSize == 4 {
+		return 0xffff_ffff
+	}
+	return ^uint64(0)
+}
+
+// Load reads the value (a single-copy atomic load, in the helper program or
+// on the shared memory). A missing key is ErrKeyNotExist.
+func (s *Slot) Load() (uint64, error) {
+	if s.h.closed.Load() {
+		return 0, s.h.errClosed()
+	}
+	if s.ptr != nil {
+		if s.h.valueSize == 4 {
+			return uint64(atomic.LoadUint32((*uint32)(s.ptr))), nil
+		}
+		return atomic.LoadUint64((*uint64)(s.ptr)), nil
+	}
+	v, _, err := s.run(opLoad, 0, 0)
+	return v, err
+}
+
+// Store writes v in place (an exchange on the program path, so the element
+// is never replaced under a BPF program that holds a pointer to it), creating
+// the key from zero first when it is missing.
+func (s *Slot) Store(v uint64) error {
+	_, _, err := s.Swap(v)
+	return err
+}
+
+// Add adds delta to the value and returns the value before the add. A
+// missing key is created from zero first (created reports it).
+func (s *Slot) Add(delta uint64) (old uint64, created bool, err error) {
+	if s.ptr != nil {
+		if s.h.closed.Load() {
+			return 0, false, s.h.errClosed()
+		}
+		if s.h.valueSize == 4 {
+			return uint64(atomic.AddUint32((*uint32)(s.ptr), uint32(delta)) - uint32(delta)), false, nil
+		}
+		return atomic.AddUint64((*uint64)(s.ptr), delta) - delta, false, nil
+	}
+	return s.run(opAdd, delta, 0)
+}
+
+// Swap stores v and returns the value before it. A missing key is created
+// from zero first (created reports it; old is then 0).
+func (s *Slot) Swap(v uint64) (old uint64, created bool, err error) {
+	if s.ptr != nil {
+		if s.h.closed.Load() {
+			return 0, false, s.h.errClosed()
+		}
+		if s.h.valueSize == 4 {
+			return uint64(atomic.SwapUint32((*uint32)(s.ptr), uint32(v))), false, nil
+		}
+		return atomic.SwapUint64((*uint64)(s.ptr), v), false, nil
+	}
+	return s.run(opXchg, v, 0)
+}
+
+// CompareAndSwap stores new when the value equals old, and returns the value
+// it found either way (prev == old exactly when it swapped). A missing key
+// is ErrKeyNotExist, unless create is set: then the key is created from zero
+// first (and the compare is against zero).
+func (s *Slot) CompareAndSwap(old, new uint64, create bool) (prev uint64, swapped bool, err error) {
+	old &= s.mask()
+	if s.ptr != nil {
+		if s.h.closed.Load() {
+			return 0, false, s.h.errClosed()
+		}
+		if s.h.valueSize == 4 {
+			p := (*uint32)(s.ptr)
+			for {
+				if atomic.CompareAndSwapUint32(p, uint32(old), uint32(new)) {
+					return old, true, nil
+				}
+				// Report the value that made it fail; if it changed back to
+				// old meanwhile, try again rather than report a bogus miss.
+				if cur := atomic.LoadUint32(p); cur != uint32(old) {
+					return uint64(cur), false, nil
+				}
+			}
+		}
+		p := (*uint64)(s.ptr)
+		for {
+			if atomic.CompareAndSwapUint64(p, old, new) {
+				return old, true, nil
+			}
+			if cur := atomic.LoadUint64(p); cur != old {
+				return cur, false, nil
+			}
+		}
+	}
+	o := opCmpXchg
+	if create {
+		o = opCmpXchgCreate
+	}
+	prev, _, err = s.run(o, new, old)
+	if err != nil {
+		return 0, false, err
+	}
+	return prev, prev == old, nil
+}
+
+// run executes the helper program once per attempt and decodes its answer.
+func (s *Slot) run(o op, arg, expect uint64) (old uint64, created bool, err error) {
+	h := s.h
+	p, _ := h.ctxs.Get().(*[]byte)
+	if p == nil {
+		b := make([]byte, len(s.ctx))
+		p = &b
+	}
+	defer h.ctxs.Put(p)
+	buf := *p
+	for range maxRetries {
+		copy(buf, s.ctx)
+		binary.NativeEndian.PutUint32(buf[offOp:], uint32(o))
+		binary.NativeEndian.PutUint64(buf[offArg:], arg)
+		binary.NativeEndian.PutUint64(buf[offExpect:], expect)
+		h.mu.RLock()
+		if h.closed.Load() {
+			h.mu.RUnlock()
+			return 0, false, h.errClosed()
+		}
+		ret, err := testRun(h.prog.FD(), buf)
+		h.mu.RUnlock()
+		if err != nil {
+			return 0, false, fmt.Errorf("run atomic helper of map %s: %w", h.name, err)
+		}
+		old := binary.NativeEndian.Uint64(buf[offOld:])
+		switch ret {
+		case statusFound, statusCreated:
+			return old, ret == statusCreated, nil
+		case statusMissing:
+			return 0, false, fmt.Errorf("map %s: %w", h.name, ErrKeyNotExist)
+		case statusFailed:
+			errno := unix.Errno(-int64(old))
+			if errno == unix.E2BIG {
+				return 0, false, fmt.Errorf("create key in map %s: %w", h.name, ErrFull)
+			}
+			return 0, false, fmt.Errorf("create key in map %s: %w", h.name, errno)
+		case statusNotRun, statusVanished:
+			// The key was deleted between lookup and op: nothing was
+			// changed, try again.
+		default:
+			return 0, false, fmt.Errorf("atomic helper of map %s: unexpected status %d", h.name, ret)
+		}
+	}
+	return 0, false, fmt.Errorf("map %s: key deleted concurrently %d times in a row", h.name, maxRetries)
+}
+
+func (h *Helper) errClosed() error {
+	return fmt.Errorf("map %s: %w", h.name, ErrClosed)
+}
