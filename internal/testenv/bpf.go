@@ -23,12 +23,14 @@ var probe struct {
 // programs, or nil when it can. The answer is computed once.
 func bpfUnavailable() error {
 	probe.once.Do(func() {
-		if err := rlimit.RemoveMemlock(); err != nil {
-			probe.err = fmt.Errorf("remove memlock rlimit: %w", err)
-			return
-		}
+		// Kernels before 5.11 charge maps to RLIMIT_MEMLOCK; an error here
+		// matters only if creating a map then fails.
+		rlErr := rlimit.RemoveMemlock()
 		m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1})
 		if err != nil {
+			if rlErr != nil {
+				err = errors.Join(err, fmt.Errorf("remove memlock rlimit: %w", rlErr))
+			}
 			probe.err = fmt.Errorf("create a BPF map (needs root, or CAP_BPF and CAP_PERFMON): %w", err)
 			return
 		}
