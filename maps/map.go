@@ -117,16 +117,21 @@ func Open[K, V any](m *ebpf.Map) (*Map[K, V], error) {
 	if err != nil {
 		return nil, err
 	}
+	return adopt[K, V](c)
+}
+
+// adopt wraps em, which the new Map owns: em is closed on error.
+func adopt[K, V any](em *ebpf.Map) (*Map[K, V], error) {
 	kc, vc, err := codecs[K, V]()
 	if err == nil {
-		err = kvType(c.Type(), false)
+		err = kvType(em.Type(), false)
 	}
 	if err != nil {
-		err = fmt.Errorf("open %s: %w", describe(c), err)
-		c.Close()
+		err = fmt.Errorf("open %s: %w", describe(em), err)
+		em.Close()
 		return nil, err
 	}
-	return wrap(c, kc, vc)
+	return wrap(em, kc, vc)
 }
 
 // codecs builds the codecs of K and V.

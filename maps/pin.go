@@ -18,7 +18,10 @@ func (m *Map[K, V]) Pin(path string) error {
 	return pinErr(m.name, path, m.m.Pin(path))
 }
 
-// Unpin removes the map's pin, if it has one.
+// Unpin removes the pin this Map made with Pin, or the one LoadPinned
+// opened it from; a Map made by Open of a pinned *ebpf.Map has no pin of its
+// own (it wraps a clone): unpin through the original. Unpin of a Map without
+// a pin does nothing.
 func (m *Map[K, V]) Unpin() error {
 	if !m.lf.acquire() {
 		return opErr("unpin", m.name, ErrClosed)
@@ -41,12 +44,12 @@ func pinErr(name, path string, err error) error {
 }
 
 // LoadPinned opens the map pinned at path as a Map, checking the sizes of
-// K and V against it. The returned Map owns the new descriptor.
+// K and V against it. The returned Map owns the new descriptor, and its
+// Unpin removes the pin.
 func LoadPinned[K, V any](path string) (*Map[K, V], error) {
 	em, err := ebpf.LoadPinnedMap(path, nil)
 	if err != nil {
 		return nil, fmt.Errorf("load pinned map %s: %w", path, err)
 	}
-	defer em.Close()
-	return Open[K, V](em)
+	return adopt[K, V](em)
 }

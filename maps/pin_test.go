@@ -3,6 +3,7 @@ package maps_test
 import (
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -56,6 +57,9 @@ func TestPinReopen(t *testing.T) {
 	}
 	if err := again.Unpin(); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("after Unpin: stat %s: %v, want fs.ErrNotExist", path, err)
 	}
 }
 
