@@ -93,6 +93,16 @@ func typeName(t ebpf.MapType) string {
 		return "bloom filter"
 	case ebpf.PerfEventArray:
 		return "perf event array"
+	case ebpf.ProgramArray:
+		return "program array"
+	case ebpf.CGroupArray:
+		return "cgroup array"
+	case ebpf.DevMap:
+		return "device map"
+	case ebpf.CPUMap:
+		return "CPU map"
+	case ebpf.StackTrace:
+		return "stack trace"
 	}
 	return t.String()
 }

@@ -181,10 +181,7 @@ func kvType(t ebpf.MapType, perCPU bool) error {
 		}
 		return fmt.Errorf("%s values are one per CPU: use NewPerCPU or OpenPerCPU: %w", typeName(t), ErrMapType)
 	case ebpf.Hash, ebpf.Array, ebpf.LRUHash, ebpf.LPMTrie,
-		ebpf.CGroupArray, ebpf.ProgramArray, ebpf.SockMap, ebpf.SockHash,
-		ebpf.DevMap, ebpf.DevMapHash, ebpf.CPUMap, ebpf.XSKMap, ebpf.StackTrace,
-		ebpf.ReusePortSockArray, ebpf.SkStorage, ebpf.InodeStorage,
-		ebpf.TaskStorage, ebpf.CgroupStorage:
+		ebpf.SkStorage, ebpf.InodeStorage, ebpf.TaskStorage, ebpf.CgroupStorage, ebpf.CGroupStorage:
 		if !perCPU {
 			return nil
 		}
@@ -199,6 +196,12 @@ func kvType(t ebpf.MapType, perCPU bool) error {
 		return fmt.Errorf("bloom filter has no keys: use NewBloomFilter or OpenBloomFilter: %w", ErrMapType)
 	case ebpf.RingBuf, ebpf.PerfEventArray:
 		return fmt.Errorf("%s is read with package pump: %w", typeName(t), ErrMapType)
+	case ebpf.ProgramArray, ebpf.CGroupArray, ebpf.DevMap, ebpf.DevMapHash, ebpf.CPUMap,
+		ebpf.XSKMap, ebpf.SockMap, ebpf.SockHash, ebpf.ReusePortSockArray, ebpf.StackTrace:
+		// Their values are kernel objects (programs, devices, sockets, stack
+		// traces) with their own rules: empty slots that cannot be deleted,
+		// values written as one thing and read as another.
+		return fmt.Errorf("%s holds kernel objects, not typed values: use the *ebpf.Map: %w", typeName(t), ErrMapType)
 	}
 	return fmt.Errorf("map type %s: %w", t, ErrMapType)
 }

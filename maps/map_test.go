@@ -319,6 +319,11 @@ func TestConstructorErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer percpu.Close()
+	progs, err := ebpf.NewMap(&ebpf.MapSpec{Name: "progs", Type: ebpf.ProgramArray, KeySize: 4, ValueSize: 4, MaxEntries: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer progs.Close()
 
 	try := func(f func() (interface{ Close() error }, error)) error {
 		c, err := f()
@@ -356,6 +361,19 @@ func TestConstructorErrors(t *testing.T) {
 			bpfmaps.ErrMapType, []string{`"pc"`, "OpenPerCPU"}},
 		{"map as per-CPU", try(func() (interface{ Close() error }, error) { return bpfmaps.OpenPerCPU[uint32, uint64](hash) }),
 			bpfmaps.ErrMapType, []string{`"sized"`}},
+		// Slots of kernel objects: NextKey always finds slot 0 and an empty
+		// slot cannot be deleted, so Clear would never end.
+		{"program array", try(func() (interface{ Close() error }, error) { return bpfmaps.Open[uint32, uint32](progs) }),
+			bpfmaps.ErrMapType, []string{`"progs"`, "program array", "kernel objects"}},
+		{"cgroup array", try(func() (interface{ Close() error }, error) {
+			return bpfmaps.New[uint32, uint32](&ebpf.MapSpec{Name: "cg", Type: ebpf.CGroupArray, MaxEntries: 1})
+		}), bpfmaps.ErrMapType, []string{`"cg"`, "cgroup array"}},
+		{"device map", try(func() (interface{ Close() error }, error) {
+			return bpfmaps.New[uint32, uint32](&ebpf.MapSpec{Name: "dev", Type: ebpf.DevMap, MaxEntries: 1})
+		}), bpfmaps.ErrMapType, []string{`"dev"`, "device map"}},
+		{"CPU map", try(func() (interface{ Close() error }, error) {
+			return bpfmaps.New[uint32, uint32](&ebpf.MapSpec{Name: "cpus", Type: ebpf.CPUMap, MaxEntries: 1})
+		}), bpfmaps.ErrMapType, []string{`"cpus"`, "CPU map"}},
 		{"unknown type", try(func() (interface{ Close() error }, error) {
 			return bpfmaps.New[uint32, uint64](&ebpf.MapSpec{Name: "odd", Type: ebpf.MapType(250), MaxEntries: 1})
 		}), bpfmaps.ErrMapType, []string{`"odd"`, "250"}},

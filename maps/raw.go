@@ -215,9 +215,15 @@ func (t *table) clear() (int, error) {
 	if !errors.Is(err, errNoBatch) {
 		return count, err
 	}
-	// No batches: delete the first key until there is none.
+	// No batches: delete the first key until there is none. A map whose
+	// first key never goes away (a slot that cannot be deleted) ends with
+	// ebpf.ErrIterationAborted after as many steps as walkKeys allows.
 	key := make([]byte, t.ks)
-	for {
+	limit := 4*int(t.m.MaxEntries()) + 16
+	for i := 0; ; i++ {
+		if i >= limit {
+			return count, ebpf.ErrIterationAborted
+		}
 		if !t.lf.acquire() {
 			return count, ErrClosed
 		}
