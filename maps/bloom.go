@@ -81,7 +81,7 @@ func (b *Bloom[V]) Push(v V) error {
 	}
 	defer b.lf.release()
 	if err := b.m.Update(nil, vp, ebpf.UpdateAny); err != nil {
-		return opErr("push", b.name, kernelErr(err))
+		return opErr("push", b.name, kernelErr(b.m.Type(), err))
 	}
 	return nil
 }
@@ -105,7 +105,7 @@ func (b *Bloom[V]) Contains(v V) (bool, error) {
 	case errors.Is(err, ErrKeyNotExist):
 		return false, nil
 	}
-	return false, opErr("contains", b.name, kernelErr(err))
+	return false, opErr("contains", b.name, kernelErr(b.m.Type(), err))
 }
 
 func (b *Bloom[V]) value(op string, v *V) (unsafe.Pointer, error) {

@@ -133,11 +133,9 @@ func (m *Map[K, V]) BatchPut(keys []K, values []V) (int, error) {
 			return 0, opErr("batch put", m.name, err)
 		}
 	}
-	if m.array {
-		for i := range keys {
-			if m.outOfRange(ptr(kr.b[i*m.ks:])) {
-				return 0, m.rangeErr("batch put", ptr(kr.b[i*m.ks:]))
-			}
+	for i := range keys {
+		if err := m.checkIndex("batch put", m.name, ptr(kr.b[i*m.ks:])); err != nil {
+			return 0, err
 		}
 	}
 	n, err := m.table().batchUpdate(kr, vr, 0)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 )
@@ -42,8 +43,10 @@ func (l *life) shut(m *ebpf.Map) (first bool, err error) {
 }
 
 // kernelErr replaces cilium's wording for the sentinels with the sentinel
-// itself and turns the kernel's E2BIG into ErrFull.
-func kernelErr(err error) error {
+// itself and translates the kernel's E2BIG, which means "full" for a map of
+// type t that holds a bounded number of keys (hash maps, queues, stacks) and
+// "index out of range" for an array.
+func kernelErr(t ebpf.MapType, err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -51,10 +54,64 @@ func kernelErr(err error) error {
 		return ErrKeyNotExist
 	case errors.Is(err, ErrKeyExist):
 		return ErrKeyExist
-	case errors.Is(err, syscall.E2BIG):
+	case errors.Is(err, syscall.E2BIG) && isArrayLike(t):
+		return ErrOutOfRange
+	case errors.Is(err, syscall.E2BIG) && fills(t):
 		return ErrFull
 	}
 	return err
+}
+
+// isArrayLike reports whether the keys of a map of type t are indexes below
+// MaxEntries, every one of them present.
+func isArrayLike(t ebpf.MapType) bool {
+	switch t {
+	case ebpf.Array, ebpf.PerCPUArray, ebpf.ArrayOfMaps, ebpf.ProgramArray,
+		ebpf.PerfEventArray, ebpf.CGroupArray, ebpf.DevMap, ebpf.CPUMap,
+		ebpf.XSKMap, ebpf.SockMap, ebpf.ReusePortSockArray:
+		return true
+	}
+	return false
+}
+
+// fills reports whether the kernel answers E2BIG when a map of type t is
+// full: hash maps (of every kind), queues and stacks.
+func fills(t ebpf.MapType) bool {
+	switch t {
+	case ebpf.Hash, ebpf.LRUHash, ebpf.PerCPUHash, ebpf.LRUCPUHash, ebpf.HashOfMaps,
+		ebpf.DevMapHash, ebpf.SockHash, ebpf.Queue, ebpf.Stack:
+		return true
+	}
+	return false
+}
+
+// index checks array indexes before they reach the kernel, which reports
+// one out of range differently per call (ENOENT on lookup, E2BIG on update).
+// Wrappers embed it; entry code reads array and max.
+type index struct {
+	array bool   // the map is array-like with 4-byte keys
+	max   uint32 // MaxEntries
+}
+
+func indexOf(m *ebpf.Map) index {
+	return index{array: isArrayLike(m.Type()) && m.KeySize() == 4, max: m.MaxEntries()}
+}
+
+// outOfRange reports whether the key at kp is an index out of range.
+func (ix *index) outOfRange(kp unsafe.Pointer) bool { return ix.array && *(*uint32)(kp) >= ix.max }
+
+// rangeErr is the ErrOutOfRange error of the key at kp for op on the map
+// name.
+func (ix *index) rangeErr(op, name string, kp unsafe.Pointer) error {
+	return opErr(op, name, fmt.Errorf("index %d not below %d: %w", *(*uint32)(kp), ix.max, ErrOutOfRange))
+}
+
+// checkIndex is outOfRange and rangeErr together.
+func (ix *index) checkIndex(op, name string, kp unsafe.Pointer) error {
+	if ix.outOfRange(kp) {
+		return ix.rangeErr(op, name, kp)
+	}
+	return nil
 }
 
 // opErr wraps err as "op name: err".

@@ -41,10 +41,9 @@ type Map[K, V any] struct {
 
 	lf      life
 	ks, vs  int
-	direct  bool   // both codecs copy memory: cilium's unsafe.Pointer path
-	array   bool   // keys are indexes below max
-	max     uint32 // MaxEntries
-	batch   int    // elements per batch syscall; 0 means 1024
+	direct  bool // both codecs copy memory: cilium's unsafe.Pointer path
+	index        // array indexes
+	batch   int  // elements per batch syscall; 0 means 1024
 	noBatch atomic.Bool
 }
 
@@ -225,8 +224,7 @@ func wrap[K, V any](em *ebpf.Map, kc codec.Codec[K], vc codec.Codec[V]) (*Map[K,
 		ks:     int(em.KeySize()),
 		vs:     int(em.ValueSize()),
 		direct: kc.Direct() && vc.Direct(),
-		array:  em.Type() == ebpf.Array && em.KeySize() == 4,
-		max:    em.MaxEntries(),
+		index:  indexOf(em),
 	}, nil
 }
 
@@ -239,11 +237,11 @@ func (m *Map[K, V]) Lookup(k K) (V, error) {
 	}
 	defer m.lf.release()
 	if m.direct {
-		if m.array && m.outOfRange(unsafe.Pointer(&k)) {
-			return v, m.rangeErr("lookup", unsafe.Pointer(&k))
+		if m.outOfRange(unsafe.Pointer(&k)) {
+			return v, m.rangeErr("lookup", m.name, unsafe.Pointer(&k))
 		}
 		if err := m.m.Lookup(unsafe.Pointer(&k), unsafe.Pointer(&v)); err != nil {
-			return v, opErr("lookup", m.name, kernelErr(err))
+			return v, opErr("lookup", m.name, kernelErr(m.m.Type(), err))
 		}
 		return v, nil
 	}
@@ -253,7 +251,7 @@ func (m *Map[K, V]) Lookup(k K) (V, error) {
 	}
 	buf := make([]byte, m.vs)
 	if err := m.m.Lookup(kp, ptr(buf)); err != nil {
-		return v, opErr("lookup", m.name, kernelErr(err))
+		return v, opErr("lookup", m.name, kernelErr(m.m.Type(), err))
 	}
 	if err := m.vc.Decode(buf, &v); err != nil {
 		return v, opErr("lookup", m.name, err)
@@ -277,11 +275,11 @@ func (m *Map[K, V]) update(op string, k K, v V, flags ebpf.MapUpdateFlags) error
 	}
 	defer m.lf.release()
 	if m.direct {
-		if m.array && m.outOfRange(unsafe.Pointer(&k)) {
-			return m.rangeErr(op, unsafe.Pointer(&k))
+		if m.outOfRange(unsafe.Pointer(&k)) {
+			return m.rangeErr(op, m.name, unsafe.Pointer(&k))
 		}
 		if err := m.m.Update(unsafe.Pointer(&k), unsafe.Pointer(&v), flags); err != nil {
-			return opErr(op, m.name, kernelErr(err))
+			return opErr(op, m.name, kernelErr(m.m.Type(), err))
 		}
 		return nil
 	}
@@ -294,7 +292,7 @@ func (m *Map[K, V]) update(op string, k K, v V, flags ebpf.MapUpdateFlags) error
 		return opErr(op, m.name, err)
 	}
 	if err := m.m.Update(kp, ptr(vb), flags); err != nil {
-		return opErr(op, m.name, kernelErr(err))
+		return opErr(op, m.name, kernelErr(m.m.Type(), err))
 	}
 	return nil
 }
@@ -314,7 +312,7 @@ func (m *Map[K, V]) Delete(k K) error {
 		return opErr("delete", m.name, fmt.Errorf("array elements cannot be deleted (Put a zero value): %w", errors.ErrUnsupported))
 	}
 	if err := m.m.Delete(kp); err != nil {
-		return opErr("delete", m.name, kernelErr(err))
+		return opErr("delete", m.name, kernelErr(m.m.Type(), err))
 	}
 	return nil
 }
@@ -331,18 +329,10 @@ func (m *Map[K, V]) key(op string, k *K) (unsafe.Pointer, error) {
 		}
 		kp = ptr(b)
 	}
-	if m.array && m.outOfRange(kp) {
-		return nil, m.rangeErr(op, kp)
+	if err := m.checkIndex(op, m.name, kp); err != nil {
+		return nil, err
 	}
 	return kp, nil
-}
-
-func (m *Map[K, V]) outOfRange(kp unsafe.Pointer) bool {
-	return *(*uint32)(kp) >= m.max
-}
-
-func (m *Map[K, V]) rangeErr(op string, kp unsafe.Pointer) error {
-	return opErr(op, m.name, fmt.Errorf("index %d not below %d: %w", *(*uint32)(kp), m.max, ErrOutOfRange))
 }
 
 // Map returns the underlying map, owned by m: do not close it, and do not

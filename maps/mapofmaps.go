@@ -16,11 +16,12 @@ import (
 // closes what it returns. Like Map, it owns its descriptor and is safe for
 // concurrent use.
 type MapOfMaps[K any] struct {
-	m       *ebpf.Map
-	name    string
-	kc      codec.Codec[K]
-	lf      life
-	ks      int
+	m    *ebpf.Map
+	name string
+	kc   codec.Codec[K]
+	lf   life
+	ks   int
+	index
 	noBatch atomic.Bool
 }
 
@@ -77,7 +78,7 @@ func wrapMapOfMaps[K any](em *ebpf.Map, kc codec.Codec[K]) (*MapOfMaps[K], error
 		em.Close()
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
-	return &MapOfMaps[K]{m: em, name: name, kc: kc, ks: int(em.KeySize())}, nil
+	return &MapOfMaps[K]{m: em, name: name, kc: kc, ks: int(em.KeySize()), index: indexOf(em)}, nil
 }
 
 // Lookup opens the inner map stored at k; the caller closes it.
@@ -87,13 +88,16 @@ func (m *MapOfMaps[K]) Lookup(k K) (*ebpf.Map, error) {
 	if err != nil {
 		return nil, opErr("lookup", m.name, err)
 	}
+	if err := m.checkIndex("lookup", m.name, ptr(kb)); err != nil {
+		return nil, err
+	}
 	if !m.lf.acquire() {
 		return nil, opErr("lookup", m.name, ErrClosed)
 	}
 	defer m.lf.release()
 	var inner *ebpf.Map
 	if err := m.m.Lookup(ptr(kb), &inner); err != nil {
-		return nil, opErr("lookup", m.name, kernelErr(err))
+		return nil, opErr("lookup", m.name, kernelErr(m.m.Type(), err))
 	}
 	return inner, nil
 }
@@ -108,12 +112,15 @@ func (m *MapOfMaps[K]) Put(k K, inner *ebpf.Map) error {
 	if err != nil {
 		return opErr("put", m.name, err)
 	}
+	if err := m.checkIndex("put", m.name, ptr(kb)); err != nil {
+		return err
+	}
 	if !m.lf.acquire() {
 		return opErr("put", m.name, ErrClosed)
 	}
 	defer m.lf.release()
 	if err := m.m.Put(ptr(kb), inner); err != nil {
-		return opErr("put", m.name, kernelErr(err))
+		return opErr("put", m.name, kernelErr(m.m.Type(), err))
 	}
 	return nil
 }
@@ -124,12 +131,15 @@ func (m *MapOfMaps[K]) Delete(k K) error {
 	if err != nil {
 		return opErr("delete", m.name, err)
 	}
+	if err := m.checkIndex("delete", m.name, ptr(kb)); err != nil {
+		return err
+	}
 	if !m.lf.acquire() {
 		return opErr("delete", m.name, ErrClosed)
 	}
 	defer m.lf.release()
 	if err := m.m.Delete(ptr(kb)); err != nil {
-		return opErr("delete", m.name, kernelErr(err))
+		return opErr("delete", m.name, kernelErr(m.m.Type(), err))
 	}
 	return nil
 }

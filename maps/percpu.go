@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"iter"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/bpfchan/bpfchan/internal/codec"
 	"github.com/cilium/ebpf"
@@ -16,15 +15,14 @@ import (
 // online ones), as a []V indexed by CPU number. Sum adds them up. Like Map,
 // it owns its descriptor and is safe for concurrent use.
 type PerCPUMap[K, V any] struct {
-	m       *ebpf.Map
-	name    string
-	kc      codec.Codec[K]
-	vc      codec.Codec[V]
-	lf      life
-	ks, vs  int
-	cpus    int
-	array   bool
-	max     uint32
+	m      *ebpf.Map
+	name   string
+	kc     codec.Codec[K]
+	vc     codec.Codec[V]
+	lf     life
+	ks, vs int
+	cpus   int
+	index
 	batch   int
 	noBatch atomic.Bool
 }
@@ -113,8 +111,7 @@ func wrapPerCPU[K, V any](em *ebpf.Map, kc codec.Codec[K], vc codec.Codec[V]) (*
 	return &PerCPUMap[K, V]{
 		m: em, name: name, kc: kc, vc: vc,
 		ks: int(em.KeySize()), vs: int(em.ValueSize()), cpus: cpus,
-		array: em.Type() == ebpf.PerCPUArray && em.KeySize() == 4,
-		max:   em.MaxEntries(),
+		index: indexOf(em),
 	}, nil
 }
 
@@ -134,7 +131,7 @@ func (m *PerCPUMap[K, V]) Lookup(k K) ([]V, error) {
 	err = m.m.Lookup(ptr(kb), out.v)
 	m.lf.release()
 	if err != nil {
-		return nil, opErr("lookup", m.name, kernelErr(err))
+		return nil, opErr("lookup", m.name, kernelErr(m.m.Type(), err))
 	}
 	vals, err := m.decode(out.b)
 	if err != nil {
@@ -174,7 +171,7 @@ func (m *PerCPUMap[K, V]) update(op string, k K, values []V, flags ebpf.MapUpdat
 	err = m.m.Update(ptr(kb), in.v, flags)
 	m.lf.release()
 	if err != nil {
-		return opErr(op, m.name, kernelErr(err))
+		return opErr(op, m.name, kernelErr(m.m.Type(), err))
 	}
 	return nil
 }
@@ -194,7 +191,7 @@ func (m *PerCPUMap[K, V]) Delete(k K) error {
 	err = m.m.Delete(ptr(kb))
 	m.lf.release()
 	if err != nil {
-		return opErr("delete", m.name, kernelErr(err))
+		return opErr("delete", m.name, kernelErr(m.m.Type(), err))
 	}
 	return nil
 }
@@ -258,10 +255,8 @@ func (m *PerCPUMap[K, V]) key(op string, k *K) ([]byte, error) {
 	if err != nil {
 		return nil, opErr(op, m.name, err)
 	}
-	if m.array {
-		if i := *(*uint32)(unsafe.Pointer(&kb[0])); i >= m.max {
-			return nil, opErr(op, m.name, fmt.Errorf("index %d not below %d: %w", i, m.max, ErrOutOfRange))
-		}
+	if err := m.checkIndex(op, m.name, ptr(kb)); err != nil {
+		return nil, err
 	}
 	return kb, nil
 }

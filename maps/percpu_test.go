@@ -197,6 +197,23 @@ func TestMapOfMaps(t *testing.T) {
 	if err := arr.Put(0, wrong.Map()); err == nil {
 		t.Fatal("storing a map unlike the inner spec: got no error")
 	}
+	// An index not below MaxEntries is out of range, not "full" (the
+	// kernel's E2BIG) nor absent (its ENOENT).
+	_, lookupErr := arr.Lookup(2)
+	tests := []struct {
+		op  string
+		err error
+	}{
+		{"put", arr.Put(9, inner.Map())},
+		{"lookup", lookupErr},
+		{"delete", arr.Delete(2)},
+	}
+	for _, tt := range tests {
+		wantErr(t, tt.err, bpfmaps.ErrOutOfRange, tt.op, "array-of-maps", "index", "not below 2")
+		if errors.Is(tt.err, bpfmaps.ErrFull) || errors.Is(tt.err, bpfmaps.ErrKeyNotExist) {
+			t.Errorf("%s: got %v, want only ErrOutOfRange", tt.op, tt.err)
+		}
+	}
 }
 
 func TestBloomFilter(t *testing.T) {

@@ -121,7 +121,7 @@ func (q *Queue[V]) push(op string, v V, flags ebpf.MapUpdateFlags) error {
 		vp = ptr(b)
 	}
 	if err := q.m.Update(nil, vp, flags); err != nil {
-		return opErr(op, q.name, kernelErr(err))
+		return opErr(op, q.name, kernelErr(q.m.Type(), err))
 	}
 	return nil
 }
@@ -155,7 +155,7 @@ func (q *Queue[V]) get(op string, del bool) (V, error) {
 	case errors.Is(err, ErrKeyNotExist):
 		return v, opErr(op, q.name, ErrEmpty)
 	case err != nil:
-		return v, opErr(op, q.name, kernelErr(err))
+		return v, opErr(op, q.name, kernelErr(q.m.Type(), err))
 	}
 	if buf != nil {
 		if err := q.vc.Decode(buf, &v); err != nil {

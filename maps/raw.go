@@ -182,7 +182,7 @@ func (t *table) batchUpdate(keys, vals raw, flags ebpf.MapUpdateFlags) (int, err
 	}
 	defer t.lf.release()
 	n, err := t.m.BatchUpdate(keys.v, vals.v, &ebpf.BatchOptions{ElemFlags: uint64(flags)})
-	return n, kernelErr(err)
+	return n, kernelErr(t.m.Type(), err)
 }
 
 // batchDelete deletes the encoded keys and returns how many it deleted.
@@ -192,7 +192,7 @@ func (t *table) batchDelete(keys raw) (int, error) {
 	}
 	defer t.lf.release()
 	n, err := t.m.BatchDelete(keys.v, nil)
-	return n, kernelErr(err)
+	return n, kernelErr(t.m.Type(), err)
 }
 
 // clear removes every element and returns how many it removed. Arrays
