@@ -40,6 +40,7 @@ type Map[K, V any] struct {
 	helper lazyHelper
 
 	lf      life
+	pinMu   sync.Mutex // cilium's Map keeps its pin path unguarded
 	ks, vs  int
 	direct  bool // both codecs copy memory: cilium's unsafe.Pointer path
 	index        // array indexes

@@ -15,6 +15,8 @@ func (m *Map[K, V]) Pin(path string) error {
 		return opErr("pin", m.name, ErrClosed)
 	}
 	defer m.lf.release()
+	m.pinMu.Lock()
+	defer m.pinMu.Unlock()
 	return pinErr(m.name, path, m.m.Pin(path))
 }
 
@@ -27,6 +29,8 @@ func (m *Map[K, V]) Unpin() error {
 		return opErr("unpin", m.name, ErrClosed)
 	}
 	defer m.lf.release()
+	m.pinMu.Lock()
+	defer m.pinMu.Unlock()
 	if err := m.m.Unpin(); err != nil {
 		return opErr("unpin", m.name, err)
 	}

@@ -2,9 +2,11 @@ package maps_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/bpfchan/bpfchan/internal/testenv"
@@ -60,6 +62,38 @@ func TestPinReopen(t *testing.T) {
 	}
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("after Unpin: stat %s: %v, want fs.ErrNotExist", path, err)
+	}
+}
+
+// TestPinConcurrent pins and unpins one Map from several goroutines (the
+// race detector watches cilium's pin path): each Pin moves the one pin,
+// each Unpin removes it, so nothing is left at the end.
+func TestPinConcurrent(t *testing.T) {
+	dir := testenv.BPFFS(t)
+	m, err := bpfmaps.NewHash[uint32, uint64](1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, m)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 20 {
+				if err := m.Pin(filepath.Join(dir, fmt.Sprintf("pin-%d-%d", g, i))); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := m.Unpin(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	left, err := filepath.Glob(filepath.Join(dir, "pin-*"))
+	if err != nil || len(left) != 0 {
+		t.Fatalf("pins left: %v, %v; want none", left, err)
 	}
 }
 
