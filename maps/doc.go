@@ -44,8 +44,8 @@
 // Every error names the operation and the map (`lookup hash map "counts":
 // key does not exist`, or `hash map id 12` for an unnamed map) and wraps one
 // of the sentinels, to be matched with errors.Is: [ErrKeyNotExist] and
-// [ErrKeyExist] (cilium's own), [ErrFull] (a full hash map, queue or stack;
-// the kernel says E2BIG), [ErrEmpty] (pop or peek of an empty queue or
+// [ErrKeyExist] (cilium's own), [ErrFull] (a full hash map, queue or stack,
+// where the kernel says E2BIG, or LPM trie, where it says ENOSPC), [ErrEmpty] (pop or peek of an empty queue or
 // stack; a popped zero value is a value), [ErrClosed], [ErrOutOfRange] (an
 // array index not below MaxEntries), [ErrSizeMismatch], [ErrMapType] (a
 // wrapper that does not fit the map's type), [ErrNilMap], [ErrInvalidSize].

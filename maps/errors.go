@@ -14,7 +14,8 @@ var (
 	ErrKeyNotExist = ebpf.ErrKeyNotExist
 	// ErrKeyExist: Insert found the key already present (cilium's sentinel).
 	ErrKeyExist = ebpf.ErrKeyExist
-	// ErrFull: the map has no room (the kernel says E2BIG, "argument list too long").
+	// ErrFull: the map has no room (the kernel says E2BIG, "argument list too
+	// long", or for an LPM trie ENOSPC, "no space left on device").
 	ErrFull = errors.New("map full")
 	// ErrEmpty: a queue or stack has no value to pop or peek.
 	ErrEmpty = errors.New("map empty")

@@ -2,6 +2,7 @@ package maps_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/bpfchan/bpfchan/internal/testenv"
@@ -164,5 +165,28 @@ func TestLPMTrie(t *testing.T) {
 	}
 	if n, err := m.Clear(); err != nil || n != 3 {
 		t.Fatalf("Clear = %d, %v; want 3", n, err)
+	}
+}
+
+func TestLPMTrieFull(t *testing.T) {
+	testenv.RequireBPF(t)
+	m, err := bpfmaps.NewLPMTrie[[4]byte, uint32](2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, m)
+	for i := range uint32(2) {
+		if err := m.Put(bpfmaps.LPMKey[[4]byte]{Prefix: 16, Data: [4]byte{10, byte(i)}}, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = m.Put(bpfmaps.LPMKey[[4]byte]{Prefix: 16, Data: [4]byte{10, 2}}, 2)
+	wantErr(t, err, bpfmaps.ErrFull, "put", "LPM trie")
+	if strings.Contains(err.Error(), "no space left") {
+		t.Errorf("got %q, want no ENOSPC wording", err)
+	}
+	// Replacing a present prefix still works.
+	if err := m.Put(bpfmaps.LPMKey[[4]byte]{Prefix: 16, Data: [4]byte{10, 1}}, 7); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -45,7 +45,8 @@ func (l *life) shut(m *ebpf.Map) (first bool, err error) {
 // kernelErr replaces cilium's wording for the sentinels with the sentinel
 // itself and translates the kernel's E2BIG, which means "full" for a map of
 // type t that holds a bounded number of keys (hash maps, queues, stacks) and
-// "index out of range" for an array.
+// "index out of range" for an array, and an LPM trie's ENOSPC ("full" too).
+// Batch walks do not come here: their ENOSPC means "buffer too small".
 func kernelErr(t ebpf.MapType, err error) error {
 	switch {
 	case err == nil:
@@ -57,6 +58,8 @@ func kernelErr(t ebpf.MapType, err error) error {
 	case errors.Is(err, syscall.E2BIG) && isArrayLike(t):
 		return ErrOutOfRange
 	case errors.Is(err, syscall.E2BIG) && fills(t):
+		return ErrFull
+	case errors.Is(err, syscall.ENOSPC) && t == ebpf.LPMTrie:
 		return ErrFull
 	}
 	return err
