@@ -81,15 +81,18 @@ func (m *Map[K, V]) iterErr(err error) error {
 }
 
 // Drain removes every element with batch lookup-and-deletes and returns what
-// it removed, also when it fails part way (then err says why). Arrays cannot
-// be drained (ErrMapType).
+// it removed, also when it fails part way (then err says why). An element
+// that fails to decode is gone from the map all the same: Drain goes on with
+// the others, and err names each such element's key bytes and wraps its
+// decoding error. Arrays and LPM tries cannot be drained (ErrMapType).
 func (m *Map[K, V]) Drain() (keys []K, values []V, err error) {
-	var derr error
+	var derrs []error
 	err = m.table().walk(true, func(kb, vb []byte) bool {
 		var k K
 		var v V
-		if derr = errors.Join(m.kc.Decode(kb, &k), m.vc.Decode(vb, &v)); derr != nil {
-			return false
+		if derr := errors.Join(m.kc.Decode(kb, &k), m.vc.Decode(vb, &v)); derr != nil {
+			derrs = append(derrs, fmt.Errorf("element with key %x lost: %w", kb, derr))
+			return true
 		}
 		keys, values = append(keys, k), append(values, v)
 		return true
@@ -97,7 +100,7 @@ func (m *Map[K, V]) Drain() (keys []K, values []V, err error) {
 	if errors.Is(err, errNoBatch) {
 		err = fmt.Errorf("%s has no batch lookup-and-delete: %w", typeName(m.m.Type()), ErrMapType)
 	}
-	if err = errors.Join(err, derr); err != nil {
+	if err = errors.Join(append(derrs, err)...); err != nil {
 		return keys, values, opErr("drain", m.name, err)
 	}
 	return keys, values, nil

@@ -1,7 +1,9 @@
 package maps_test
 
 import (
+	"encoding/binary"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -96,6 +98,53 @@ func TestBatch500(t *testing.T) {
 				t.Fatal("element after Clear")
 			}
 		})
+	}
+}
+
+// picky is a BinaryMarshaler value of 8 bytes that refuses to decode 5.
+type picky uint64
+
+var errPicky = errors.New("picky: 5 refused")
+
+func (p picky) MarshalBinary() ([]byte, error) {
+	return binary.LittleEndian.AppendUint64(nil, uint64(p)), nil
+}
+
+func (p *picky) UnmarshalBinary(b []byte) error {
+	if *p = picky(binary.LittleEndian.Uint64(b)); *p == 5 {
+		return errPicky
+	}
+	return nil
+}
+
+// TestDrainDecodeError: an element that fails to decode is reported, and the
+// others of its batch are still returned (the kernel deleted them all).
+func TestDrainDecodeError(t *testing.T) {
+	testenv.RequireBPF(t)
+	m, err := bpfmaps.New[uint32, picky](&ebpf.MapSpec{Name: "picky", Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, m)
+	for i := range uint32(10) {
+		if err := m.Put(i, picky(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, values, err := m.Drain()
+	wantErr(t, err, errPicky, "drain", `"picky"`, "05000000")
+	for i, k := range keys {
+		if values[i] != picky(k) {
+			t.Errorf("key %d: value %d", k, values[i])
+		}
+	}
+	slices.Sort(keys)
+	if want := []uint32{0, 1, 2, 3, 4, 6, 7, 8, 9}; !slices.Equal(keys, want) {
+		t.Fatalf("Drain returned keys %v, want %v", keys, want)
+	}
+	var ierr error
+	for k := range m.Keys(&ierr) {
+		t.Errorf("key %d left after Drain", k)
 	}
 }
 
