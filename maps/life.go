@@ -197,6 +197,9 @@ func clone(m *ebpf.Map) (*ebpf.Map, error) {
 	if m == nil {
 		return nil, fmt.Errorf("open map: %w", ErrNilMap)
 	}
+	if m.FD() < 0 {
+		return nil, fmt.Errorf("open %s map: %w", typeName(m.Type()), ErrClosed)
+	}
 	c, err := m.Clone()
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", describe(m), err)

@@ -324,6 +324,11 @@ func TestConstructorErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer progs.Close()
+	closed, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
 
 	try := func(f func() (interface{ Close() error }, error)) error {
 		c, err := f()
@@ -351,6 +356,12 @@ func TestConstructorErrors(t *testing.T) {
 			bpfmaps.ErrNilMap, nil},
 		{"nil queue", try(func() (interface{ Close() error }, error) { return bpfmaps.OpenQueue[uint32](nil) }),
 			bpfmaps.ErrNilMap, nil},
+		{"closed map", try(func() (interface{ Close() error }, error) { return bpfmaps.Open[uint32, uint64](closed) }),
+			bpfmaps.ErrClosed, []string{"open hash map"}},
+		{"closed queue", try(func() (interface{ Close() error }, error) { return bpfmaps.OpenQueue[uint64](closed) }),
+			bpfmaps.ErrClosed, nil},
+		{"closed per-CPU", try(func() (interface{ Close() error }, error) { return bpfmaps.OpenPerCPU[uint32, uint64](closed) }),
+			bpfmaps.ErrClosed, nil},
 		{"nil spec", try(func() (interface{ Close() error }, error) { return bpfmaps.New[uint32, uint64](nil) }),
 			bpfmaps.ErrNilMap, nil},
 		{"queue as map", try(func() (interface{ Close() error }, error) { return bpfmaps.Open[uint32, uint64](queue) }),
