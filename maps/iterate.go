@@ -150,7 +150,8 @@ func (m *Map[K, V]) BatchPut(keys []K, values []V) (int, error) {
 
 // BatchDelete deletes the keys in one syscall and returns how many it
 // deleted: the kernel stops at the first missing key (ErrKeyNotExist), so
-// the first n keys are gone and the rest untouched.
+// the first n keys are gone and the rest untouched. As with Delete, array
+// elements cannot be deleted.
 func (m *Map[K, V]) BatchDelete(keys []K) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
@@ -160,6 +161,12 @@ func (m *Map[K, V]) BatchDelete(keys []K) (int, error) {
 		if err := m.encodeKey(kr.b[i*m.ks:(i+1)*m.ks], &keys[i]); err != nil {
 			return 0, opErr("batch delete", m.name, err)
 		}
+		if err := m.checkIndex("batch delete", m.name, ptr(kr.b[i*m.ks:])); err != nil {
+			return 0, err
+		}
+	}
+	if err := noDelete("batch delete", m.name, m.m.Type()); err != nil {
+		return 0, err
 	}
 	n, err := m.table().batchDelete(kr)
 	if err != nil {

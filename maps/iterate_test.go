@@ -65,6 +65,11 @@ func TestBatch500(t *testing.T) {
 				if _, err := m.BatchPut([]uint32{n}, []uint64{1}); !errors.Is(err, bpfmaps.ErrOutOfRange) {
 					t.Fatalf("BatchPut out of range: %v, want ErrOutOfRange", err)
 				}
+				// BatchDelete refuses as Delete does.
+				_, err := m.BatchDelete([]uint32{1, n})
+				wantErr(t, err, bpfmaps.ErrOutOfRange, "batch delete", "not below 500")
+				_, err = m.BatchDelete([]uint32{1})
+				wantErr(t, err, errors.ErrUnsupported, "batch delete", "cannot be deleted")
 				return
 			}
 			// Batch delete stops at the first missing key and counts.

@@ -77,6 +77,15 @@ func isArrayLike(t ebpf.MapType) bool {
 	return false
 }
 
+// noDelete refuses op on the map name of type t when its elements cannot
+// be deleted: arrays of values (the kernel answers EINVAL).
+func noDelete(op, name string, t ebpf.MapType) error {
+	if t == ebpf.Array || t == ebpf.PerCPUArray {
+		return opErr(op, name, fmt.Errorf("array elements cannot be deleted (Put a zero value): %w", errors.ErrUnsupported))
+	}
+	return nil
+}
+
 // fills reports whether the kernel answers E2BIG when a map of type t is
 // full: hash maps (of every kind), queues and stacks.
 func fills(t ebpf.MapType) bool {

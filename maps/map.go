@@ -309,8 +309,8 @@ func (m *Map[K, V]) Delete(k K) error {
 	if err != nil {
 		return err
 	}
-	if m.m.Type() == ebpf.Array {
-		return opErr("delete", m.name, fmt.Errorf("array elements cannot be deleted (Put a zero value): %w", errors.ErrUnsupported))
+	if err := noDelete("delete", m.name, m.m.Type()); err != nil {
+		return err
 	}
 	if err := m.m.Delete(kp); err != nil {
 		return opErr("delete", m.name, kernelErr(m.m.Type(), err))

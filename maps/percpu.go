@@ -182,8 +182,8 @@ func (m *PerCPUMap[K, V]) Delete(k K) error {
 	if err != nil {
 		return err
 	}
-	if m.m.Type() == ebpf.PerCPUArray {
-		return opErr("delete", m.name, fmt.Errorf("array elements cannot be deleted (Put zero values): %w", errors.ErrUnsupported))
+	if err := noDelete("delete", m.name, m.m.Type()); err != nil {
+		return err
 	}
 	if !m.lf.acquire() {
 		return opErr("delete", m.name, ErrClosed)
