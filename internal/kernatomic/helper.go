@@ -141,6 +141,9 @@ func (h *Helper) Key(key []byte) (*Slot, error) {
 		}
 		if h.mem != nil {
 			s.ptr = unsafe.Pointer(&h.mem[int(idx)*h.stride])
+			if h.valueSize == 8 {
+				s.w64 = (*uint64)(s.ptr)
+			}
 			return s, nil
 		}
 	}
@@ -156,6 +159,7 @@ func (h *Helper) Key(key []byte) (*Slot, error) {
 type Slot struct {
 	h   *Helper
 	ptr unsafe.Pointer // the value in the mmapped array
+	w64 *uint64        // ptr, when the value is 8 bytes
 	ctx []byte         // a context template with the key filled in
 	key []byte         // the key, within ctx
 }
@@ -197,16 +201,26 @@ func (s *Slot) Store(v uint64) error {
 // Add adds delta to the value and returns the value before the add. A
 // missing key is created from zero first (created reports it).
 func (s *Slot) Add(delta uint64) (old uint64, created bool, err error) {
+	if old, ok := s.AddMmap64(delta); ok {
+		return old, false, nil
+	}
 	if s.ptr != nil {
 		if s.h.closed.Load() {
 			return 0, false, s.h.errClosed()
 		}
-		if s.h.valueSize == 4 {
-			return uint64(atomic.AddUint32((*uint32)(s.ptr), uint32(delta)) - uint32(delta)), false, nil
-		}
-		return atomic.AddUint64((*uint64)(s.ptr), delta) - delta, false, nil
+		return uint64(atomic.AddUint32((*uint32)(s.ptr), uint32(delta)) - uint32(delta)), false, nil
 	}
 	return s.run(opAdd, delta, 0)
+}
+
+// AddMmap64 is Add's fast path, small enough to inline into callers: on an
+// open helper's mmapped array of 8-byte values it adds delta and returns the
+// old value with ok set; otherwise it does nothing and the caller uses Add.
+func (s *Slot) AddMmap64(delta uint64) (old uint64, ok bool) {
+	if p := s.w64; p != nil && !s.h.closed.Load() {
+		return atomic.AddUint64(p, delta) - delta, true
+	}
+	return 0, false
 }
 
 // Swap stores v and returns the value before it. A missing key is created

@@ -1,0 +1,510 @@
+package maps
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/bpfchan/bpfchan/internal/kernatomic"
+)
+
+// Entry is one key of a Map used like an atom: Load, Store, Swap,
+// Update(f), CompareAndSwap, and the integer Add. Make one with Map.Entry.
+// An Entry is safe for concurrent use; it holds no resources of its own.
+//
+// # Kernel atomicity
+//
+// Atomic reports true for a hash, LRU hash or array map whose values are 4
+// or 8 bytes. Then every op is a single atomic instruction on the value in
+// place, atomic against BPF programs that update the same value with atomic
+// instructions (__sync_fetch_and_add, BPF_XCHG, BPF_CMPXCHG) and against
+// other Entries, goroutines and processes doing the same:
+//
+//   - on an array created with BPF_F_MMAPABLE, sync/atomic on the map's
+//     memory mapped into this process (no syscall at all);
+//   - otherwise one run of a small helper program (BPF_PROG_TYPE_SYSCALL,
+//     through BPF_PROG_TEST_RUN) doing BPF_XCHG, BPF_CMPXCHG or a fetching
+//     BPF_ADD on the value. The program is loaded on the first Entry op that
+//     needs it, once per Map, and unloaded by Map.Close.
+//
+// Store is an atomic exchange too, not a map update: updating a hash element
+// replaces it, and a BPF program adding into the old element at that moment
+// would lose its add. Load is a single-copy atomic read. Update(f) is a
+// compare-and-swap loop: f may run more than once, on values that were
+// current when it ran.
+//
+// Writes the ops cannot protect against: a plain map update of the same key
+// (Map.Put, bpf_map_update_elem) replaces the value whatever was there, and a
+// BPF program doing a non-atomic read-modify-write (`*v += 1` without
+// __sync_fetch_and_add) can overwrite an Entry's change.
+//
+// # The userspace fallback
+//
+// For any other map type or value size, Atomic reports false and the ops are
+// a lookup then an update from userspace. Whatever another writer stores
+// between the two is lost: a BPF program's update, another process's, a
+// Map.Put on this or another wrapper of the same kernel map; Swap then also
+// returns a value older than the one it replaced. On a hash map the update
+// replaces the element, so an atomic add a BPF program makes into the old
+// element at that moment is lost too. Entries of the same Map in this
+// process serialise their read-modify-writes on the same key (a striped
+// lock), so they do not lose each other's updates.
+//
+// # Missing keys and validators
+//
+// On a missing key, Load and CompareAndSwap report ErrKeyNotExist; Swap,
+// Update and Add start from the zero value and create the key, never
+// clobbering a concurrent creator (the key is created with BPF_NOEXIST, and
+// when someone else created it first the op applies to their value). Store
+// creates the key too. Array keys always exist; an index out of range is
+// ErrOutOfRange.
+//
+// A validator (WithValidator) checks every value about to be written: by
+// Store, Swap, Update (f's result) and CompareAndSwap (new, once the compare
+// has succeeded), and Add (the sum). A rejected value returns ErrInvalid
+// wrapping the validator's error and leaves the map unchanged. The validator
+// may also be called on a value that is then not written (an Update retry, a
+// CompareAndSwap that finds another value): keep it free of side effects.
+type Entry[K, V any] struct {
+	m        *Map[K, V]
+	k        K
+	key      []byte // k encoded
+	err      error  // from encoding the key: every op returns it
+	validate func(V) error
+	atomic   bool
+	direct   bool        // V is copied as memory (vc.Direct)
+	stripe   *sync.Mutex // the fallback's lock for this key
+
+	bound sync.Once
+	slot  atomic.Pointer[kernatomic.Slot] // set once bound
+	bErr  error
+}
+
+// EntryOption configures an Entry.
+type EntryOption func(*entryConfig)
+
+type entryConfig struct {
+	validator any // func(V) error for the Entry's V
+	userspace bool
+}
+
+// WithValidator makes the Entry check every value it is about to write with
+// f. A rejected value is not written; the op returns ErrInvalid wrapping f's
+// error. V must be the Entry's value type (Map.Entry panics otherwise).
+func WithValidator[V any](f func(V) error) EntryOption {
+	return func(c *entryConfig) { c.validator = f }
+}
+
+// userspace forces the fallback path, for tests and benchmarks that compare
+// it with the kernel-atomic one.
+func userspace() EntryOption {
+	return func(c *entryConfig) { c.userspace = true }
+}
+
+// Entry returns the entry of key k. Nothing is read or loaded yet; an error
+// in encoding k is returned by every op of the Entry.
+func (m *Map[K, V]) Entry(k K, opts ...EntryOption) *Entry[K, V] {
+	var c entryConfig
+	for _, o := range opts {
+		o(&c)
+	}
+	e := &Entry[K, V]{m: m, k: k, direct: m.vc.Direct()}
+	if c.validator != nil {
+		f, ok := c.validator.(func(V) error)
+		if !ok {
+			panic(fmt.Sprintf("maps: WithValidator for %s used on an Entry of %s values",
+				reflect.TypeOf(c.validator).In(0), reflect.TypeFor[V]()))
+		}
+		e.validate = f
+	}
+	e.key, e.err = m.kc.EncodeSized(nil, &k, m.ks)
+	if e.err == nil && m.array && binary.NativeEndian.Uint32(e.key) >= m.max {
+		e.err = fmt.Errorf("index %d not below %d: %w", binary.NativeEndian.Uint32(e.key), m.max, ErrOutOfRange)
+	}
+	e.atomic = !c.userspace && kernatomic.Supported(m.m) == nil
+	if !e.atomic {
+		e.stripe = &stripes[stripeOf(m, e.key)]
+	}
+	return e
+}
+
+// Atomic reports whether the Entry's ops are kernel-atomic (see Entry). It
+// depends only on the map's type and value size. When it is true and the
+// helper cannot be set up, ops fail with that error: an atomic Entry never
+// falls back silently.
+func (e *Entry[K, V]) Atomic() bool { return e.atomic }
+
+// Load returns the value; ErrKeyNotExist when the key is absent.
+func (e *Entry[K, V]) Load() (V, error) {
+	var v V
+	if !e.atomic {
+		if e.err != nil {
+			return v, opErr("load", e.m.name, e.err)
+		}
+		return e.m.Lookup(e.k)
+	}
+	s, err := e.bind("load")
+	if err != nil {
+		return v, err
+	}
+	u, err := s.Load()
+	if err != nil {
+		return v, e.atomicErr("load", err)
+	}
+	return e.fromWord("load", u)
+}
+
+// Store sets the value, creating the key when it is missing.
+func (e *Entry[K, V]) Store(v V) error {
+	if err := e.check("store", v); err != nil {
+		return err
+	}
+	if !e.atomic {
+		if e.err != nil {
+			return opErr("store", e.m.name, e.err)
+		}
+		return e.m.Put(e.k, v)
+	}
+	s, err := e.bind("store")
+	if err != nil {
+		return err
+	}
+	u, err := e.toWord("store", v)
+	if err != nil {
+		return err
+	}
+	if err := s.Store(u); err != nil {
+		return e.atomicErr("store", err)
+	}
+	return nil
+}
+
+// Swap stores v and returns the value it replaced (zero when the key was
+// missing: it is created).
+func (e *Entry[K, V]) Swap(v V) (old V, err error) {
+	if err := e.check("swap", v); err != nil {
+		return old, err
+	}
+	if !e.atomic {
+		return e.userspaceRMW("swap", func(V, bool) (V, bool) { return v, true })
+	}
+	s, err := e.bind("swap")
+	if err != nil {
+		return old, err
+	}
+	u, err := e.toWord("swap", v)
+	if err != nil {
+		return old, err
+	}
+	w, _, err := s.Swap(u)
+	if err != nil {
+		return old, e.atomicErr("swap", err)
+	}
+	return e.fromWord("swap", w)
+}
+
+// Update replaces the value with f(value) and returns the new value. A
+// missing key starts from the zero value and is created. f may be called
+// more than once (see Entry).
+func (e *Entry[K, V]) Update(f func(V) V) (V, error) { return e.update("update", f) }
+
+func (e *Entry[K, V]) update(op string, f func(V) V) (V, error) {
+	var zero V
+	if !e.atomic {
+		var n V
+		var verr error
+		_, err := e.userspaceRMW(op, func(cur V, _ bool) (V, bool) {
+			n = f(cur)
+			verr = e.check(op, n)
+			return n, verr == nil
+		})
+		if err == nil {
+			err = verr
+		}
+		if err != nil {
+			return zero, err
+		}
+		return n, nil
+	}
+	s, err := e.bind(op)
+	if err != nil {
+		return zero, err
+	}
+	cur, err := s.Load()
+	if err != nil && !errors.Is(err, kernatomic.ErrKeyNotExist) {
+		return zero, e.atomicErr(op, err)
+	}
+	for {
+		v, err := e.fromWord(op, cur)
+		if err != nil {
+			return zero, err
+		}
+		n := f(v)
+		if err := e.check(op, n); err != nil {
+			return zero, err
+		}
+		u, err := e.toWord(op, n)
+		if err != nil {
+			return zero, err
+		}
+		// A key missing (or deleted since the Load) is created from zero
+		// and compared with cur: unless cur is zero the compare fails and
+		// the loop goes on from the zero it found.
+		prev, ok, err := s.CompareAndSwap(cur, u, true)
+		if err != nil {
+			return zero, e.atomicErr(op, err)
+		}
+		if ok {
+			return n, nil
+		}
+		cur = prev
+	}
+}
+
+// CompareAndSwap stores new if the value's bytes equal old's, and reports
+// whether it did. A missing key is ErrKeyNotExist.
+func (e *Entry[K, V]) CompareAndSwap(old, new V) (bool, error) {
+	if !e.atomic {
+		var verr error
+		var missing bool
+		ob, err := e.m.vc.EncodeSized(nil, &old, e.m.vs)
+		if err != nil {
+			return false, opErr("compare-and-swap", e.m.name, err)
+		}
+		swapped := false
+		_, err = e.userspaceRMW("compare-and-swap", func(cur V, found bool) (V, bool) {
+			if !found {
+				missing = true
+				return cur, false
+			}
+			cb, err := e.m.vc.EncodeSized(nil, &cur, e.m.vs)
+			if err != nil || !bytes.Equal(cb, ob) {
+				return cur, false
+			}
+			if verr = e.check("compare-and-swap", new); verr != nil {
+				return cur, false
+			}
+			swapped = true
+			return new, true
+		})
+		switch {
+		case err != nil:
+			return false, err
+		case verr != nil:
+			return false, verr
+		case missing:
+			return false, opErr("compare-and-swap", e.m.name, ErrKeyNotExist)
+		}
+		return swapped, nil
+	}
+	s, err := e.bind("compare-and-swap")
+	if err != nil {
+		return false, err
+	}
+	o, err := e.toWord("compare-and-swap", old)
+	if err != nil {
+		return false, err
+	}
+	n, err := e.toWord("compare-and-swap", new)
+	if err != nil {
+		return false, err
+	}
+	if verr := e.check("compare-and-swap", new); verr != nil {
+		// The compare happens in the kernel, so the validator ran first. Its
+		// verdict counts only if the compare would succeed: a value that is
+		// not old makes this a plain "not swapped".
+		cur, err := s.Load()
+		if err != nil {
+			return false, e.atomicErr("compare-and-swap", err)
+		}
+		if cur != o {
+			return false, nil
+		}
+		return false, verr
+	}
+	_, ok, err := s.CompareAndSwap(o, n, false)
+	if err != nil {
+		return false, e.atomicErr("compare-and-swap", err)
+	}
+	return ok, nil
+}
+
+// check runs the validator on v.
+func (e *Entry[K, V]) check(op string, v V) error {
+	if e.validate == nil {
+		return nil
+	}
+	if err := e.validate(v); err != nil {
+		return opErr(op, e.m.name, fmt.Errorf("%w: %w", ErrInvalid, err))
+	}
+	return nil
+}
+
+// bind returns the Entry's slot in the Map's helper, setting both up on
+// first use.
+func (e *Entry[K, V]) bind(op string) (*kernatomic.Slot, error) {
+	if s := e.slot.Load(); s != nil {
+		return s, nil
+	}
+	if e.err != nil {
+		return nil, opErr(op, e.m.name, e.err)
+	}
+	e.bound.Do(e.bindOnce)
+	if e.bErr != nil {
+		return nil, e.atomicErr(op, e.bErr)
+	}
+	return e.slot.Load(), nil
+}
+
+func (e *Entry[K, V]) bindOnce() {
+	h, err := e.m.atomicHelper()
+	if err != nil {
+		e.bErr = err
+		return
+	}
+	s, err := h.Key(e.key)
+	if err != nil {
+		e.bErr = err
+		return
+	}
+	e.slot.Store(s)
+}
+
+// atomicHelper returns the Map's kernatomic helper, made on first use and
+// closed by Map.Close.
+func (m *Map[K, V]) atomicHelper() (*kernatomic.Helper, error) {
+	m.helper.once.Do(func() {
+		if !m.lf.acquire() {
+			m.helper.err = ErrClosed
+			return
+		}
+		defer m.lf.release()
+		h, err := kernatomic.New(m.m, m.name)
+		if err != nil {
+			m.helper.err = err
+			return
+		}
+		m.helper.c = h
+	})
+	if m.helper.err != nil {
+		return nil, m.helper.err
+	}
+	return m.helper.c.(*kernatomic.Helper), nil
+}
+
+// atomicErr wraps an error of the kernatomic path in this package's terms.
+func (e *Entry[K, V]) atomicErr(op string, err error) error {
+	switch {
+	case errors.Is(err, ErrClosed), errors.Is(err, kernatomic.ErrClosed):
+		err = ErrClosed
+	case errors.Is(err, kernatomic.ErrKeyNotExist):
+		err = ErrKeyNotExist
+	case errors.Is(err, kernatomic.ErrFull):
+		err = ErrFull
+	}
+	return opErr(op, e.m.name, err)
+}
+
+// toWord converts v to the helper's word: its encoded bytes, native order.
+func (e *Entry[K, V]) toWord(op string, v V) (uint64, error) {
+	if e.m.vc.Direct() {
+		return word(unsafe.Slice((*byte)(unsafe.Pointer(&v)), e.m.vs)), nil
+	}
+	return e.encodeWord(op, v)
+}
+
+// encodeWord is toWord through the codec; apart, so that v escapes to the
+// heap only here and the direct path allocates nothing.
+func (e *Entry[K, V]) encodeWord(op string, v V) (uint64, error) {
+	var buf [8]byte
+	b, err := e.m.vc.EncodeSized(buf[:0], &v, e.m.vs)
+	if err != nil {
+		return 0, opErr(op, e.m.name, err)
+	}
+	return word(b), nil
+}
+
+func word(b []byte) uint64 {
+	if len(b) == 4 {
+		return uint64(binary.NativeEndian.Uint32(b))
+	}
+	return binary.NativeEndian.Uint64(b)
+}
+
+func putWord(b []byte, u uint64) {
+	if len(b) == 4 {
+		binary.NativeEndian.PutUint32(b, uint32(u))
+	} else {
+		binary.NativeEndian.PutUint64(b, u)
+	}
+}
+
+// fromWord converts the helper's word back to a V.
+func (e *Entry[K, V]) fromWord(op string, u uint64) (V, error) {
+	if e.m.vc.Direct() {
+		var v V
+		putWord(unsafe.Slice((*byte)(unsafe.Pointer(&v)), e.m.vs), u)
+		return v, nil
+	}
+	return e.decodeWord(op, u)
+}
+
+func (e *Entry[K, V]) decodeWord(op string, u uint64) (V, error) {
+	var v V
+	var buf [8]byte
+	b := buf[:e.m.vs]
+	putWord(b, u)
+	if err := e.m.vc.Decode(b, &v); err != nil {
+		return v, opErr(op, e.m.name, err)
+	}
+	return v, nil
+}
+
+// userspaceRMW is the fallback read-modify-write: it reads the value (zero
+// and found=false when missing), lets f decide the new value and whether to
+// write it, and writes it. It returns the value read.
+func (e *Entry[K, V]) userspaceRMW(op string, f func(cur V, found bool) (V, bool)) (V, error) {
+	var cur V
+	if e.err != nil {
+		return cur, opErr(op, e.m.name, e.err)
+	}
+	k := e.k
+	e.stripe.Lock()
+	defer e.stripe.Unlock()
+	cur, err := e.m.Lookup(k)
+	found := err == nil
+	if err != nil && !errors.Is(err, ErrKeyNotExist) {
+		return cur, err
+	}
+	n, write := f(cur, found)
+	if !write {
+		return cur, nil
+	}
+	if err := e.m.Put(k, n); err != nil {
+		return cur, err
+	}
+	return cur, nil
+}
+
+// stripes serialise the fallback's read-modify-writes on the same key of the
+// same Map within this process.
+var (
+	stripes    [64]sync.Mutex
+	stripeSeed = maphash.MakeSeed()
+)
+
+func stripeOf[K, V any](m *Map[K, V], key []byte) int {
+	var h maphash.Hash
+	h.SetSeed(stripeSeed)
+	var p [8]byte
+	binary.NativeEndian.PutUint64(p[:], uint64(uintptr(unsafe.Pointer(m))))
+	h.Write(p[:])
+	h.Write(key)
+	return int(h.Sum64() % uint64(len(stripes)))
+}

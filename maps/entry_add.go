@@ -1,0 +1,54 @@
+package maps
+
+// Integer is what Add adds.
+type Integer interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 |
+		~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr
+}
+
+// Add adds delta to the value of e and returns the new value, wrapping
+// around like Go's integer addition. A missing key starts from zero and is
+// created.
+//
+// On an atomic Entry without a validator this is one fetch-add: a single
+// helper program run (or one sync/atomic add on a BPF_F_MMAPABLE array), no
+// read before it. With a validator, the sum must be checked before it is
+// written, so Add is Update's compare-and-swap loop (still atomic). On a
+// non-atomic Entry it is the userspace read-modify-write described at Entry.
+func Add[K any, V Integer](e *Entry[K, V], delta V) (V, error) {
+	// The hot path, once bound: an integer copied as memory converts to
+	// the helper's word with a plain conversion.
+	if e.direct && e.validate == nil {
+		if s := e.slot.Load(); s != nil {
+			if old, ok := s.AddMmap64(uint64(delta)); ok {
+				return V(old) + delta, nil
+			}
+			old, _, err := s.Add(uint64(delta))
+			if err != nil {
+				return 0, e.atomicErr("add", err)
+			}
+			return V(old) + delta, nil
+		}
+	}
+	if !e.atomic || e.validate != nil {
+		return e.update("add", func(v V) V { return v + delta })
+	}
+	var zero V
+	s, err := e.bind("add")
+	if err != nil {
+		return zero, err
+	}
+	d, err := e.toWord("add", delta)
+	if err != nil {
+		return zero, err
+	}
+	w, _, err := s.Add(d)
+	if err != nil {
+		return zero, e.atomicErr("add", err)
+	}
+	old, err := e.fromWord("add", w)
+	if err != nil {
+		return zero, err
+	}
+	return old + delta, nil
+}

@@ -1,0 +1,537 @@
+package maps
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/bpfchan/bpfchan/internal/producer"
+	"github.com/bpfchan/bpfchan/internal/testenv"
+)
+
+// bpfFMmapable is BPF_F_MMAPABLE (include/uapi/linux/bpf.h).
+const bpfFMmapable = 1 << 10
+
+// entryKind is one way an Entry can be backed.
+type entryKind struct {
+	name   string
+	typ    ebpf.MapType
+	flags  uint32
+	opts   []EntryOption
+	atomic bool
+}
+
+var entryKinds = []entryKind{
+	{"hash", ebpf.Hash, 0, nil, true},
+	{"lru", ebpf.LRUHash, 0, nil, true},
+	{"array", ebpf.Array, 0, nil, true},
+	{"mmap", ebpf.Array, bpfFMmapable, nil, true},
+	{"userspace", ebpf.Hash, 0, []EntryOption{userspace()}, false},
+}
+
+func newEntryMap[V any](t testing.TB, typ ebpf.MapType, flags uint32) *Map[uint32, V] {
+	t.Helper()
+	testenv.RequireBPF(t)
+	m, err := New[uint32, V](&ebpf.MapSpec{Type: typ, Flags: flags, MaxEntries: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return m
+}
+
+// TestEntryLab151 is the sequence of Lab 15.1: 0 → Store 100 → 100 →
+// Update(+1) 101 → Update(+10) 111 → CompareAndSwap(111, 200) true →
+// CompareAndSwap(111, 300) false → 200.
+func TestEntryLab151(t *testing.T) {
+	for _, k := range entryKinds {
+		t.Run(k.name, func(t *testing.T) {
+			m := newEntryMap[uint64](t, k.typ, k.flags)
+			if k.typ != ebpf.Array {
+				if err := m.Put(1, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e := m.Entry(1, k.opts...)
+			if e.Atomic() != k.atomic {
+				t.Fatalf("got Atomic() %v, want %v", e.Atomic(), k.atomic)
+			}
+			load := func(want uint64) {
+				t.Helper()
+				if v, err := e.Load(); err != nil || v != want {
+					t.Fatalf("Load: got %d, %v; want %d", v, err, want)
+				}
+			}
+			update := func(delta, want uint64) {
+				t.Helper()
+				if v, err := e.Update(func(v uint64) uint64 { return v + delta }); err != nil || v != want {
+					t.Fatalf("Update(+%d): got %d, %v; want %d", delta, v, err, want)
+				}
+			}
+			cas := func(old, new uint64, want bool) {
+				t.Helper()
+				if ok, err := e.CompareAndSwap(old, new); err != nil || ok != want {
+					t.Fatalf("CompareAndSwap(%d, %d): got %v, %v; want %v", old, new, ok, err, want)
+				}
+			}
+			load(0)
+			if err := e.Store(100); err != nil {
+				t.Fatal(err)
+			}
+			load(100)
+			update(1, 101)
+			update(10, 111)
+			cas(111, 200, true)
+			cas(111, 300, false)
+			load(200)
+			// The map agrees with the entry.
+			if v, err := m.Lookup(1); err != nil || v != 200 {
+				t.Fatalf("Lookup: got %d, %v; want 200", v, err)
+			}
+		})
+	}
+}
+
+var errTooBig = errors.New("too big")
+
+func atMost(n int64) func(int64) error {
+	return func(v int64) error {
+		if v > n {
+			return fmt.Errorf("%d > %d: %w", v, n, errTooBig)
+		}
+		return nil
+	}
+}
+
+// TestEntryValidator checks that every writing op runs the validator on the
+// value it would write, and that a rejected value leaves the map unchanged.
+func TestEntryValidator(t *testing.T) {
+	for _, k := range entryKinds {
+		t.Run(k.name, func(t *testing.T) {
+			m := newEntryMap[int64](t, k.typ, k.flags)
+			e := m.Entry(2, append([]EntryOption{WithValidator(atMost(100))}, k.opts...)...)
+			if err := e.Store(50); err != nil {
+				t.Fatalf("accepted Store: %v", err)
+			}
+			rejected := func(what string, err error) {
+				t.Helper()
+				if !errors.Is(err, ErrInvalid) || !errors.Is(err, errTooBig) {
+					t.Fatalf("%s: got %v, want ErrInvalid wrapping errTooBig", what, err)
+				}
+				if v, err := m.Lookup(2); err != nil || v != 50 {
+					t.Fatalf("after rejected %s: got %d, %v; want 50 unchanged", what, v, err)
+				}
+			}
+			rejected("Store", e.Store(101))
+			_, err := e.Swap(200)
+			rejected("Swap", err)
+			_, err = e.Update(func(v int64) int64 { return v * 3 })
+			rejected("Update", err)
+			_, err = e.CompareAndSwap(50, 101)
+			rejected("CompareAndSwap", err)
+			_, err = Add(e, 51)
+			rejected("Add", err)
+
+			// A compare that fails reports false whatever the validator says.
+			if ok, err := e.CompareAndSwap(49, 101); ok || err != nil {
+				t.Fatalf("CompareAndSwap with a failing compare: got %v, %v; want false, nil", ok, err)
+			}
+			// Accepted values are written.
+			if v, err := Add(e, 50); err != nil || v != 100 {
+				t.Fatalf("accepted Add: got %d, %v; want 100", v, err)
+			}
+			if ok, err := e.CompareAndSwap(100, 7); !ok || err != nil {
+				t.Fatalf("accepted CompareAndSwap: got %v, %v", ok, err)
+			}
+			if old, err := e.Swap(8); old != 7 || err != nil {
+				t.Fatalf("accepted Swap: got %d, %v; want 7", old, err)
+			}
+			if v, err := e.Update(func(v int64) int64 { return v + 1 }); v != 9 || err != nil {
+				t.Fatalf("accepted Update: got %d, %v; want 9", v, err)
+			}
+			if v, err := m.Lookup(2); err != nil || v != 9 {
+				t.Fatalf("Lookup: got %d, %v; want 9", v, err)
+			}
+		})
+	}
+}
+
+func TestEntryValidatorTypeMismatch(t *testing.T) {
+	m := newEntryMap[uint64](t, ebpf.Hash, 0)
+	defer func() {
+		if r := recover(); r == nil {
+			t.Fatal("no panic for a validator of the wrong type")
+		}
+	}()
+	m.Entry(1, WithValidator(func(int32) error { return nil }))
+}
+
+func TestEntryMissingKey(t *testing.T) {
+	for _, k := range entryKinds {
+		if k.typ == ebpf.Array {
+			continue // array keys always exist
+		}
+		t.Run(k.name, func(t *testing.T) {
+			m := newEntryMap[uint64](t, k.typ, k.flags)
+			missing := func(what string, err error) {
+				t.Helper()
+				if !errors.Is(err, ErrKeyNotExist) {
+					t.Fatalf("%s on a missing key: got %v, want ErrKeyNotExist", what, err)
+				}
+			}
+			_, err := m.Entry(1, k.opts...).Load()
+			missing("Load", err)
+			_, err = m.Entry(1, k.opts...).CompareAndSwap(0, 5)
+			missing("CompareAndSwap", err)
+			_, err = m.Lookup(1)
+			missing("Lookup after CompareAndSwap", err)
+
+			if old, err := m.Entry(2, k.opts...).Swap(5); old != 0 || err != nil {
+				t.Fatalf("Swap on a missing key: got %d, %v; want 0, nil", old, err)
+			}
+			if v, err := m.Entry(3, k.opts...).Update(func(v uint64) uint64 { return v + 7 }); v != 7 || err != nil {
+				t.Fatalf("Update on a missing key: got %d, %v; want 7", v, err)
+			}
+			if v, err := Add(m.Entry(4, k.opts...), 9); v != 9 || err != nil {
+				t.Fatalf("Add on a missing key: got %d, %v; want 9", v, err)
+			}
+			if err := m.Entry(5, k.opts...).Store(11); err != nil {
+				t.Fatalf("Store on a missing key: %v", err)
+			}
+			for key, want := range map[uint32]uint64{2: 5, 3: 7, 4: 9, 5: 11} {
+				if v, err := m.Lookup(key); v != want || err != nil {
+					t.Errorf("key %d: got %d, %v; want %d", key, v, err, want)
+				}
+			}
+		})
+	}
+}
+
+// TestEntryBytes checks an 8-byte value that is no integer: Swap and
+// CompareAndSwap work on its bytes, atomically.
+func TestEntryBytes(t *testing.T) {
+	type pair struct{ A, B uint32 }
+	m := newEntryMap[pair](t, ebpf.Hash, 0)
+	e := m.Entry(1)
+	if !e.Atomic() {
+		t.Fatal("an 8-byte struct value: got Atomic() false")
+	}
+	if old, err := e.Swap(pair{1, 2}); old != (pair{}) || err != nil {
+		t.Fatalf("Swap: got %v, %v", old, err)
+	}
+	if ok, err := e.CompareAndSwap(pair{1, 3}, pair{5, 6}); ok || err != nil {
+		t.Fatalf("CompareAndSwap, second half differs: got %v, %v; want false", ok, err)
+	}
+	if ok, err := e.CompareAndSwap(pair{1, 2}, pair{5, 6}); !ok || err != nil {
+		t.Fatalf("CompareAndSwap: got %v, %v; want true", ok, err)
+	}
+	if v, err := e.Update(func(p pair) pair { return pair{p.B, p.A} }); v != (pair{6, 5}) || err != nil {
+		t.Fatalf("Update: got %v, %v", v, err)
+	}
+}
+
+// TestEntryAtomic lists when an Entry is kernel-atomic.
+func TestEntryAtomic(t *testing.T) {
+	testenv.RequireBPF(t)
+	type big struct{ A, B uint64 }
+	cases := []struct {
+		name string
+		make func() (atomic bool, closer func() error, err error)
+		want bool
+	}{
+		{"hash uint32", func() (bool, func() error, error) {
+			m, err := NewHash[uint32, uint32](1)
+			if err != nil {
+				return false, nil, err
+			}
+			return m.Entry(0).Atomic(), m.Close, nil
+		}, true},
+		{"lru [8]byte key int64", func() (bool, func() error, error) {
+			m, err := NewLRUHash[[8]byte, int64](1)
+			if err != nil {
+				return false, nil, err
+			}
+			return m.Entry([8]byte{}).Atomic(), m.Close, nil
+		}, true},
+		{"hash uint16", func() (bool, func() error, error) {
+			m, err := NewHash[uint32, uint16](1)
+			if err != nil {
+				return false, nil, err
+			}
+			return m.Entry(0).Atomic(), m.Close, nil
+		}, false},
+		{"hash 16-byte struct", func() (bool, func() error, error) {
+			m, err := NewHash[uint32, big](1)
+			if err != nil {
+				return false, nil, err
+			}
+			return m.Entry(0).Atomic(), m.Close, nil
+		}, false},
+		{"lpm trie", func() (bool, func() error, error) {
+			m, err := New[[8]byte, uint64](&ebpf.MapSpec{Type: ebpf.LPMTrie, Flags: 1, MaxEntries: 1})
+			if err != nil {
+				return false, nil, err
+			}
+			return m.Entry([8]byte{}).Atomic(), m.Close, nil
+		}, false},
+	}
+	for _, c := range cases {
+		got, closer, err := c.make()
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if err := closer(); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("%s: got Atomic() %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestEntryFallbackOtherSize runs the userspace path on a value that is not
+// 4 or 8 bytes.
+func TestEntryFallbackOtherSize(t *testing.T) {
+	type big struct{ A, B uint64 }
+	m := newEntryMap[big](t, ebpf.Hash, 0)
+	e := m.Entry(1)
+	if v, err := e.Update(func(b big) big { b.A++; b.B += 2; return b }); v != (big{1, 2}) || err != nil {
+		t.Fatalf("Update: got %v, %v", v, err)
+	}
+	if ok, err := e.CompareAndSwap(big{1, 2}, big{3, 4}); !ok || err != nil {
+		t.Fatalf("CompareAndSwap: got %v, %v", ok, err)
+	}
+	if old, err := e.Swap(big{5, 6}); old != (big{3, 4}) || err != nil {
+		t.Fatalf("Swap: got %v, %v", old, err)
+	}
+	small := newEntryMap[uint16](t, ebpf.Hash, 0)
+	if v, err := Add(small.Entry(1), 65535); v != 65535 || err != nil {
+		t.Fatalf("Add: got %d, %v", v, err)
+	}
+	if v, err := Add(small.Entry(1), 2); v != 1 || err != nil {
+		t.Fatalf("Add wrapping: got %d, %v; want 1", v, err)
+	}
+}
+
+func TestEntryErrors(t *testing.T) {
+	arr := newEntryMap[uint64](t, ebpf.Array, 0)
+	for _, opts := range [][]EntryOption{nil, {userspace()}} {
+		if _, err := Add(arr.Entry(8, opts...), 1); !errors.Is(err, ErrOutOfRange) {
+			t.Errorf("Add out of range: got %v, want ErrOutOfRange", err)
+		}
+	}
+	full, err := NewHash[uint32, uint64](1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer full.Close()
+	if _, err := Add(full.Entry(1), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Add(full.Entry(2), 1); !errors.Is(err, ErrFull) {
+		t.Errorf("Add to a full hash: got %v, want ErrFull", err)
+	}
+}
+
+// TestEntryClosed checks ops after Map.Close, with the helper built before
+// Close and with no helper built at all, and that Close unloads the helper
+// (the package's TestMain fails on a leaked descriptor).
+func TestEntryClosed(t *testing.T) {
+	for _, k := range entryKinds {
+		for _, warm := range []bool{true, false} {
+			testenv.RequireBPF(t)
+			m, err := New[uint32, uint64](&ebpf.MapSpec{Type: k.typ, Flags: k.flags, MaxEntries: 8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := m.Entry(1, k.opts...)
+			if warm {
+				if _, err := Add(e, 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Add(e, 1); !errors.Is(err, ErrClosed) {
+				t.Errorf("%s (helper built %v): Add after Close: got %v, want ErrClosed", k.name, warm, err)
+			}
+			if _, err := e.Load(); !errors.Is(err, ErrClosed) {
+				t.Errorf("%s (helper built %v): Load after Close: got %v, want ErrClosed", k.name, warm, err)
+			}
+		}
+	}
+}
+
+// TestEntryAtomicAgainstBPF is the proof of atomicity: 4 goroutines do
+// Update(+1) 20,000 times each while a BPF program fetch-adds 1 to the same
+// value 100,000 times. Nothing may be lost on the kernel-atomic paths. The
+// userspace fallback runs the same load and reports what it lost.
+func TestEntryAtomicAgainstBPF(t *testing.T) {
+	const (
+		workers  = 4
+		perWork  = 20000
+		inKernel = 100000
+		want     = workers*perWork + inKernel
+	)
+	for _, k := range []entryKind{entryKinds[0], entryKinds[3], entryKinds[4]} {
+		t.Run(k.name, func(t *testing.T) {
+			m := newEntryMap[uint64](t, k.typ, k.flags)
+			p, err := producer.NewHashAdd(m.Map(), 3, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			e := m.Entry(3, k.opts...)
+			if e.Atomic() != k.atomic {
+				t.Fatalf("got Atomic() %v, want %v", e.Atomic(), k.atomic)
+			}
+			kernelAdds := raceBPF(t, p, inKernel, k.name == "mmap", workers, perWork, func() (uint64, error) {
+				v, err := e.Load()
+				if errors.Is(err, ErrKeyNotExist) {
+					return 0, nil
+				}
+				return v, err
+			}, func() error {
+				_, err := e.Update(func(v uint64) uint64 { return v + 1 })
+				return err
+			})
+			got, err := m.Lookup(3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("the kernel made %d of its %d adds while the workers ran", kernelAdds, inKernel)
+			if !k.atomic {
+				t.Logf("userspace fallback: got %d, want %d: lost %d of %d updates (%.1f%%)",
+					got, want, want-got, want, 100*float64(want-got)/want)
+				return
+			}
+			if got != want {
+				t.Fatalf("got %d, want %d: lost %d updates", got, want, want-got)
+			}
+		})
+	}
+}
+
+// raceBPF runs p for inKernel adds and workers goroutines calling op perWork
+// times each, overlapping them: the slower side starts first and the other
+// once load shows it under way. It returns how many of the kernel's adds
+// happened while the workers were running.
+func raceBPF(t *testing.T, p *producer.Producer, inKernel int, kernelFirst bool, workers, perWork int, load func() (uint64, error), op func() error) uint64 {
+	t.Helper()
+	started := func() error {
+		for {
+			v, err := load()
+			if err != nil || v > 0 {
+				return err
+			}
+			runtime.Gosched()
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, workers+1)
+	gate := make(chan struct{})
+	wg.Go(func() {
+		if !kernelFirst {
+			<-gate
+			if err := started(); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- p.Run(inKernel)
+	})
+	if kernelFirst {
+		if err := started(); err != nil {
+			close(gate)
+			wg.Wait()
+			t.Fatal(err)
+		}
+	}
+	close(gate)
+	before, _, err := p.Counts()
+	if err != nil {
+		t.Error(err)
+	}
+	var done sync.WaitGroup
+	for range workers {
+		done.Add(1)
+		wg.Go(func() {
+			defer done.Done()
+			for range perWork {
+				if err := op(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	done.Wait()
+	after, _, err := p.Counts()
+	if err != nil {
+		t.Error(err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return after - before
+}
+
+func TestPerCPUEntry(t *testing.T) {
+	testenv.RequireBPF(t)
+	m, err := NewPerCPUHash[uint32, uint64](4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	e := m.Entry(1)
+	if e.Atomic() {
+		t.Fatal("a per-CPU entry claims atomicity")
+	}
+	if _, err := e.Load(); !errors.Is(err, ErrKeyNotExist) {
+		t.Fatalf("Load missing: got %v, want ErrKeyNotExist", err)
+	}
+	vals := make([]uint64, m.CPUs())
+	var want uint64
+	for i := range vals {
+		vals[i] = uint64(i + 1)
+		want += vals[i]
+	}
+	if err := e.Store(vals); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != m.CPUs() || got[len(got)-1] != uint64(len(got)) {
+		t.Fatalf("Load: got %v, want %v", got, vals)
+	}
+	if sum, err := LoadSum(e); sum != want || err != nil {
+		t.Fatalf("LoadSum: got %d, %v; want %d", sum, err, want)
+	}
+}
+
+// TestEntryAddMmapNoAlloc: the zero-syscall path allocates nothing.
+func TestEntryAddMmapNoAlloc(t *testing.T) {
+	m := newEntryMap[uint64](t, ebpf.Array, bpfFMmapable)
+	e := m.Entry(1)
+	if _, err := Add(e, 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = Add(e, 1) }); n != 0 {
+		t.Fatalf("got %v allocations per Add, want 0", n)
+	}
+}
