@@ -535,3 +535,28 @@ func TestEntryAddMmapNoAlloc(t *testing.T) {
 		t.Fatalf("got %v allocations per Add, want 0", n)
 	}
 }
+
+// TestEntryWord32 runs the 4-byte paths with a signed value.
+func TestEntryWord32(t *testing.T) {
+	for _, k := range entryKinds {
+		t.Run(k.name, func(t *testing.T) {
+			m := newEntryMap[int32](t, k.typ, k.flags)
+			e := m.Entry(1, k.opts...)
+			if v, err := Add(e, -1); v != -1 || err != nil {
+				t.Fatalf("Add(-1): got %d, %v; want -1", v, err)
+			}
+			if v, err := Add(e, 3); v != 2 || err != nil {
+				t.Fatalf("Add(3): got %d, %v; want 2", v, err)
+			}
+			if ok, err := e.CompareAndSwap(2, -7); !ok || err != nil {
+				t.Fatalf("CompareAndSwap(2, -7): got %v, %v", ok, err)
+			}
+			if old, err := e.Swap(-8); old != -7 || err != nil {
+				t.Fatalf("Swap(-8): got %d, %v; want -7", old, err)
+			}
+			if v, err := m.Lookup(1); v != -8 || err != nil {
+				t.Fatalf("Lookup: got %d, %v; want -8", v, err)
+			}
+		})
+	}
+}

@@ -420,3 +420,46 @@ func casAdd(s *kernatomic.Slot, delta uint64) error {
 		cur = prev
 	}
 }
+
+// TestCloseWhileRunning closes helpers while goroutines run ops on them: an
+// op completes or reports ErrClosed, and none faults (the mmap path keeps
+// the address range valid after Close).
+func TestCloseWhileRunning(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			m := newMap(t, k.typ, k.flags, 4, 8, 4)
+			h, err := kernatomic.New(m, "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := slot(t, h, key32(1))
+			var wg sync.WaitGroup
+			errs := make(chan error, 4)
+			started := make(chan struct{}, 4)
+			for range 4 {
+				wg.Go(func() {
+					started <- struct{}{}
+					for {
+						if _, _, err := s.Add(1); err != nil {
+							if !errors.Is(err, kernatomic.ErrClosed) {
+								errs <- err
+							}
+							return
+						}
+					}
+				})
+			}
+			for range 4 {
+				<-started
+			}
+			if err := h.Close(); err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+		})
+	}
+}
