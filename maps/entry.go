@@ -53,8 +53,8 @@ import (
 // returns a value older than the one it replaced. On a hash map the update
 // replaces the element, so an atomic add a BPF program makes into the old
 // element at that moment is lost too. Entries of the same Map in this
-// process serialise their read-modify-writes on the same key (a striped
-// lock), so they do not lose each other's updates.
+// process serialise their writes to the same key (a striped lock), so they
+// do not lose each other's updates.
 //
 // # Missing keys and validators
 //
@@ -169,6 +169,10 @@ func (e *Entry[K, V]) Store(v V) error {
 		if e.err != nil {
 			return opErr("store", e.m.name, e.err)
 		}
+		// Under the stripe too: a Store landing inside another Entry's
+		// read-modify-write would be overwritten by it.
+		e.stripe.Lock()
+		defer e.stripe.Unlock()
 		return e.m.Put(e.k, v)
 	}
 	s, err := e.bind("store")
