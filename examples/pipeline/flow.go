@@ -46,7 +46,9 @@ func startFlow(ctx context.Context, cfg config, tr *tracer, t *tally) (_ flow, e
 	}()
 
 	// Every pump is created first, with the group's context, then adopted.
-	counter := newCounter(tr.seen, 0)
+	// The kernel counter of events received: an Entry whose Add is one
+	// kernel-atomic fetch-add (a helper program run), once per batch.
+	counter := tr.seen.Entry(0)
 	if f.ring, err = pump.RingBufBatches[event](gctx, tr.objs.Events, pump.WithBuffer(4)); err != nil {
 		return nil, err
 	}
@@ -67,12 +69,13 @@ func startFlow(ctx context.Context, cfg config, tr *tracer, t *tally) (_ flow, e
 	// ring buffer -> count every event: one kernel-atomic add per batch.
 	batches := pipeline.From(g, f.ring)
 	counted := pipeline.Map(g, batches, func(ctx context.Context, b []event) ([]event, error) {
-		n, err := counter.add(uint64(len(b)))
+		n, err := bpfmaps.Add(counter, uint64(len(b)))
 		if err != nil {
 			return nil, fmt.Errorf("count events: %w", err)
 		}
 		t.received.Add(uint64(len(b)))
 		t.counted.Store(n)
+		t.adds.Add(1)
 		return b, nil
 	}, pipeline.Name("count"))
 	events := unbatch(g, counted, f.ring.Recycle)
@@ -162,24 +165,4 @@ func (f *groupFlow) Figures() flowFigures {
 
 func figures(s pump.Stats) pumpFigures {
 	return pumpFigures{Received: s.Received, Delivered: s.Delivered, Dropped: s.Dropped, DecodeErrors: s.DecodeErrors}
-}
-
-// counter is the kernel counter the count stage adds to.
-//
-// FALLBACK: maps.Entry (with its kernel-atomic Add) has not landed yet;
-// until it does, this adds in userspace and stores the sum, which is exact
-// only because the count stage is the counter's one writer.
-type counter struct {
-	m   *bpfmaps.Map[uint32, uint64]
-	key uint32
-	n   uint64
-}
-
-func newCounter(m *bpfmaps.Map[uint32, uint64], key uint32) *counter {
-	return &counter{m: m, key: key}
-}
-
-func (c *counter) add(delta uint64) (uint64, error) {
-	c.n += delta
-	return c.n, c.m.Put(c.key, c.n)
 }

@@ -50,6 +50,7 @@ type summary struct {
 	Ring      pumpFigures    `json:"ring_pump"`
 	Received  uint64         `json:"received"`
 	Counted   uint64         `json:"counted"`
+	Adds      uint64         `json:"counter_adds"` // one kernel-atomic add per batch
 	Matched   uint64         `json:"important"`
 	Sink      pumpFigures    `json:"queue_writer"`
 	Enqueued  uint64         `json:"enqueued"`
@@ -71,6 +72,7 @@ func newSummary(elapsed time.Duration, cfg config, k kernelFigures, f flowFigure
 		Ring:      f.Ring,
 		Received:  t.received.Load(),
 		Counted:   k.Counted,
+		Adds:      t.adds.Load(),
 		Matched:   t.important.Load(),
 		Sink:      f.Sink,
 		Enqueued:  f.Sink.Delivered,
@@ -127,7 +129,7 @@ func (s *summary) writeText(w io.Writer) error {
 	fmt.Fprintf(&b, "  kernel     %s syscalls traced = %s in counts + %s uncounted; %s events written to the ring buffer\n",
 		num(k.Syscalls), num(k.InCounts), num(k.Uncounted), num(k.Written))
 	fmt.Fprintf(&b, "  ring pump  received %s = delivered %s + dropped %s + decode errors %s\n", num(s.Ring.Received), num(s.Ring.Delivered), num(s.Ring.Dropped), num(s.Ring.DecodeErrors))
-	fmt.Fprintf(&b, "  count      received %s = counted %s (kernel counter, atomic adds)\n", num(s.Received), num(s.Counted))
+	fmt.Fprintf(&b, "  count      received %s = counted %s (a kernel counter, in %s atomic adds: one per batch)\n", num(s.Received), num(s.Counted), num(s.Adds))
 	fmt.Fprintf(&b, "  important  %s = enqueued %s = worked %s (left in the queue: %s)\n", num(s.Matched), num(s.Enqueued), num(s.Worked), num(k.QueueLeft))
 	if len(s.Dropped) == 0 {
 		fmt.Fprintf(&b, "  dropped    none\n")

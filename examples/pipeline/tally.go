@@ -12,6 +12,7 @@ import (
 type tally struct {
 	received  atomic.Uint64 // events that reached the count stage
 	counted   atomic.Uint64 // the kernel counter after the count stage's last add
+	adds      atomic.Uint64 // adds made to the kernel counter: one per batch
 	important atomic.Uint64 // events the filter kept
 	worked    atomic.Uint64 // events the worker took out of the BPF queue and printed
 
