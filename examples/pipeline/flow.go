@@ -40,15 +40,16 @@ func startFlow(ctx context.Context, cfg config, tr *tracer, t *tally) (_ flow, e
 		if err != nil {
 			cancel(err)
 			for _, c := range closers {
-				c()
+				_ = c() // the error that matters is err
 			}
 		}
 	}()
 
-	// Every pump is created first, with the group's context, then adopted.
 	// The kernel counter of events received: an Entry whose Add is one
 	// kernel-atomic fetch-add (a helper program run), once per batch.
 	counter := tr.seen.Entry(0)
+
+	// Every pump is created first, with the group's context, then adopted.
 	if f.ring, err = pump.RingBufBatches[event](gctx, tr.objs.Events, pump.WithBuffer(4)); err != nil {
 		return nil, err
 	}

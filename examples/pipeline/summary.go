@@ -126,23 +126,30 @@ func (s *summary) writeText(w io.Writer) error {
 	var b strings.Builder
 	k := s.Kernel
 	fmt.Fprintf(&b, "\nsummary after %.1fs (important: %s)\n", s.Seconds, strings.Join(s.Important, ","))
-	fmt.Fprintf(&b, "  kernel     %s syscalls traced = %s in counts + %s uncounted; %s events written to the ring buffer\n",
-		num(k.Syscalls), num(k.InCounts), num(k.Uncounted), num(k.Written))
-	fmt.Fprintf(&b, "  ring pump  received %s = delivered %s + dropped %s + decode errors %s\n", num(s.Ring.Received), num(s.Ring.Delivered), num(s.Ring.Dropped), num(s.Ring.DecodeErrors))
-	fmt.Fprintf(&b, "  count      received %s = counted %s (a kernel counter, in %s atomic adds: one per batch)\n", num(s.Received), num(s.Counted), num(s.Adds))
-	fmt.Fprintf(&b, "  important  %s = enqueued %s = worked %s (left in the queue: %s)\n", num(s.Matched), num(s.Enqueued), num(s.Worked), num(k.QueueLeft))
+	fmt.Fprintf(&b, "  kernel     %s syscalls traced = %s in counts + %s uncounted\n",
+		num(k.Syscalls), num(k.InCounts), num(k.Uncounted))
+	fmt.Fprintf(&b, "             = %s written to the ring buffer + %s ring full\n", num(k.Written), num(k.RingFull))
+	fmt.Fprintf(&b, "  ring pump  received %s = delivered %s + dropped %s + malformed %s\n",
+		num(s.Ring.Received), num(s.Ring.Delivered), num(s.Ring.Dropped), num(s.Ring.DecodeErrors))
+	fmt.Fprintf(&b, "  count      received %s = counted %s (%s kernel-atomic adds)\n", num(s.Received), num(s.Counted), num(s.Adds))
+	fmt.Fprintf(&b, "  important  %s = enqueued %s = worked %s (left in the queue: %s)\n",
+		num(s.Matched), num(s.Enqueued), num(s.Worked), num(k.QueueLeft))
 	if len(s.Dropped) == 0 {
 		fmt.Fprintf(&b, "  dropped    none\n")
 	}
 	for _, d := range s.Dropped {
 		fmt.Fprintf(&b, "  dropped    %s (%s)\n", num(d.Count), d.Reason)
 	}
-	if len(s.Top) > 0 {
-		parts := make([]string, len(s.Top))
-		for i, c := range s.Top {
-			parts[i] = c.Name + " " + num(c.Count)
+	for i := 0; i < len(s.Top); i += 5 {
+		parts := make([]string, 0, 5)
+		for _, c := range s.Top[i:min(i+5, len(s.Top))] {
+			parts = append(parts, c.Name+" "+num(c.Count))
 		}
-		fmt.Fprintf(&b, "  top        %s\n", strings.Join(parts, ", "))
+		label := "top"
+		if i > 0 {
+			label = ""
+		}
+		fmt.Fprintf(&b, "  %-10s %s\n", label, strings.Join(parts, ", "))
 	}
 	if s.Reconciled {
 		fmt.Fprintf(&b, "  the figures reconcile: nothing was lost unaccounted\n")

@@ -91,17 +91,18 @@ func (v *view) frame(elapsed time.Duration, recv, dropped, ringFull, uncounted, 
 	if v.cfg.duration > 0 {
 		until = fmt.Sprintf("stops after %s, or Ctrl-C", v.cfg.duration)
 	}
-	nl("bpfchan pipeline   sys_enter -> ring buffer -> count -> filter -> BPF queue -> worker   %s   (%s)", elapsed, until)
+	nl("bpfchan pipeline  %s  (%s)", elapsed, until)
+	nl("sys_enter -> ring buffer -> count -> filter -> BPF queue -> worker")
 	nl("")
 	nl("  events/s   %12s", num(uint64(v.rate)))
-	nl("  received   %12s    counted %s", num(recv), num(v.t.counted.Load()))
-	nl("  dropped    %12s    ring full %s, uncounted %s, pump %s, queue full %s",
+	nl("  received   %12s   counted %s", num(recv), num(v.t.counted.Load()))
+	nl("  dropped    %12s   ring full %s, uncounted %s, pump %s, queue %s",
 		num(dropped), num(ringFull), num(uncounted), num(f.Ring.Dropped+f.Ring.DecodeErrors), num(f.Sink.Dropped))
-	nl("  important  %12s    worked %s, queue depth %s",
+	nl("  important  %12s   worked %s, queue depth %s",
 		num(v.t.important.Load()), num(v.t.worked.Load()), num(depth))
 	nl("")
 	top, total := v.t.topSyscalls(8)
-	nl("  top syscalls (kernel counts map, all processes but this one: %s)", num(total))
+	nl("  top syscalls (kernel counts, all processes but this one: %s)", num(total))
 	for _, c := range top {
 		bar := 0
 		if total > 0 {
