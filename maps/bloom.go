@@ -3,7 +3,6 @@ package maps
 import (
 	"errors"
 	"fmt"
-	"unsafe"
 
 	"github.com/bpfchan/bpfchan/internal/codec"
 	"github.com/cilium/ebpf"
@@ -14,11 +13,9 @@ import (
 // Values cannot be removed. It owns its descriptor and is safe for
 // concurrent use.
 type Bloom[V any] struct {
-	m    *ebpf.Map
-	name string
-	vc   codec.Codec[V]
-	vs   int
-	lf   life
+	handle
+	vc codec.Codec[V]
+	vs int
 }
 
 // NewBloomFilter creates a bloom filter sized for maxEntries values, using
@@ -40,93 +37,62 @@ func NewBloomFilter[V any](maxEntries uint32, hashes int) (*Bloom[V], error) {
 	if err != nil {
 		return nil, err
 	}
-	return wrapBloom(em, vc)
+	return adoptBloom[V](em)
 }
 
 // OpenBloomFilter wraps a clone of m, a bloom filter whose value size is V's.
 func OpenBloomFilter[V any](m *ebpf.Map) (*Bloom[V], error) {
-	c, err := clone(m)
-	if err != nil {
-		return nil, err
-	}
-	vc, err := codec.For[V]()
-	if err == nil && c.Type() != ebpf.BloomFilter {
-		err = fmt.Errorf("want a bloom filter: %w", ErrMapType)
-	}
-	if err != nil {
-		err = fmt.Errorf("open %s: %w", describe(c), err)
-		c.Close()
-		return nil, err
-	}
-	return wrapBloom(c, vc)
+	return openClone(m, adoptBloom[V])
 }
 
-func wrapBloom[V any](em *ebpf.Map, vc codec.Codec[V]) (*Bloom[V], error) {
-	name := describe(em)
-	if err := vc.Check("value", em.ValueSize()); err != nil {
-		em.Close()
-		return nil, fmt.Errorf("open %s: %w", name, err)
+// adoptBloom wraps em, which the new Bloom owns: em is closed on error.
+func adoptBloom[V any](em *ebpf.Map) (*Bloom[V], error) {
+	vc, err := codec.For[V]()
+	if err != nil {
+		err = fmt.Errorf("value: %w", err)
 	}
-	return &Bloom[V]{m: em, name: name, vc: vc, vs: int(em.ValueSize())}, nil
+	b := &Bloom[V]{vc: vc}
+	if err := b.own(em, err, wantType(em.Type(), ebpf.BloomFilter), vc.Check("value", em.ValueSize())); err != nil {
+		return nil, err
+	}
+	b.vs = int(em.ValueSize())
+	return b, nil
 }
 
 // Push adds v to the filter.
 func (b *Bloom[V]) Push(v V) error {
-	vp, err := b.value("push", &v)
+	vp, err := encodePtr(b.vc, &v, b.vs)
 	if err != nil {
-		return err
+		return opErr("push", b.name, err)
 	}
-	if !b.lf.acquire() {
-		return opErr("push", b.name, ErrClosed)
-	}
-	defer b.lf.release()
-	if err := b.m.Update(nil, vp, ebpf.UpdateAny); err != nil {
-		return opErr("push", b.name, kernelErr(b.m.Type(), err))
-	}
-	return nil
+	return b.do("push", func() error { return b.m.Update(nil, vp, ebpf.UpdateAny) })
 }
 
 // Contains reports whether v may have been pushed: false is certain, true
 // may be a false positive.
 func (b *Bloom[V]) Contains(v V) (bool, error) {
-	vp, err := b.value("contains", &v)
+	vp, err := encodePtr(b.vc, &v, b.vs)
 	if err != nil {
-		return false, err
+		return false, opErr("contains", b.name, err)
 	}
-	if !b.lf.acquire() {
-		return false, opErr("contains", b.name, ErrClosed)
-	}
-	defer b.lf.release()
-	// The kernel reads the value to look for from the value pointer.
-	err = b.m.Lookup(nil, vp)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, ErrKeyNotExist):
-		return false, nil
-	}
-	return false, opErr("contains", b.name, kernelErr(b.m.Type(), err))
+	found := true
+	err = b.do("contains", func() error {
+		// The kernel reads the value to look for from the value pointer.
+		err := b.m.Lookup(nil, vp)
+		if errors.Is(err, ErrKeyNotExist) {
+			found = false
+			return nil
+		}
+		return err
+	})
+	return found && err == nil, err
 }
-
-func (b *Bloom[V]) value(op string, v *V) (unsafe.Pointer, error) {
-	if b.vc.Direct() {
-		return unsafe.Pointer(v), nil
-	}
-	buf, err := b.vc.EncodeSized(nil, v, b.vs)
-	if err != nil {
-		return nil, opErr(op, b.name, err)
-	}
-	return ptr(buf), nil
-}
-
-// Map returns the underlying map, owned by b.
-func (b *Bloom[V]) Map() *ebpf.Map { return b.m }
 
 // Close closes the map; later calls return ErrClosed.
 func (b *Bloom[V]) Close() error {
 	if b == nil {
 		return nil
 	}
-	_, err := b.lf.shut(b.m)
+	_, err := b.close()
 	return err
 }

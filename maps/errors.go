@@ -32,7 +32,8 @@ var (
 	// opened as a hash map, a per-CPU map opened as Map, an unknown type).
 	ErrMapType = errors.New("unsupported map type")
 	// ErrInvalidSize: a size parameter the kernel would refuse (a ring
-	// buffer size that is no power-of-two multiple of the page size).
+	// buffer size that is no power-of-two multiple of the page size, a key
+	// or value size left zero for a type whose size is known only per value).
 	ErrInvalidSize = errors.New("invalid size")
 	// ErrNilMap: a nil *ebpf.Map or *ebpf.MapSpec was given.
 	ErrNilMap = errors.New("nil map")

@@ -376,3 +376,72 @@ func ExampleOpenBloomFilter() {
 	fmt.Println(ok, err)
 	// Output: false <nil>
 }
+
+func ExampleLoadPinnedQueue() {
+	// Needs a bpffs at /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf).
+	q, err := bpfmaps.NewQueue[uint64](8)
+	if err != nil {
+		panic(err)
+	}
+	_ = q.Push(42)
+	if err := q.Pin("/sys/fs/bpf/example_queue"); err != nil {
+		panic(err)
+	}
+	q.Close() // the pin keeps the queue alive
+	again, err := bpfmaps.LoadPinnedQueue[uint64]("/sys/fs/bpf/example_queue")
+	if err != nil {
+		panic(err)
+	}
+	defer again.Close()
+	defer again.Unpin() // removes the pin: the queue goes with the last descriptor
+	v, _ := again.Pop()
+	fmt.Println(v)
+}
+
+func ExampleLoadPinnedStack() {
+	// Needs a bpffs at /sys/fs/bpf; a program's pinned stack of uint32.
+	s, err := bpfmaps.LoadPinnedStack[uint32]("/sys/fs/bpf/undo")
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	v, err := s.Pop()
+	fmt.Println(v, err)
+}
+
+func ExampleLoadPinnedPerCPU() {
+	// Needs a bpffs at /sys/fs/bpf; a program's pinned per-CPU counters.
+	m, err := bpfmaps.LoadPinnedPerCPU[uint32, uint64]("/sys/fs/bpf/counters")
+	if err != nil {
+		panic(err)
+	}
+	defer m.Close()
+	v, err := m.Lookup(0)
+	fmt.Println(bpfmaps.Sum(v), err)
+}
+
+func ExampleLoadPinnedMapOfMaps() {
+	// Needs a bpffs at /sys/fs/bpf; a program's pinned hash of maps.
+	m, err := bpfmaps.LoadPinnedMapOfMaps[uint32]("/sys/fs/bpf/tenants")
+	if err != nil {
+		panic(err)
+	}
+	defer m.Close()
+	inner, err := m.Lookup(7)
+	if err != nil {
+		panic(err)
+	}
+	defer inner.Close()
+	fmt.Println(inner.Type())
+}
+
+func ExampleLoadPinnedBloomFilter() {
+	// Needs a bpffs at /sys/fs/bpf; a program's pinned bloom filter.
+	b, err := bpfmaps.LoadPinnedBloomFilter[uint64]("/sys/fs/bpf/seen")
+	if err != nil {
+		panic(err)
+	}
+	defer b.Close()
+	ok, err := b.Contains(42)
+	fmt.Println(ok, err)
+}

@@ -55,7 +55,7 @@ func (m *Map[K, V]) All(errp *error) iter.Seq2[K, V] {
 			}
 		}
 		err := m.table().walk(false, walk)
-		*errp = m.iterErr(errors.Join(err, derr))
+		*errp = m.fail("iterate", errors.Join(err, derr))
 	}
 }
 
@@ -73,49 +73,28 @@ func (m *Map[K, V]) Keys(errp *error) iter.Seq[K] {
 	}
 }
 
-func (m *Map[K, V]) iterErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	return opErr("iterate", m.name, err)
-}
-
 // Drain removes every element with batch lookup-and-deletes and returns what
 // it removed, also when it fails part way (then err says why). An element
 // that fails to decode is gone from the map all the same: Drain goes on with
 // the others, and err names each such element's key bytes and wraps its
 // decoding error. Arrays and LPM tries cannot be drained (ErrMapType).
 func (m *Map[K, V]) Drain() (keys []K, values []V, err error) {
-	var derrs []error
-	err = m.table().walk(true, func(kb, vb []byte) bool {
+	err = m.table().drain(func(kb, vb []byte) error {
 		var k K
 		var v V
-		if derr := errors.Join(m.kc.Decode(kb, &k), m.vc.Decode(vb, &v)); derr != nil {
-			derrs = append(derrs, fmt.Errorf("element with key %x lost: %w", kb, derr))
-			return true
+		if err := errors.Join(m.kc.Decode(kb, &k), m.vc.Decode(vb, &v)); err != nil {
+			return err
 		}
 		keys, values = append(keys, k), append(values, v)
-		return true
+		return nil
 	})
-	if errors.Is(err, errNoBatch) {
-		err = fmt.Errorf("%s has no batch lookup-and-delete: %w", typeName(m.m.Type()), ErrMapType)
-	}
-	if err = errors.Join(append(derrs, err)...); err != nil {
-		return keys, values, opErr("drain", m.name, err)
-	}
-	return keys, values, nil
+	return keys, values, err
 }
 
 // Clear deletes every element and returns how many it deleted: batch
 // lookup-and-deletes, or NextKey and Delete for map types without batches.
 // An array's elements are set to zero instead, and all of them counted.
-func (m *Map[K, V]) Clear() (int, error) {
-	n, err := m.table().clear()
-	if err != nil {
-		return n, opErr("clear", m.name, err)
-	}
-	return n, nil
-}
+func (m *Map[K, V]) Clear() (int, error) { return m.table().clearAll() }
 
 // BatchPut creates or replaces len(keys) elements in one syscall and returns
 // how many the kernel stored (the first n of keys) with the error that
@@ -127,25 +106,18 @@ func (m *Map[K, V]) BatchPut(keys []K, values []V) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
-	kr, vr := makeRaw(m.ks, len(keys)), makeRaw(m.vs, len(values))
-	for i := range keys {
-		if err := m.encodeKey(kr.b[i*m.ks:(i+1)*m.ks], &keys[i]); err != nil {
-			return 0, opErr("batch put", m.name, err)
-		}
-		if _, err := m.vc.EncodeSized(vr.b[i*m.vs:i*m.vs], &values[i], m.vs); err != nil {
-			return 0, opErr("batch put", m.name, err)
-		}
-	}
-	for i := range keys {
-		if err := m.checkIndex("batch put", m.name, ptr(kr.b[i*m.ks:])); err != nil {
-			return 0, err
-		}
-	}
-	n, err := m.table().batchUpdate(kr, vr, 0)
+	t := m.table()
+	kr, err := encodeKeys(t, m.kc, "batch put", keys)
 	if err != nil {
-		return n, opErr("batch put", m.name, err)
+		return 0, err
 	}
-	return n, nil
+	vr := makeRaw(m.vs, len(values))
+	for i := range values {
+		if _, err := m.vc.EncodeSized(vr.b[i*m.vs:i*m.vs], &values[i], m.vs); err != nil {
+			return 0, opErr("batch put", m.name, fmt.Errorf("value %d: %w", i, err))
+		}
+	}
+	return t.put("batch put", kr, vr)
 }
 
 // BatchDelete deletes the keys in one syscall and returns how many it
@@ -156,27 +128,10 @@ func (m *Map[K, V]) BatchDelete(keys []K) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
-	kr := makeRaw(m.ks, len(keys))
-	for i := range keys {
-		if err := m.encodeKey(kr.b[i*m.ks:(i+1)*m.ks], &keys[i]); err != nil {
-			return 0, opErr("batch delete", m.name, err)
-		}
-		if err := m.checkIndex("batch delete", m.name, ptr(kr.b[i*m.ks:])); err != nil {
-			return 0, err
-		}
-	}
-	if err := noDelete("batch delete", m.name, m.m.Type()); err != nil {
+	t := m.table()
+	kr, err := encodeKeys(t, m.kc, "batch delete", keys)
+	if err != nil {
 		return 0, err
 	}
-	n, err := m.table().batchDelete(kr)
-	if err != nil {
-		return n, opErr("batch delete", m.name, err)
-	}
-	return n, nil
-}
-
-// encodeKey writes k into dst, which has exactly the key size.
-func (m *Map[K, V]) encodeKey(dst []byte, k *K) error {
-	_, err := m.kc.EncodeSized(dst[:0], k, m.ks)
-	return err
+	return t.del("batch delete", kr)
 }

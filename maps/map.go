@@ -25,25 +25,23 @@ import (
 // implementing encoding.BinaryMarshaler and BinaryUnmarshaler use those.
 type Map[K, V any] struct {
 	// The hook for entry code (entry*.go, kernel-atomic Entry): m is the
-	// map's descriptor (owned by this Map), name names it in errors, kc and
-	// vc encode keys and values. open reports ErrClosed after Close. helper
-	// is filled lazily (once) with whatever entry code must close with the
-	// map (its helper program); Close closes helper.c after the map, and
-	// runs helper.once itself first (setting helper.err to a wrapped
-	// ErrClosed), so no helper is built after Close. Kernel calls on m must
-	// hold the read side of lf (if !m.lf.acquire() { closed }; defer
-	// m.lf.release()), the guard Close waits for.
-	m      *ebpf.Map
-	name   string
+	// map's descriptor (owned by this Map), name names it in errors (both
+	// from the embedded handle), kc and vc encode keys and values, ks and vs
+	// are the map's key and value sizes, array and max (from the embedded
+	// index) say whether keys are indexes below max. open reports ErrClosed
+	// after Close. helper is filled lazily (once) with whatever entry code
+	// must close with the map (its helper program); Close closes helper.c
+	// after the map, and runs helper.once itself first (setting helper.err
+	// to a wrapped ErrClosed), so no helper is built after Close. Kernel
+	// calls on m must hold the read side of lf (if !m.lf.acquire() { closed
+	// }; defer m.lf.release()), the guard Close waits for.
+	handle
 	kc     codec.Codec[K]
 	vc     codec.Codec[V]
 	helper lazyHelper
-
-	lf      life
-	pinMu   sync.Mutex // cilium's Map keeps its pin path unguarded
+	index
 	ks, vs  int
 	direct  bool // both codecs copy memory: cilium's unsafe.Pointer path
-	index        // array indexes
 	batch   int  // elements per batch syscall; 0 means 1024
 	noBatch atomic.Bool
 }
@@ -89,49 +87,53 @@ func NewArray[V any](maxEntries uint32) (*Map[uint32, V], error) {
 // ring buffers have their own constructors and are refused here with
 // ErrMapType.
 func New[K, V any](spec *ebpf.MapSpec) (*Map[K, V], error) {
-	if spec == nil {
-		return nil, fmt.Errorf("create map: %w", ErrNilMap)
-	}
-	kc, vc, err := codecs[K, V]()
-	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", describeSpec(spec), err)
-	}
-	if err := kvType(spec.Type, false); err != nil {
-		return nil, fmt.Errorf("create %s: %w", describeSpec(spec), err)
-	}
-	s, err := fill(spec, kc, vc)
+	em, err := createKV[K, V](spec, false)
 	if err != nil {
 		return nil, err
 	}
-	em, err := create(s)
-	if err != nil {
-		return nil, err
-	}
-	return wrap(em, kc, vc)
+	return adopt[K, V](em)
 }
 
 // Open wraps a clone of m (the caller keeps and closes its own m), after
 // checking that K and V have m's key and value sizes.
 func Open[K, V any](m *ebpf.Map) (*Map[K, V], error) {
-	c, err := clone(m)
-	if err != nil {
-		return nil, err
-	}
-	return adopt[K, V](c)
+	return openClone(m, adopt[K, V])
 }
 
 // adopt wraps em, which the new Map owns: em is closed on error.
 func adopt[K, V any](em *ebpf.Map) (*Map[K, V], error) {
 	kc, vc, err := codecs[K, V]()
-	if err == nil {
-		err = kvType(em.Type(), false)
-	}
-	if err != nil {
-		err = fmt.Errorf("open %s: %w", describe(em), err)
-		em.Close()
+	m := &Map[K, V]{kc: kc, vc: vc}
+	if err := m.own(em, err, kvType(em.Type(), false), kc.Check("key", em.KeySize()), vc.Check("value", em.ValueSize())); err != nil {
 		return nil, err
 	}
-	return wrap(em, kc, vc)
+	m.index, m.ks, m.vs = indexOf(em), int(em.KeySize()), int(em.ValueSize())
+	m.direct = kc.Direct() && vc.Direct()
+	return m, nil
+}
+
+// createKV creates the map of spec for Map (perCPU false) or PerCPUMap
+// (true): key and value sizes of zero are filled in from K and V, given ones
+// checked. The spec is not modified.
+func createKV[K, V any](spec *ebpf.MapSpec, perCPU bool) (*ebpf.Map, error) {
+	if spec == nil {
+		return nil, fmt.Errorf("create map: %w", ErrNilMap)
+	}
+	kc, vc, err := codecs[K, V]()
+	if err == nil {
+		err = kvType(spec.Type, perCPU)
+	}
+	s := spec.Copy()
+	if err == nil {
+		err = fillSize(&s.KeySize, kc.Size(), kc.Check, "key", "KeySize")
+	}
+	if err == nil {
+		err = fillSize(&s.ValueSize, vc.Size(), vc.Check, "value", "ValueSize")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", describeSpec(spec), err)
+	}
+	return create(s)
 }
 
 // codecs builds the codecs of K and V.
@@ -147,25 +149,14 @@ func codecs[K, V any]() (codec.Codec[K], codec.Codec[V], error) {
 	return kc, vc, nil
 }
 
-// fill copies spec with missing key and value sizes taken from the codecs,
-// and checks the given ones.
-func fill[K, V any](spec *ebpf.MapSpec, kc codec.Codec[K], vc codec.Codec[V]) (*ebpf.MapSpec, error) {
-	s := spec.Copy()
-	if err := fillSize(&s.KeySize, kc.Size(), kc.Check, "key"); err != nil {
-		return nil, fmt.Errorf("create %s: %w", describeSpec(spec), err)
-	}
-	if err := fillSize(&s.ValueSize, vc.Size(), vc.Check, "value"); err != nil {
-		return nil, fmt.Errorf("create %s: %w", describeSpec(spec), err)
-	}
-	return s, nil
-}
-
-func fillSize(size *uint32, have int, check func(string, uint32) error, what string) error {
+// fillSize sets *size (the spec's field) to have, the Go type's size, when
+// it is zero, and checks it otherwise.
+func fillSize(size *uint32, have int, check func(string, uint32) error, what, field string) error {
 	if *size != 0 {
 		return check(what, *size)
 	}
 	if have < 0 {
-		return fmt.Errorf("%s size is known only per value: set the spec's %sSize", what, map[string]string{"key": "Key", "value": "Value"}[what])
+		return fmt.Errorf("%s size is known only per value: set the spec's %s: %w", what, field, ErrInvalidSize)
 	}
 	*size = uint32(have)
 	return nil
@@ -206,58 +197,24 @@ func kvType(t ebpf.MapType, perCPU bool) error {
 	return fmt.Errorf("map type %s: %w", t, ErrMapType)
 }
 
-// wrap makes the Map that owns em, checking the sizes; em is closed on error.
-func wrap[K, V any](em *ebpf.Map, kc codec.Codec[K], vc codec.Codec[V]) (*Map[K, V], error) {
-	name := describe(em)
-	if err := kc.Check("key", em.KeySize()); err != nil {
-		em.Close()
-		return nil, fmt.Errorf("open %s: %w", name, err)
-	}
-	if err := vc.Check("value", em.ValueSize()); err != nil {
-		em.Close()
-		return nil, fmt.Errorf("open %s: %w", name, err)
-	}
-	return &Map[K, V]{
-		m:      em,
-		name:   name,
-		kc:     kc,
-		vc:     vc,
-		ks:     int(em.KeySize()),
-		vs:     int(em.ValueSize()),
-		direct: kc.Direct() && vc.Direct(),
-		index:  indexOf(em),
-	}, nil
-}
-
 // Lookup returns the value of k; errors.Is(err, ErrKeyNotExist) when k is
 // absent.
 func (m *Map[K, V]) Lookup(k K) (V, error) {
 	var v V
-	if !m.lf.acquire() {
-		return v, opErr("lookup", m.name, ErrClosed)
-	}
-	defer m.lf.release()
-	if m.direct {
-		if m.outOfRange(unsafe.Pointer(&k)) {
-			return v, m.rangeErr("lookup", m.name, unsafe.Pointer(&k))
-		}
-		if err := m.m.Lookup(unsafe.Pointer(&k), unsafe.Pointer(&v)); err != nil {
-			return v, opErr("lookup", m.name, kernelErr(m.m.Type(), err))
-		}
-		return v, nil
-	}
 	kp, err := m.key("lookup", &k)
 	if err != nil {
 		return v, err
 	}
+	if m.direct {
+		err := m.do("lookup", func() error { return m.m.Lookup(kp, unsafe.Pointer(&v)) })
+		return v, err
+	}
 	buf := make([]byte, m.vs)
-	if err := m.m.Lookup(kp, ptr(buf)); err != nil {
-		return v, opErr("lookup", m.name, kernelErr(m.m.Type(), err))
+	if err := m.do("lookup", func() error { return m.m.Lookup(kp, ptr(buf)) }); err != nil {
+		return v, err
 	}
-	if err := m.vc.Decode(buf, &v); err != nil {
-		return v, opErr("lookup", m.name, err)
-	}
-	return v, nil
+	err = m.fail("lookup", m.vc.Decode(buf, &v))
+	return v, err
 }
 
 // Put creates or replaces the value of k. A full hash map is ErrFull.
@@ -271,40 +228,20 @@ func (m *Map[K, V]) Insert(k K, v V) error { return m.update("insert", k, v, ebp
 func (m *Map[K, V]) Replace(k K, v V) error { return m.update("replace", k, v, ebpf.UpdateExist) }
 
 func (m *Map[K, V]) update(op string, k K, v V, flags ebpf.MapUpdateFlags) error {
-	if !m.lf.acquire() {
-		return opErr(op, m.name, ErrClosed)
-	}
-	defer m.lf.release()
-	if m.direct {
-		if m.outOfRange(unsafe.Pointer(&k)) {
-			return m.rangeErr(op, m.name, unsafe.Pointer(&k))
-		}
-		if err := m.m.Update(unsafe.Pointer(&k), unsafe.Pointer(&v), flags); err != nil {
-			return opErr(op, m.name, kernelErr(m.m.Type(), err))
-		}
-		return nil
-	}
 	kp, err := m.key(op, &k)
 	if err != nil {
 		return err
 	}
-	vb, err := m.vc.EncodeSized(nil, &v, m.vs)
+	vp, err := encodePtr(m.vc, &v, m.vs)
 	if err != nil {
 		return opErr(op, m.name, err)
 	}
-	if err := m.m.Update(kp, ptr(vb), flags); err != nil {
-		return opErr(op, m.name, kernelErr(m.m.Type(), err))
-	}
-	return nil
+	return m.do(op, func() error { return m.m.Update(kp, vp, flags) })
 }
 
 // Delete removes k; ErrKeyNotExist when k is absent. Array elements cannot
 // be deleted (the kernel refuses): Put a zero value instead.
 func (m *Map[K, V]) Delete(k K) error {
-	if !m.lf.acquire() {
-		return opErr("delete", m.name, ErrClosed)
-	}
-	defer m.lf.release()
 	kp, err := m.key("delete", &k)
 	if err != nil {
 		return err
@@ -312,23 +249,14 @@ func (m *Map[K, V]) Delete(k K) error {
 	if err := noDelete("delete", m.name, m.m.Type()); err != nil {
 		return err
 	}
-	if err := m.m.Delete(kp); err != nil {
-		return opErr("delete", m.name, kernelErr(m.m.Type(), err))
-	}
-	return nil
+	return m.do("delete", func() error { return m.m.Delete(kp) })
 }
 
 // key encodes k for a kernel call and checks an array index.
 func (m *Map[K, V]) key(op string, k *K) (unsafe.Pointer, error) {
-	var kp unsafe.Pointer
-	if m.kc.Direct() {
-		kp = unsafe.Pointer(k)
-	} else {
-		b, err := m.kc.EncodeSized(nil, k, m.ks)
-		if err != nil {
-			return nil, opErr(op, m.name, err)
-		}
-		kp = ptr(b)
+	kp, err := encodePtr(m.kc, k, m.ks)
+	if err != nil {
+		return nil, opErr(op, m.name, err)
 	}
 	if err := m.checkIndex(op, m.name, kp); err != nil {
 		return nil, err
@@ -336,9 +264,18 @@ func (m *Map[K, V]) key(op string, k *K) (unsafe.Pointer, error) {
 	return kp, nil
 }
 
-// Map returns the underlying map, owned by m: do not close it, and do not
-// use it after m.Close.
-func (m *Map[K, V]) Map() *ebpf.Map { return m.m }
+// encodePtr is the address of v's bytes for a kernel call: v itself when c
+// copies memory, else a fresh encoding of size bytes.
+func encodePtr[T any](c codec.Codec[T], v *T, size int) (unsafe.Pointer, error) {
+	if c.Direct() {
+		return unsafe.Pointer(v), nil
+	}
+	b, err := c.EncodeSized(nil, v, size)
+	if err != nil {
+		return nil, err
+	}
+	return ptr(b), nil
+}
 
 // Close closes the map (and any helper the map's entries started). Later
 // calls on m return ErrClosed; Close itself may be called more than once.
@@ -346,7 +283,7 @@ func (m *Map[K, V]) Close() error {
 	if m == nil {
 		return nil
 	}
-	first, err := m.lf.shut(m.m)
+	first, err := m.close()
 	if !first {
 		return nil
 	}
@@ -359,7 +296,7 @@ func (m *Map[K, V]) Close() error {
 
 // table is m's byte-level view for batches and iteration.
 func (m *Map[K, V]) table() *table {
-	return &table{m: m.m, name: m.name, lf: &m.lf, ks: m.ks, vs: m.vs, per: 1, batch: m.batch, noBatch: &m.noBatch}
+	return &table{handle: &m.handle, index: m.index, ks: m.ks, vs: m.vs, per: 1, batch: m.batch, noBatch: &m.noBatch}
 }
 
 func putIndex(b []byte, i uint32) { binary.NativeEndian.PutUint32(b, i) }

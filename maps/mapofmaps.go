@@ -16,12 +16,10 @@ import (
 // closes what it returns. Like Map, it owns its descriptor and is safe for
 // concurrent use.
 type MapOfMaps[K any] struct {
-	m    *ebpf.Map
-	name string
-	kc   codec.Codec[K]
-	lf   life
-	ks   int
+	handle
+	kc codec.Codec[K]
 	index
+	ks      int
 	noBatch atomic.Bool
 }
 
@@ -51,53 +49,39 @@ func newMapOfMaps[K any](spec *ebpf.MapSpec) (*MapOfMaps[K], error) {
 	if err != nil {
 		return nil, err
 	}
-	return wrapMapOfMaps(em, kc)
+	return adoptMapOfMaps[K](em)
 }
 
 // OpenMapOfMaps wraps a clone of m, a hash-of-maps or array-of-maps.
 func OpenMapOfMaps[K any](m *ebpf.Map) (*MapOfMaps[K], error) {
-	c, err := clone(m)
-	if err != nil {
-		return nil, err
-	}
-	kc, err := codec.For[K]()
-	if err == nil && c.Type() != ebpf.HashOfMaps && c.Type() != ebpf.ArrayOfMaps {
-		err = fmt.Errorf("want a hash-of-maps or array-of-maps: %w", ErrMapType)
-	}
-	if err != nil {
-		err = fmt.Errorf("open %s: %w", describe(c), err)
-		c.Close()
-		return nil, err
-	}
-	return wrapMapOfMaps(c, kc)
+	return openClone(m, adoptMapOfMaps[K])
 }
 
-func wrapMapOfMaps[K any](em *ebpf.Map, kc codec.Codec[K]) (*MapOfMaps[K], error) {
-	name := describe(em)
-	if err := kc.Check("key", em.KeySize()); err != nil {
-		em.Close()
-		return nil, fmt.Errorf("open %s: %w", name, err)
+// adoptMapOfMaps wraps em, which the new MapOfMaps owns: em is closed on
+// error.
+func adoptMapOfMaps[K any](em *ebpf.Map) (*MapOfMaps[K], error) {
+	kc, err := codec.For[K]()
+	if err != nil {
+		err = fmt.Errorf("key: %w", err)
 	}
-	return &MapOfMaps[K]{m: em, name: name, kc: kc, ks: int(em.KeySize()), index: indexOf(em)}, nil
+	m := &MapOfMaps[K]{kc: kc}
+	if err := m.own(em, err, wantType(em.Type(), ebpf.HashOfMaps, ebpf.ArrayOfMaps), kc.Check("key", em.KeySize())); err != nil {
+		return nil, err
+	}
+	m.index, m.ks = indexOf(em), int(em.KeySize())
+	return m, nil
 }
 
 // Lookup opens the inner map stored at k; the caller closes it.
 // ErrKeyNotExist when the slot is empty.
 func (m *MapOfMaps[K]) Lookup(k K) (*ebpf.Map, error) {
-	kb, err := m.kc.EncodeSized(nil, &k, m.ks)
+	kb, err := m.key("lookup", &k)
 	if err != nil {
-		return nil, opErr("lookup", m.name, err)
-	}
-	if err := m.checkIndex("lookup", m.name, ptr(kb)); err != nil {
 		return nil, err
 	}
-	if !m.lf.acquire() {
-		return nil, opErr("lookup", m.name, ErrClosed)
-	}
-	defer m.lf.release()
 	var inner *ebpf.Map
-	if err := m.m.Lookup(ptr(kb), &inner); err != nil {
-		return nil, opErr("lookup", m.name, kernelErr(m.m.Type(), err))
+	if err := m.do("lookup", func() error { return m.m.Lookup(ptr(kb), &inner) }); err != nil {
+		return nil, err
 	}
 	return inner, nil
 }
@@ -108,40 +92,32 @@ func (m *MapOfMaps[K]) Put(k K, inner *ebpf.Map) error {
 	if inner == nil {
 		return opErr("put", m.name, fmt.Errorf("inner map: %w", ErrNilMap))
 	}
-	kb, err := m.kc.EncodeSized(nil, &k, m.ks)
+	kb, err := m.key("put", &k)
 	if err != nil {
-		return opErr("put", m.name, err)
-	}
-	if err := m.checkIndex("put", m.name, ptr(kb)); err != nil {
 		return err
 	}
-	if !m.lf.acquire() {
-		return opErr("put", m.name, ErrClosed)
-	}
-	defer m.lf.release()
-	if err := m.m.Put(ptr(kb), inner); err != nil {
-		return opErr("put", m.name, kernelErr(m.m.Type(), err))
-	}
-	return nil
+	return m.do("put", func() error { return m.m.Put(ptr(kb), inner) })
 }
 
 // Delete removes the map stored at k; ErrKeyNotExist when there is none.
 func (m *MapOfMaps[K]) Delete(k K) error {
-	kb, err := m.kc.EncodeSized(nil, &k, m.ks)
+	kb, err := m.key("delete", &k)
 	if err != nil {
-		return opErr("delete", m.name, err)
-	}
-	if err := m.checkIndex("delete", m.name, ptr(kb)); err != nil {
 		return err
 	}
-	if !m.lf.acquire() {
-		return opErr("delete", m.name, ErrClosed)
+	return m.do("delete", func() error { return m.m.Delete(ptr(kb)) })
+}
+
+// key encodes k and checks an array index.
+func (m *MapOfMaps[K]) key(op string, k *K) ([]byte, error) {
+	kb, err := m.kc.EncodeSized(nil, k, m.ks)
+	if err != nil {
+		return nil, opErr(op, m.name, err)
 	}
-	defer m.lf.release()
-	if err := m.m.Delete(ptr(kb)); err != nil {
-		return opErr("delete", m.name, kernelErr(m.m.Type(), err))
+	if err := m.checkIndex(op, m.name, ptr(kb)); err != nil {
+		return nil, err
 	}
-	return nil
+	return kb, nil
 }
 
 // Keys iterates over the keys that hold a map, as Map.All does (same error
@@ -152,7 +128,7 @@ func (m *MapOfMaps[K]) Keys(errp *error) iter.Seq[K] {
 	}
 	return func(yield func(K) bool) {
 		var derr error
-		t := &table{m: m.m, name: m.name, lf: &m.lf, ks: m.ks, vs: 4, per: 1, noBatch: &m.noBatch}
+		t := &table{handle: &m.handle, index: m.index, ks: m.ks, vs: 4, per: 1, noBatch: &m.noBatch}
 		err := t.walk(false, func(kb, _ []byte) bool {
 			var k K
 			if derr = m.kc.Decode(kb, &k); derr != nil {
@@ -160,16 +136,9 @@ func (m *MapOfMaps[K]) Keys(errp *error) iter.Seq[K] {
 			}
 			return yield(k)
 		})
-		if err = errors.Join(err, derr); err != nil {
-			*errp = opErr("iterate", m.name, err)
-			return
-		}
-		*errp = nil
+		*errp = m.fail("iterate", errors.Join(err, derr))
 	}
 }
-
-// Map returns the underlying map, owned by m.
-func (m *MapOfMaps[K]) Map() *ebpf.Map { return m.m }
 
 // Close closes the outer map; inner maps live on while something else
 // holds them.
@@ -177,6 +146,6 @@ func (m *MapOfMaps[K]) Close() error {
 	if m == nil {
 		return nil
 	}
-	_, err := m.lf.shut(m.m)
+	_, err := m.close()
 	return err
 }

@@ -15,14 +15,12 @@ import (
 // online ones), as a []V indexed by CPU number. Sum adds them up. Like Map,
 // it owns its descriptor and is safe for concurrent use.
 type PerCPUMap[K, V any] struct {
-	m      *ebpf.Map
-	name   string
-	kc     codec.Codec[K]
-	vc     codec.Codec[V]
-	lf     life
-	ks, vs int
-	cpus   int
+	handle
+	kc codec.Codec[K]
+	vc codec.Codec[V]
 	index
+	ks, vs  int // vs: the size of one CPU's value
+	cpus    int
 	batch   int
 	noBatch atomic.Bool
 }
@@ -61,58 +59,28 @@ func NewLRUPerCPUHash[K, V any](maxEntries uint32) (*PerCPUMap[K, V], error) {
 // NewPerCPU creates a per-CPU map from spec, filling in or checking the key
 // and value sizes as New does (the value size is that of one CPU's V).
 func NewPerCPU[K, V any](spec *ebpf.MapSpec) (*PerCPUMap[K, V], error) {
-	if spec == nil {
-		return nil, fmt.Errorf("create map: %w", ErrNilMap)
-	}
-	kc, vc, err := codecs[K, V]()
-	if err == nil {
-		err = kvType(spec.Type, true)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", describeSpec(spec), err)
-	}
-	s, err := fill(spec, kc, vc)
+	em, err := createKV[K, V](spec, true)
 	if err != nil {
 		return nil, err
 	}
-	em, err := create(s)
-	if err != nil {
-		return nil, err
-	}
-	return wrapPerCPU(em, kc, vc)
+	return adoptPerCPU[K, V](em)
 }
 
 // OpenPerCPU wraps a clone of m, a per-CPU map, checking the sizes.
 func OpenPerCPU[K, V any](m *ebpf.Map) (*PerCPUMap[K, V], error) {
-	c, err := clone(m)
-	if err != nil {
-		return nil, err
-	}
-	kc, vc, err := codecs[K, V]()
-	if err == nil {
-		err = kvType(c.Type(), true)
-	}
-	if err != nil {
-		err = fmt.Errorf("open %s: %w", describe(c), err)
-		c.Close()
-		return nil, err
-	}
-	return wrapPerCPU(c, kc, vc)
+	return openClone(m, adoptPerCPU[K, V])
 }
 
-func wrapPerCPU[K, V any](em *ebpf.Map, kc codec.Codec[K], vc codec.Codec[V]) (*PerCPUMap[K, V], error) {
-	name := describe(em)
-	err := errors.Join(kc.Check("key", em.KeySize()), vc.Check("value", em.ValueSize()))
+// adoptPerCPU wraps em, which the new PerCPUMap owns: em is closed on error.
+func adoptPerCPU[K, V any](em *ebpf.Map) (*PerCPUMap[K, V], error) {
+	kc, vc, err := codecs[K, V]()
 	cpus, cerr := ebpf.PossibleCPU()
-	if err = errors.Join(err, cerr); err != nil {
-		em.Close()
-		return nil, fmt.Errorf("open %s: %w", name, err)
+	m := &PerCPUMap[K, V]{kc: kc, vc: vc, cpus: cpus}
+	if err := m.own(em, err, kvType(em.Type(), true), kc.Check("key", em.KeySize()), vc.Check("value", em.ValueSize()), cerr); err != nil {
+		return nil, err
 	}
-	return &PerCPUMap[K, V]{
-		m: em, name: name, kc: kc, vc: vc,
-		ks: int(em.KeySize()), vs: int(em.ValueSize()), cpus: cpus,
-		index: indexOf(em),
-	}, nil
+	m.index, m.ks, m.vs = indexOf(em), int(em.KeySize()), int(em.ValueSize())
+	return m, nil
 }
 
 // CPUs is the number of values per key: the number of possible CPUs.
@@ -125,13 +93,8 @@ func (m *PerCPUMap[K, V]) Lookup(k K) ([]V, error) {
 		return nil, err
 	}
 	out := makeRaw(m.vs, m.cpus)
-	if !m.lf.acquire() {
-		return nil, opErr("lookup", m.name, ErrClosed)
-	}
-	err = m.m.Lookup(ptr(kb), out.v)
-	m.lf.release()
-	if err != nil {
-		return nil, opErr("lookup", m.name, kernelErr(m.m.Type(), err))
+	if err := m.do("lookup", func() error { return m.m.Lookup(ptr(kb), out.v) }); err != nil {
+		return nil, err
 	}
 	vals, err := m.decode(out.b)
 	if err != nil {
@@ -151,29 +114,21 @@ func (m *PerCPUMap[K, V]) Insert(k K, values []V) error {
 	return m.update("insert", k, values, ebpf.UpdateNoExist)
 }
 
+// Replace is Put that fails with ErrKeyNotExist when k is absent.
+func (m *PerCPUMap[K, V]) Replace(k K, values []V) error {
+	return m.update("replace", k, values, ebpf.UpdateExist)
+}
+
 func (m *PerCPUMap[K, V]) update(op string, k K, values []V, flags ebpf.MapUpdateFlags) error {
-	if len(values) > m.cpus {
-		return opErr(op, m.name, fmt.Errorf("%d values for %d possible CPUs", len(values), m.cpus))
-	}
 	kb, err := m.key(op, &k)
 	if err != nil {
 		return err
 	}
 	in := makeRaw(m.vs, m.cpus)
-	for i := range values {
-		if _, err := m.vc.EncodeSized(in.b[i*m.vs:i*m.vs], &values[i], m.vs); err != nil {
-			return opErr(op, m.name, fmt.Errorf("cpu %d: %w", i, err))
-		}
+	if err := m.encode(in.b, values); err != nil {
+		return opErr(op, m.name, err)
 	}
-	if !m.lf.acquire() {
-		return opErr(op, m.name, ErrClosed)
-	}
-	err = m.m.Update(ptr(kb), in.v, flags)
-	m.lf.release()
-	if err != nil {
-		return opErr(op, m.name, kernelErr(m.m.Type(), err))
-	}
-	return nil
+	return m.do(op, func() error { return m.m.Update(ptr(kb), in.v, flags) })
 }
 
 // Delete removes k; ErrKeyNotExist when absent. Arrays cannot delete.
@@ -185,15 +140,7 @@ func (m *PerCPUMap[K, V]) Delete(k K) error {
 	if err := noDelete("delete", m.name, m.m.Type()); err != nil {
 		return err
 	}
-	if !m.lf.acquire() {
-		return opErr("delete", m.name, ErrClosed)
-	}
-	err = m.m.Delete(ptr(kb))
-	m.lf.release()
-	if err != nil {
-		return opErr("delete", m.name, kernelErr(m.m.Type(), err))
-	}
-	return nil
+	return m.do("delete", func() error { return m.m.Delete(ptr(kb)) })
 }
 
 // All iterates over the elements with batch lookups, as Map.All does (same
@@ -215,38 +162,99 @@ func (m *PerCPUMap[K, V]) All(errp *error) iter.Seq2[K, []V] {
 			}
 			return yield(k, vals)
 		})
-		if err = errors.Join(err, derr); err != nil {
-			*errp = opErr("iterate", m.name, err)
-			return
-		}
-		*errp = nil
+		*errp = m.fail("iterate", errors.Join(err, derr))
 	}
+}
+
+// Keys is All without the values.
+func (m *PerCPUMap[K, V]) Keys(errp *error) iter.Seq[K] {
+	if errp == nil {
+		panic("maps: Keys needs a non-nil error pointer")
+	}
+	return func(yield func(K) bool) {
+		var derr error
+		err := m.table().walk(false, func(kb, _ []byte) bool {
+			var k K
+			if derr = m.kc.Decode(kb, &k); derr != nil {
+				return false
+			}
+			return yield(k)
+		})
+		*errp = m.fail("iterate", errors.Join(err, derr))
+	}
+}
+
+// Drain removes every element with batch lookup-and-deletes and returns
+// what it removed, as Map.Drain does.
+func (m *PerCPUMap[K, V]) Drain() (keys []K, values [][]V, err error) {
+	err = m.table().drain(func(kb, vb []byte) error {
+		var k K
+		if err := m.kc.Decode(kb, &k); err != nil {
+			return err
+		}
+		vals, err := m.decode(vb)
+		if err != nil {
+			return err
+		}
+		keys, values = append(keys, k), append(values, vals)
+		return nil
+	})
+	return keys, values, err
 }
 
 // Clear deletes every element (an array's are set to zero) and returns how
 // many.
-func (m *PerCPUMap[K, V]) Clear() (int, error) {
-	n, err := m.table().clear()
-	if err != nil {
-		return n, opErr("clear", m.name, err)
+func (m *PerCPUMap[K, V]) Clear() (int, error) { return m.table().clearAll() }
+
+// BatchPut creates or replaces len(keys) elements in one syscall, values[i]
+// being the per-CPU values of keys[i] (as in Put), and returns how many the
+// kernel stored, as Map.BatchPut does.
+func (m *PerCPUMap[K, V]) BatchPut(keys []K, values [][]V) (int, error) {
+	if len(keys) != len(values) {
+		return 0, opErr("batch put", m.name, fmt.Errorf("%d keys but %d values", len(keys), len(values)))
 	}
-	return n, nil
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	t := m.table()
+	kr, err := encodeKeys(t, m.kc, "batch put", keys)
+	if err != nil {
+		return 0, err
+	}
+	vr, size := makeRaw(m.vs, len(values)*m.cpus), m.vs*m.cpus
+	for i := range values {
+		if err := m.encode(vr.b[i*size:(i+1)*size], values[i]); err != nil {
+			return 0, opErr("batch put", m.name, fmt.Errorf("values %d: %w", i, err))
+		}
+	}
+	return t.put("batch put", kr, vr)
 }
 
-// Map returns the underlying map, owned by m.
-func (m *PerCPUMap[K, V]) Map() *ebpf.Map { return m.m }
+// BatchDelete deletes the keys in one syscall and returns how many it
+// deleted, as Map.BatchDelete does.
+func (m *PerCPUMap[K, V]) BatchDelete(keys []K) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	t := m.table()
+	kr, err := encodeKeys(t, m.kc, "batch delete", keys)
+	if err != nil {
+		return 0, err
+	}
+	return t.del("batch delete", kr)
+}
 
 // Close closes the map; later calls return ErrClosed.
 func (m *PerCPUMap[K, V]) Close() error {
 	if m == nil {
 		return nil
 	}
-	_, err := m.lf.shut(m.m)
+	_, err := m.close()
 	return err
 }
 
 func (m *PerCPUMap[K, V]) table() *table {
-	return &table{m: m.m, name: m.name, lf: &m.lf, ks: m.ks, vs: m.vs, per: m.cpus, perCPU: true, batch: m.batch, noBatch: &m.noBatch}
+	return &table{handle: &m.handle, index: m.index, ks: m.ks, vs: m.vs, per: m.cpus, perCPU: true, batch: m.batch, noBatch: &m.noBatch}
 }
 
 // key encodes k and checks an array index.
@@ -259,6 +267,20 @@ func (m *PerCPUMap[K, V]) key(op string, k *K) ([]byte, error) {
 		return nil, err
 	}
 	return kb, nil
+}
+
+// encode writes values, one per CPU, into dst (cpus values of vs bytes,
+// zero); fewer values than CPUs leave the rest zero.
+func (m *PerCPUMap[K, V]) encode(dst []byte, values []V) error {
+	if len(values) > m.cpus {
+		return fmt.Errorf("%d values for %d possible CPUs", len(values), m.cpus)
+	}
+	for i := range values {
+		if _, err := m.vc.EncodeSized(dst[i*m.vs:i*m.vs], &values[i], m.vs); err != nil {
+			return fmt.Errorf("cpu %d: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // decode turns cpus packed values into a []V.

@@ -49,11 +49,7 @@ func TestPerCPU(t *testing.T) {
 			if got[0] != 7 || bpfmaps.Sum(got) != 7 {
 				t.Errorf("Lookup(4) = %v, want [7 0...]", got)
 			}
-			err = m.Put(5, make([]uint32, cpus+1))
-			if err == nil {
-				t.Fatalf("too many values: got %v, want an error", err)
-			}
-			wantErr(t, err, err, "possible CPUs", `"pc"`)
+			wantMsg(t, m.Put(5, make([]uint32, cpus+1)), "possible CPUs", `"pc"`)
 			var ierr error
 			seen := map[uint32][]uint32{}
 			for k, v := range m.All(&ierr) {
@@ -249,4 +245,61 @@ func TestBloomFilter(t *testing.T) {
 	if _, err := bpfmaps.NewBloomFilter[uint64](10, 16); !errors.Is(err, bpfmaps.ErrInvalidSize) {
 		t.Fatalf("16 hashes: got %v, want ErrInvalidSize", err)
 	}
+}
+
+// TestPerCPUBatch covers what PerCPUMap shares with Map: Replace, Keys,
+// BatchPut, BatchDelete and Drain.
+func TestPerCPUBatch(t *testing.T) {
+	testenv.RequireBPF(t)
+	m, err := bpfmaps.NewPerCPUHash[uint32, uint64](16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, m)
+	wantErr(t, m.Replace(1, []uint64{1}), bpfmaps.ErrKeyNotExist, "replace")
+	keys := []uint32{1, 2, 3, 4}
+	values := [][]uint64{{10}, {20}, {30}, {40}}
+	if n, err := m.BatchPut(keys, values); err != nil || n != 4 {
+		t.Fatalf("BatchPut = %d, %v; want 4", n, err)
+	}
+	if err := m.Replace(4, []uint64{41}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Lookup(4); err != nil || got[0] != 41 || bpfmaps.Sum(got) != 41 {
+		t.Fatalf("Lookup(4) = %v, %v; want [41 0...]", got, err)
+	}
+	var ierr error
+	got := slices.Sorted(m.Keys(&ierr))
+	if ierr != nil || !slices.Equal(got, keys) {
+		t.Fatalf("Keys = %v, %v; want %v", got, ierr, keys)
+	}
+	n, err := m.BatchDelete([]uint32{1, 9, 2})
+	wantErr(t, err, bpfmaps.ErrKeyNotExist, "batch delete")
+	if n != 1 {
+		t.Fatalf("BatchDelete = %d, want 1 (it stops at the missing key)", n)
+	}
+	dk, dv, err := m.Drain()
+	if err != nil || len(dk) != 3 {
+		t.Fatalf("Drain = %v, %v; want 3 keys", dk, err)
+	}
+	for i, k := range dk {
+		if len(dv[i]) != m.CPUs() || dv[i][0] != map[uint32]uint64{2: 20, 3: 30, 4: 41}[k] {
+			t.Errorf("Drain: %d = %v", k, dv[i])
+		}
+	}
+	if _, err := m.Lookup(3); !errors.Is(err, bpfmaps.ErrKeyNotExist) {
+		t.Fatalf("after Drain: %v, want ErrKeyNotExist", err)
+	}
+	_, err = m.BatchPut([]uint32{1}, [][]uint64{make([]uint64, m.CPUs()+1)})
+	wantMsg(t, err, "batch put", "possible CPUs")
+
+	arr, err := bpfmaps.NewPerCPUArray[uint64](4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, arr)
+	_, err = arr.BatchDelete([]uint32{1})
+	wantErr(t, err, errors.ErrUnsupported, "batch delete")
+	_, err = arr.BatchPut([]uint32{4}, [][]uint64{{1}})
+	wantErr(t, err, bpfmaps.ErrOutOfRange, "batch put", "not below 4")
 }

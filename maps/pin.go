@@ -1,59 +1,38 @@
 package maps
 
-import (
-	"errors"
-	"fmt"
-	"io/fs"
-
-	"github.com/cilium/ebpf"
-)
-
-// Pin makes the map outlive this process at path, which must be on a bpf
-// filesystem (usually under /sys/fs/bpf) and not taken yet.
-func (m *Map[K, V]) Pin(path string) error {
-	if !m.lf.acquire() {
-		return opErr("pin", m.name, ErrClosed)
-	}
-	defer m.lf.release()
-	m.pinMu.Lock()
-	defer m.pinMu.Unlock()
-	return pinErr(m.name, path, m.m.Pin(path))
-}
-
-// Unpin removes the pin this Map made with Pin, or the one LoadPinned
-// opened it from; a Map made by Open of a pinned *ebpf.Map has no pin of its
-// own (it wraps a clone): unpin through the original. Unpin of a Map without
-// a pin does nothing.
-func (m *Map[K, V]) Unpin() error {
-	if !m.lf.acquire() {
-		return opErr("unpin", m.name, ErrClosed)
-	}
-	defer m.lf.release()
-	m.pinMu.Lock()
-	defer m.pinMu.Unlock()
-	if err := m.m.Unpin(); err != nil {
-		return opErr("unpin", m.name, err)
-	}
-	return nil
-}
-
-func pinErr(name, path string, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, fs.ErrExist):
-		return fmt.Errorf("pin %s at %s: path already taken: %w", name, path, err)
-	}
-	return fmt.Errorf("pin %s at %s: %w", name, path, err)
-}
+// Wrappers get Pin and Unpin from their handle (handle.go). The LoadPinned
+// functions open a pinned map as a wrapper that owns the pin's new
+// descriptor: its Unpin removes the pin. Each checks the map's type and the
+// sizes of its Go types, as the matching Open function does.
 
 // LoadPinned opens the map pinned at path as a Map, checking the sizes of
-// K and V against it. The returned Map owns the new descriptor, and its
-// Unpin removes the pin.
+// K and V against it.
 func LoadPinned[K, V any](path string) (*Map[K, V], error) {
-	em, err := ebpf.LoadPinnedMap(path, nil)
-	if err != nil {
-		return nil, fmt.Errorf("load pinned map %s: %w", path, err)
-	}
-	return adopt[K, V](em)
+	return loadPinned(path, adopt[K, V])
+}
+
+// LoadPinnedPerCPU opens the per-CPU map pinned at path.
+func LoadPinnedPerCPU[K, V any](path string) (*PerCPUMap[K, V], error) {
+	return loadPinned(path, adoptPerCPU[K, V])
+}
+
+// LoadPinnedQueue opens the queue pinned at path.
+func LoadPinnedQueue[V any](path string) (*Queue[V], error) {
+	return loadPinned(path, adoptQueue[V])
+}
+
+// LoadPinnedStack opens the stack pinned at path.
+func LoadPinnedStack[V any](path string) (*Stack[V], error) {
+	return loadPinned(path, adoptStack[V])
+}
+
+// LoadPinnedMapOfMaps opens the hash-of-maps or array-of-maps pinned at
+// path.
+func LoadPinnedMapOfMaps[K any](path string) (*MapOfMaps[K], error) {
+	return loadPinned(path, adoptMapOfMaps[K])
+}
+
+// LoadPinnedBloomFilter opens the bloom filter pinned at path.
+func LoadPinnedBloomFilter[V any](path string) (*Bloom[V], error) {
+	return loadPinned(path, adoptBloom[V])
 }

@@ -23,11 +23,9 @@ const (
 // complete or return ErrClosed. A popped zero value is a value: only ErrEmpty
 // means empty.
 type Queue[V any] struct {
-	m    *ebpf.Map
-	name string
-	vc   codec.Codec[V]
-	vs   int
-	lf   life
+	handle
+	vc codec.Codec[V]
+	vs int
 }
 
 // Stack is a typed BPF stack map (LIFO), with the methods of Queue.
@@ -35,27 +33,34 @@ type Stack[V any] Queue[V]
 
 // NewQueue creates a queue of at most maxEntries values.
 func NewQueue[V any](maxEntries uint32) (*Queue[V], error) {
-	return newValues[V](ebpf.Queue, maxEntries)
+	em, err := createValues[V](ebpf.Queue, maxEntries)
+	if err != nil {
+		return nil, err
+	}
+	return adoptQueue[V](em)
 }
 
 // NewStack creates a stack of at most maxEntries values.
 func NewStack[V any](maxEntries uint32) (*Stack[V], error) {
-	q, err := newValues[V](ebpf.Stack, maxEntries)
-	return (*Stack[V])(q), err
+	em, err := createValues[V](ebpf.Stack, maxEntries)
+	if err != nil {
+		return nil, err
+	}
+	return adoptStack[V](em)
 }
 
 // OpenQueue wraps a clone of m, a queue map whose value size is V's.
 func OpenQueue[V any](m *ebpf.Map) (*Queue[V], error) {
-	return openValues[V](m, ebpf.Queue)
+	return openClone(m, adoptQueue[V])
 }
 
 // OpenStack wraps a clone of m, a stack map whose value size is V's.
 func OpenStack[V any](m *ebpf.Map) (*Stack[V], error) {
-	q, err := openValues[V](m, ebpf.Stack)
-	return (*Stack[V])(q), err
+	return openClone(m, adoptStack[V])
 }
 
-func newValues[V any](typ ebpf.MapType, maxEntries uint32) (*Queue[V], error) {
+// createValues creates a queue or stack (typ) of values V.
+func createValues[V any](typ ebpf.MapType, maxEntries uint32) (*ebpf.Map, error) {
 	spec := &ebpf.MapSpec{Type: typ, MaxEntries: maxEntries}
 	vc, err := codec.For[V]()
 	if err != nil {
@@ -65,37 +70,29 @@ func newValues[V any](typ ebpf.MapType, maxEntries uint32) (*Queue[V], error) {
 		return nil, fmt.Errorf("create %s: value type %s has no fixed size: use ebpf.NewMap and OpenQueue/OpenStack", describeSpec(spec), vc)
 	}
 	spec.ValueSize = uint32(vc.Size())
-	em, err := create(spec)
-	if err != nil {
-		return nil, err
-	}
-	return wrapValues(em, vc)
+	return create(spec)
 }
 
-func openValues[V any](m *ebpf.Map, typ ebpf.MapType) (*Queue[V], error) {
-	c, err := clone(m)
-	if err != nil {
-		return nil, err
-	}
+func adoptQueue[V any](em *ebpf.Map) (*Queue[V], error) { return adoptValues[V](em, ebpf.Queue) }
+
+func adoptStack[V any](em *ebpf.Map) (*Stack[V], error) {
+	q, err := adoptValues[V](em, ebpf.Stack)
+	return (*Stack[V])(q), err
+}
+
+// adoptValues wraps em, a queue or stack (typ) that the new wrapper owns: em
+// is closed on error.
+func adoptValues[V any](em *ebpf.Map, typ ebpf.MapType) (*Queue[V], error) {
 	vc, err := codec.For[V]()
-	if err == nil && c.Type() != typ {
-		err = fmt.Errorf("want a %s map: %w", typeName(typ), ErrMapType)
-	}
 	if err != nil {
-		err = fmt.Errorf("open %s: %w", describe(c), err)
-		c.Close()
+		err = fmt.Errorf("value: %w", err)
+	}
+	q := &Queue[V]{vc: vc}
+	if err := q.own(em, err, wantType(em.Type(), typ), vc.Check("value", em.ValueSize())); err != nil {
 		return nil, err
 	}
-	return wrapValues(c, vc)
-}
-
-func wrapValues[V any](em *ebpf.Map, vc codec.Codec[V]) (*Queue[V], error) {
-	name := describe(em)
-	if err := vc.Check("value", em.ValueSize()); err != nil {
-		em.Close()
-		return nil, fmt.Errorf("open %s: %w", name, err)
-	}
-	return &Queue[V]{m: em, name: name, vc: vc, vs: int(em.ValueSize())}, nil
+	q.vs = int(em.ValueSize())
+	return q, nil
 }
 
 // Push adds v; ErrFull when the queue is full.
@@ -106,24 +103,11 @@ func (q *Queue[V]) Push(v V) error { return q.push("push", v, ebpf.UpdateAny) }
 func (q *Queue[V]) PushOverwrite(v V) error { return q.push("push", v, ebpf.UpdateExist) }
 
 func (q *Queue[V]) push(op string, v V, flags ebpf.MapUpdateFlags) error {
-	if !q.lf.acquire() {
-		return opErr(op, q.name, ErrClosed)
+	vp, err := encodePtr(q.vc, &v, q.vs)
+	if err != nil {
+		return opErr(op, q.name, err)
 	}
-	defer q.lf.release()
-	var vp unsafe.Pointer
-	if q.vc.Direct() {
-		vp = unsafe.Pointer(&v)
-	} else {
-		b, err := q.vc.EncodeSized(nil, &v, q.vs)
-		if err != nil {
-			return opErr(op, q.name, err)
-		}
-		vp = ptr(b)
-	}
-	if err := q.m.Update(nil, vp, flags); err != nil {
-		return opErr(op, q.name, kernelErr(q.m.Type(), err))
-	}
-	return nil
+	return q.do(op, func() error { return q.m.Update(nil, vp, flags) })
 }
 
 // Pop removes and returns the oldest value; ErrEmpty when there is none.
@@ -135,27 +119,26 @@ func (q *Queue[V]) Peek() (V, error) { return q.get("peek", false) }
 
 func (q *Queue[V]) get(op string, del bool) (V, error) {
 	var v V
-	if !q.lf.acquire() {
-		return v, opErr(op, q.name, ErrClosed)
-	}
-	defer q.lf.release()
 	var buf []byte
 	vp := unsafe.Pointer(&v)
 	if !q.vc.Direct() {
 		buf = make([]byte, q.vs)
 		vp = ptr(buf)
 	}
-	var err error
-	if del {
-		err = q.m.LookupAndDelete(nil, vp)
-	} else {
-		err = q.m.Lookup(nil, vp)
-	}
-	switch {
-	case errors.Is(err, ErrKeyNotExist):
-		return v, opErr(op, q.name, ErrEmpty)
-	case err != nil:
-		return v, opErr(op, q.name, kernelErr(q.m.Type(), err))
+	err := q.do(op, func() error {
+		var err error
+		if del {
+			err = q.m.LookupAndDelete(nil, vp)
+		} else {
+			err = q.m.Lookup(nil, vp)
+		}
+		if errors.Is(err, ErrKeyNotExist) {
+			return ErrEmpty
+		}
+		return err
+	})
+	if err != nil {
+		return v, err
 	}
 	if buf != nil {
 		if err := q.vc.Decode(buf, &v); err != nil {
@@ -198,16 +181,12 @@ func (q *Queue[V]) wait(ctx context.Context, op string) (V, error) {
 	}
 }
 
-// Map returns the underlying map, owned by q: do not close it, and do not
-// use it after q.Close.
-func (q *Queue[V]) Map() *ebpf.Map { return q.m }
-
 // Close closes the map; later calls on q return ErrClosed.
 func (q *Queue[V]) Close() error {
 	if q == nil {
 		return nil
 	}
-	_, err := q.lf.shut(q.m)
+	_, err := q.close()
 	return err
 }
 
@@ -227,9 +206,6 @@ func (s *Stack[V]) Peek() (V, error) { return (*Queue[V])(s).Peek() }
 
 // PopWait pops the newest value, waiting as Queue.PopWait does.
 func (s *Stack[V]) PopWait(ctx context.Context) (V, error) { return (*Queue[V])(s).PopWait(ctx) }
-
-// Map returns the underlying map, owned by s.
-func (s *Stack[V]) Map() *ebpf.Map { return s.m }
 
 // Close closes the map; later calls on s return ErrClosed.
 func (s *Stack[V]) Close() error { return (*Queue[V])(s).Close() }

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/bpfchan/bpfchan/internal/codec"
 	"github.com/cilium/ebpf"
 )
 
@@ -44,9 +45,8 @@ func ptr(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }
 // table is the byte-level view of a key/value map shared by Map, PerCPUMap
 // and MapOfMaps: batch walks, batch updates and deletes, the fallback walk.
 type table struct {
-	m       *ebpf.Map
-	name    string
-	lf      *life
+	*handle
+	index
 	ks, vs  int  // key size; value size of one element (one CPU's value for per-CPU maps)
 	per     int  // values per key: 1, or the number of possible CPUs
 	perCPU  bool // the value is one per possible CPU
@@ -174,24 +174,74 @@ func (t *table) lookup(kp unsafe.Pointer, out raw) error {
 	return t.m.Lookup(kp, ptr(out.b))
 }
 
-// batchUpdate writes n encoded keys and values in one syscall and returns how
-// many the kernel stored.
+// encodeKeys encodes keys for a batch call of op, checking array indexes.
+func encodeKeys[K any](t *table, kc codec.Codec[K], op string, keys []K) (raw, error) {
+	kr := makeRaw(t.ks, len(keys))
+	for i := range keys {
+		kb := kr.b[i*t.ks : (i+1)*t.ks]
+		if _, err := kc.EncodeSized(kb[:0], &keys[i], t.ks); err != nil {
+			return kr, opErr(op, t.name, fmt.Errorf("key %d: %w", i, err))
+		}
+		if err := t.checkIndex(op, t.name, ptr(kb)); err != nil {
+			return kr, err
+		}
+	}
+	return kr, nil
+}
+
+// put writes the encoded keys and values in one syscall and returns how
+// many the kernel stored, with the error (of op) that stopped it.
+func (t *table) put(op string, keys, vals raw) (int, error) {
+	n, err := t.batchUpdate(keys, vals, ebpf.UpdateAny)
+	return n, t.fail(op, err)
+}
+
+// del deletes the encoded keys in one syscall and returns how many it
+// deleted, with the error (of op) that stopped it. Arrays refuse.
+func (t *table) del(op string, keys raw) (int, error) {
+	if err := noDelete(op, t.name, t.m.Type()); err != nil {
+		return 0, err
+	}
+	if !t.lf.acquire() {
+		return 0, opErr(op, t.name, ErrClosed)
+	}
+	n, err := t.m.BatchDelete(keys.v, nil)
+	t.lf.release()
+	return n, t.fail(op, kernelErr(t.m.Type(), err))
+}
+
+// drain removes every element with batch lookup-and-deletes, giving each
+// to keep. The kernel has deleted an element before keep sees it: an
+// element keep fails on is reported in the error (with its key bytes) and
+// the drain goes on.
+func (t *table) drain(keep func(k, v []byte) error) error {
+	var errs []error
+	err := t.walk(true, func(kb, vb []byte) bool {
+		if err := keep(kb, vb); err != nil {
+			errs = append(errs, fmt.Errorf("element with key %x lost: %w", kb, err))
+		}
+		return true
+	})
+	if errors.Is(err, errNoBatch) {
+		err = fmt.Errorf("%s has no batch lookup-and-delete: %w", typeName(t.m.Type()), ErrMapType)
+	}
+	return t.fail("drain", errors.Join(append(errs, err)...))
+}
+
+// clearAll is clear with its error wrapped.
+func (t *table) clearAll() (int, error) {
+	n, err := t.clear()
+	return n, t.fail("clear", err)
+}
+
+// batchUpdate writes the encoded keys and values in one syscall and
+// returns how many the kernel stored.
 func (t *table) batchUpdate(keys, vals raw, flags ebpf.MapUpdateFlags) (int, error) {
 	if !t.lf.acquire() {
 		return 0, ErrClosed
 	}
 	defer t.lf.release()
 	n, err := t.m.BatchUpdate(keys.v, vals.v, &ebpf.BatchOptions{ElemFlags: uint64(flags)})
-	return n, kernelErr(t.m.Type(), err)
-}
-
-// batchDelete deletes the encoded keys and returns how many it deleted.
-func (t *table) batchDelete(keys raw) (int, error) {
-	if !t.lf.acquire() {
-		return 0, ErrClosed
-	}
-	defer t.lf.release()
-	n, err := t.m.BatchDelete(keys.v, nil)
 	return n, kernelErr(t.m.Type(), err)
 }
 
@@ -203,12 +253,26 @@ func (t *table) clear() (int, error) {
 		if typ == ebpf.ArrayOfMaps {
 			return 0, fmt.Errorf("an array of maps has no zero value to clear with: %w", ErrMapType)
 		}
-		n := int(t.m.MaxEntries())
-		keys, vals := makeRaw(t.ks, n), makeRaw(t.vs, n*t.per)
-		for i := range n {
-			putIndex(keys.b[i*4:], uint32(i))
+		// Zero values, written a batch at a time: the buffers stay small
+		// whatever the array's size.
+		n, chunk := int(t.m.MaxEntries()), t.batch
+		if chunk <= 0 {
+			chunk = defaultBatch
 		}
-		return t.batchUpdate(keys, vals, ebpf.UpdateAny)
+		done := 0
+		for done < n {
+			c := min(chunk, n-done)
+			keys, vals := makeRaw(t.ks, c), makeRaw(t.vs, c*t.per)
+			for i := range c {
+				putIndex(keys.b[i*4:], uint32(done+i))
+			}
+			stored, err := t.batchUpdate(keys, vals, ebpf.UpdateAny)
+			done += stored
+			if err != nil {
+				return done, err
+			}
+		}
+		return n, nil
 	}
 	count := 0
 	err := t.walk(true, func(_, _ []byte) bool { count++; return true })
