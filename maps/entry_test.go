@@ -560,3 +560,23 @@ func TestEntryWord32(t *testing.T) {
 		})
 	}
 }
+
+// TestEntryOneHelperPerMap: entries of one map share the helper, which is
+// built on the first op that needs it, not before.
+func TestEntryOneHelperPerMap(t *testing.T) {
+	m := newEntryMap[uint64](t, ebpf.Hash, 0)
+	e1, e2 := m.Entry(1), m.Entry(2)
+	if m.helper.c != nil {
+		t.Fatal("helper built by Map.Entry, before any op")
+	}
+	if _, err := Add(e1, 1); err != nil {
+		t.Fatal(err)
+	}
+	h := m.helper.c
+	if _, err := Add(e2, 1); err != nil {
+		t.Fatal(err)
+	}
+	if h == nil || m.helper.c != h {
+		t.Fatalf("got helpers %p and %p, want one", h, m.helper.c)
+	}
+}
