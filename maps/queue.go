@@ -7,6 +7,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/bpfchan/bpfchan/internal/backoff"
 	"github.com/bpfchan/bpfchan/internal/codec"
 	"github.com/cilium/ebpf"
 )
@@ -156,7 +157,7 @@ func (q *Queue[V]) PopWait(ctx context.Context) (V, error) { return q.wait(ctx, 
 
 func (q *Queue[V]) wait(ctx context.Context, op string) (V, error) {
 	var zero V
-	delay := pollMin
+	bo := backoff.Backoff{Min: pollMin, Max: pollMax}
 	var timer *time.Timer
 	for {
 		if ctx.Err() != nil {
@@ -167,17 +168,16 @@ func (q *Queue[V]) wait(ctx context.Context, op string) (V, error) {
 			return v, err
 		}
 		if timer == nil {
-			timer = time.NewTimer(delay)
+			timer = time.NewTimer(bo.Next())
 			defer timer.Stop()
 		} else {
-			timer.Reset(delay)
+			timer.Reset(bo.Next())
 		}
 		select {
 		case <-ctx.Done():
 			return zero, context.Cause(ctx)
 		case <-timer.C:
 		}
-		delay = min(2*delay, pollMax)
 	}
 }
 
