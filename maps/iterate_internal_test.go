@@ -96,6 +96,33 @@ func TestAllGrowsOnENOSPC(t *testing.T) {
 	}
 }
 
+// TestClearArrayInBatches clears arrays whose size is, and is not, a
+// multiple of the batch: every element is zeroed and counted.
+func TestClearArrayInBatches(t *testing.T) {
+	testenv.RequireBPF(t)
+	for _, size := range []uint32{16, 21} {
+		m, err := NewArray[uint64](size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		m.batch = 8
+		for i := range size {
+			if err := m.Put(i, uint64(i)+1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := m.Clear(); err != nil || n != int(size) {
+			t.Fatalf("Clear of %d = %d, %v; want %d", size, n, err, size)
+		}
+		for i := range size {
+			if v, err := m.Lookup(i); err != nil || v != 0 {
+				t.Fatalf("size %d: after Clear, [%d] = %d, %v; want 0", size, i, v, err)
+			}
+		}
+	}
+}
+
 // TestDrainArrayKeepsBatches: an array refuses lookup-and-delete batches,
 // which must not switch its lookups to the slow NextKey walk.
 func TestDrainArrayKeepsBatches(t *testing.T) {

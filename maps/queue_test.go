@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/bpfchan/bpfchan/internal/producer"
 	"github.com/bpfchan/bpfchan/internal/testenv"
@@ -149,19 +151,35 @@ func TestPopWait(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A cancelled wait reports the cause.
+	// Cancelling interrupts a PopWait that is waiting between polls (in a
+	// bubble, so that it is known to wait before the cancel), and it
+	// reports the cause.
 	cause := errors.New("test over")
-	ctx, cancel := context.WithCancelCause(t.Context())
-	errc := make(chan error, 1)
-	go func() {
-		_, err := q.PopWait(ctx)
-		errc <- err
-	}()
-	cancel(cause)
-	if err := <-errc; !errors.Is(err, cause) {
-		t.Fatalf("got %v, want the cause %v", err, cause)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancelCause(t.Context())
+		errc := make(chan error, 1)
+		go func() {
+			_, err := q.PopWait(ctx)
+			errc <- err
+		}()
+		synctest.Wait()
+		select {
+		case err := <-errc:
+			t.Fatalf("PopWait of an empty queue returned %v before the cancel", err)
+		default:
+		}
+		start := time.Now()
+		cancel(cause)
+		if err := <-errc; !errors.Is(err, cause) {
+			t.Fatalf("got %v, want the cause %v", err, cause)
+		}
+		if d := time.Since(start); d != 0 {
+			t.Errorf("PopWait returned %v after the cancel, want at once (not at its next poll)", d)
+		}
+	})
 	// A done ctx never pops.
+	ctx, cancel := context.WithCancelCause(t.Context())
+	cancel(cause)
 	if err := q.Push(rec{Seq: 9}); err != nil {
 		t.Fatal(err)
 	}
