@@ -59,6 +59,12 @@
 //	Updated then Deleted = Deleted, with the first Old
 //	Deleted then Added   = Updated from the first Old to the new New (nothing if equal)
 //
+// A key watcher's initial state ([WithInitial]) is never cancelled out: the
+// consumer has seen nothing yet, so it always receives one event saying how
+// the key is at its first look. A key present at the start and deleted
+// before that look, or absent, created and deleted, gives one Change with
+// Present false and Old the zero value.
+//
 // Events are delivered in the order their keys first changed. A consumer
 // that falls behind therefore sees each key move from the state it last saw
 // to the current one, exactly as if it had polled less often. Merged changes

@@ -110,9 +110,13 @@ func Changes[K, V any](ctx context.Context, m *ebpf.Map, k K, opts ...Option) (*
 	q := newQueue(eq)
 	w := newWatcher(ctx, m.String(), kp, q, decode, c)
 	absent := func(n int) {
-		if c.initial && n == 0 { // report "absent" as the initial state
+		if !c.initial {
+			return
+		}
+		if n == 0 { // report "absent" as the initial state
 			w.inject(snapshot.Deleted, kp.Bytes())
 		}
+		q.keepInitial()
 	}
 	if err := w.start(c.initial, absent); err != nil {
 		return nil, err

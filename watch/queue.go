@@ -12,6 +12,7 @@ type pending struct {
 	key, old, new  []byte
 	hasOld, hasNew bool
 	dead           bool // cancelled out by a later change
+	initial        bool // a key watcher's initial state: never cancelled out
 }
 
 // queue holds the undelivered changes, at most one per key, in the order
@@ -57,7 +58,7 @@ func (q *queue) add(kind snapshot.Kind, key, old, new []byte) int {
 	}
 	i := len(q.ents) - 1
 	p := &q.ents[i]
-	p.kind, p.dead = k, false
+	p.kind, p.dead, p.initial = k, false, false
 	p.key = append(p.key[:0], key...)
 	p.old, p.hasOld = append(p.old[:0], old...), old != nil
 	p.new, p.hasNew = append(p.new[:0], new...), new != nil
@@ -73,11 +74,18 @@ func (q *queue) add(kind snapshot.Kind, key, old, new []byte) int {
 //	Updated + Updated = Updated from the older Old to the newer New (nothing if equal)
 //	Updated + Deleted = Deleted with the older Old
 //	Deleted + Added   = Updated from the older Old to the new value (nothing if equal)
+//
+// except that a key watcher's initial state (see keepInitial) is never
+// cancelled: Added + Deleted = Deleted with no Old.
 func (q *queue) merge(i int, k Kind, old, new []byte) int {
 	p := &q.ents[i]
 	switch {
 	case p.kind == Added && k == Updated:
 		p.new = append(p.new[:0], new...)
+		return 1
+	case p.kind == Added && k == Deleted && p.initial:
+		p.kind = Deleted
+		p.new, p.hasNew = p.new[:0], false
 		return 1
 	case p.kind == Added && k == Deleted:
 		q.kill(i)
@@ -103,6 +111,15 @@ func (q *queue) merge(i int, k Kind, old, new []byte) int {
 	p.old, p.hasOld = append(p.old[:0], old...), old != nil
 	p.new, p.hasNew = append(p.new[:0], new...), new != nil
 	return 1
+}
+
+// keepInitial marks the pending changes as a key watcher's initial state,
+// which the consumer must receive even when the key changes back before it
+// looks: it has seen no state yet that "nothing" could refer to.
+func (q *queue) keepInitial() {
+	for i := q.head; i < len(q.ents); i++ {
+		q.ents[i].initial = true
+	}
 }
 
 func (q *queue) kill(i int) {

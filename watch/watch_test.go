@@ -196,15 +196,39 @@ func TestChangesInitial(t *testing.T) {
 		}
 		closeWatcher(t, w)
 	}
-	// Absent at the start, then created before the consumer looked: one
-	// event, the key's appearance.
-	w, err := Changes[uint32, uint64](context.Background(), m, 3, WithInitial(), WithInterval(forever))
-	must(t, err)
-	defer closeWatcher(t, w)
-	must(t, m.Put(uint32(3), uint64(33)))
-	step(t, w)
-	if got, want := recv(t, w), (Change[uint64]{New: 33, Present: true}); got != want {
-		t.Fatalf("got %+v, want %+v", got, want)
+	// The key changes before the consumer looks at the initial state: it
+	// receives one event, the state at its first look, and never nothing.
+	must(t, m.Put(uint32(4), uint64(44)))
+	for _, tc := range []struct {
+		name string
+		key  uint32
+		ops  []func() error
+		want Change[uint64]
+	}{
+		{"absent, created", 3, []func() error{
+			func() error { return m.Put(uint32(3), uint64(33)) },
+		}, Change[uint64]{New: 33, Present: true}},
+		{"present, deleted", 4, []func() error{
+			func() error { return m.Delete(uint32(4)) },
+		}, Change[uint64]{}},
+		{"absent, created, deleted", 5, []func() error{
+			func() error { return m.Put(uint32(5), uint64(55)) },
+			func() error { return m.Delete(uint32(5)) },
+		}, Change[uint64]{}},
+	} {
+		w, err := Changes[uint32, uint64](context.Background(), m, tc.key, WithInitial(), WithInterval(forever))
+		must(t, err)
+		for _, op := range tc.ops {
+			must(t, op())
+			step(t, w)
+		}
+		if s := w.Stats(); s.Pending != 1 {
+			t.Fatalf("%s: %d pending, want the initial state", tc.name, s.Pending)
+		}
+		if got := recv(t, w); got != tc.want {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
+		}
+		closeWatcher(t, w)
 	}
 }
 
@@ -494,10 +518,16 @@ func TestQueueMerge(t *testing.T) {
 		{"deleted added", []ch{{Deleted, "1", ""}, {Added, "", "2"}}, []ch{{Updated, "1", "2"}}},
 		{"deleted added same", []ch{{Deleted, "1", ""}, {Added, "", "1"}}, nil},
 		{"cancel then again", []ch{{Added, "", "1"}, {Deleted, "1", ""}, {Added, "", "3"}}, []ch{{Added, "", "3"}}},
+		{"initial added deleted", []ch{{Added, "", "1"}, {Deleted, "1", ""}}, []ch{{Deleted, "", ""}}},
+		{"initial absent added deleted", []ch{{Deleted, "", ""}, {Added, "", "1"}, {Deleted, "1", ""}}, []ch{{Deleted, "", ""}}},
+		{"initial absent added", []ch{{Deleted, "", ""}, {Added, "", "1"}}, []ch{{Added, "", "1"}}},
 	} {
 		q := newQueue(nil)
-		for _, c := range tc.in {
+		for i, c := range tc.in {
 			q.add(snapshotKind(c.kind), []byte("k"), b(c.old), b(c.new))
+			if i == 0 && strings.HasPrefix(tc.name, "initial") {
+				q.keepInitial()
+			}
 		}
 		var got []ch
 		for p := q.front(); p != nil; p = q.front() {
