@@ -25,10 +25,21 @@
 // There are no goroutines here. Every wrapper owns one file descriptor and
 // must be closed. Constructors named New* create a map; Open* wrap a clone
 // of the caller's *ebpf.Map, so the caller keeps, and closes, its own (the
-// usual case with bpf2go objects); LoadPinned opens a pinned map. Map()
-// returns the wrapper's own *ebpf.Map: do not close it. Wrappers are safe
-// for concurrent use, and Close may be called while other calls run: those
-// complete on the open map or fail with ErrClosed, never with EBADF.
+// usual case with bpf2go objects). Map() returns the wrapper's own
+// *ebpf.Map: do not close it. Wrappers are safe for concurrent use, and
+// Close may be called while other calls run: those complete on the open map
+// or fail with ErrClosed, never with EBADF.
+//
+// # Pinning
+//
+// Every wrapper has Pin (to a path on a bpf filesystem, usually under
+// /sys/fs/bpf; the map then outlives its descriptors and the process) and
+// Unpin. The LoadPinned functions ([LoadPinned], [LoadPinnedPerCPU],
+// [LoadPinnedQueue], [LoadPinnedStack], [LoadPinnedMapOfMaps],
+// [LoadPinnedBloomFilter]) open a pinned map, checking its type and sizes as
+// Open does. Unpin removes the pin the wrapper made, or the one it was
+// loaded from; a wrapper made by Open wraps a clone, which has no pin of
+// its own: unpin through the original *ebpf.Map.
 //
 // # Codecs
 //
@@ -36,8 +47,10 @@
 // implement encoding.BinaryMarshaler and BinaryUnmarshaler, or be []byte. Its
 // size is checked once, against the map's, when the wrapper is made: a
 // mismatch is an error naming both sizes and the map. A type without padding
-// is then copied as raw memory on every call (no reflection); a padded
-// struct is encoded without its padding by encoding/binary.
+// is then copied as raw memory on every call of Map, Queue, Stack and Bloom
+// (no reflection); a padded struct is encoded without its padding by
+// encoding/binary. PerCPUMap encodes each CPU's value with the codec too,
+// but cilium lays the per-CPU values out with reflection on each call.
 //
 // # Errors
 //
@@ -73,13 +86,11 @@
 // be yielded twice, and the walk gives up with ebpf.ErrIterationAborted
 // after about four times MaxEntries steps.
 //
-// BatchPut and BatchDelete write or delete many elements in one syscall and
-// return how many the kernel really processed, with the error that stopped
-// it. Drain removes everything with lookup-and-delete batches and returns
-// what it removed; Clear deletes everything (zeroes an array).
-//
-// # Hooks
-//
-// Map's unexported fields m, name, kc, vc, helper and its method open are
-// the hook for the kernel-atomic Entry code of this package (entry*.go).
+// BatchPut and BatchDelete (of Map and PerCPUMap) write or delete many
+// elements in one syscall and return how many the kernel really processed,
+// with the error that stopped it. Drain removes everything with
+// lookup-and-delete batches and returns what it removed (arrays and LPM
+// tries cannot be drained: ErrMapType); an element that fails to decode is
+// reported in its error, never dropped silently. Clear deletes everything
+// (zeroes an array).
 package maps

@@ -217,6 +217,8 @@ func TestLPMTrie(t *testing.T) {
 	if ierr != nil || count != 3 {
 		t.Fatalf("All: %d, %v; want 3", count, ierr)
 	}
+	_, _, err = m.Drain()
+	wantErr(t, err, bpfmaps.ErrMapType, "drain", "LPM trie")
 	if n, err := m.Clear(); err != nil || n != 3 {
 		t.Fatalf("Clear = %d, %v; want 3", n, err)
 	}
