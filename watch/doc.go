@@ -73,13 +73,21 @@
 // # Goroutines and stopping
 //
 // [Changes] and [Map] start one goroutine, owned by the returned [Watcher],
-// which implements chans.Receiver: it polls, merges and sends on C(). It
-// stops when its ctx is done (Wait returns context.Cause(ctx)), when Close is
-// called (Wait returns nil), or when a poll fails (Wait returns that error;
-// errors.Is(err, ErrClosed) when the map was closed under it). In every case
-// C() is then closed. Close is immediate: it polls no more and delivers
-// nothing more, and changes still pending are dropped and counted in
-// Stats.Discarded. Stats accounts for every observed change: once stopped,
+// which implements chans.Receiver: it polls, merges and sends on C(). There
+// are two ways to stop it, as for every bpfchan source:
+//
+//   - Close is graceful: the watcher polls one last time, so that every change
+//     made before Close is reported, delivers every pending event, then
+//     closes C(); Wait returns nil. Close returns once the consumer has taken
+//     them, so a consumer must keep reading C() until it closes (or cancel
+//     ctx).
+//   - Cancelling ctx aborts, also during a Close: the watcher stops at once,
+//     drops what is pending (counted in Stats.Discarded) and closes C(); Wait
+//     returns context.Cause(ctx).
+//
+// A poll that fails also stops the watcher (Wait returns that error;
+// errors.Is(err, ErrClosed) when the map was closed under it), dropping what
+// is pending. Stats accounts for every observed change: once stopped,
 // Changes == Events + Coalesced + Discarded + DecodeErrors.
 //
 // A stop request is seen at once, except by a poll already under way, which

@@ -63,11 +63,25 @@ func step[T any](t *testing.T, w *Watcher[T]) {
 	}
 }
 
-func closeWatcher[T any](t *testing.T, w *Watcher[T]) {
+// closeWatcher closes w while discarding what it still delivers, and
+// returns how many values that was.
+func closeWatcher[T any](t *testing.T, w *Watcher[T]) int {
 	t.Helper()
-	if err := w.Close(); err != nil {
+	var (
+		drained sync.WaitGroup
+		n       int
+	)
+	drained.Go(func() {
+		for range w.C() {
+			n++
+		}
+	})
+	err := w.Close()
+	drained.Wait()
+	if err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+	return n
 }
 
 func TestKeyAppearsAfterWaitStarts(t *testing.T) {
@@ -390,23 +404,76 @@ func TestStopping(t *testing.T) {
 		}
 	})
 
-	t.Run("close discards pending", func(t *testing.T) {
+	t.Run("close delivers pending", func(t *testing.T) {
 		w, err := Map[uint32, uint64](context.Background(), m, WithInterval(forever))
 		must(t, err)
 		must(t, m.Put(uint32(1), uint64(1)))
-		step(t, w)
-		if err := w.Close(); err != nil {
+		step(t, w)                           // taken by a poll: pending
+		must(t, m.Put(uint32(2), uint64(2))) // not polled yet: Close's last poll takes it
+		closed := make(chan error, 1)
+		go func() { closed <- w.Close() }()
+		want := []Event[uint32, uint64]{{Kind: Added, Key: 1, New: 1}, {Kind: Added, Key: 2, New: 2}}
+		var got []Event[uint32, uint64]
+		for e := range w.C() {
+			got = append(got, e)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("after Close: got %v, want %v", got, want)
+		}
+		if err := <-closed; err != nil {
 			t.Fatalf("Close: %v", err)
-		}
-		if _, ok := <-w.C(); ok {
-			t.Fatal("C delivered after Close")
-		}
-		if s := w.Stats(); s.Discarded != 1 || s.Pending != 0 || s.Events != 0 {
-			t.Fatalf("stats %+v; want the pending change discarded", s)
 		}
 		if err := w.Wait(); err != nil {
 			t.Fatalf("Wait after Close: %v", err)
 		}
+		if s := w.Stats(); s.Discarded != 0 || s.Pending != 0 || s.Events != 2 || s.Changes != 2 {
+			t.Fatalf("stats %+v; want both changes delivered", s)
+		}
+		must(t, m.Delete(uint32(1)))
+		must(t, m.Delete(uint32(2)))
+	})
+
+	t.Run("cancel discards pending", func(t *testing.T) {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		w, err := Map[uint32, uint64](ctx, m, WithInterval(forever))
+		must(t, err)
+		must(t, m.Put(uint32(1), uint64(1)))
+		step(t, w)
+		cancel(cause)
+		if err := w.Wait(); !errors.Is(err, cause) {
+			t.Fatalf("Wait: got %v, want the cause", err)
+		}
+		if _, ok := <-w.C(); ok {
+			t.Fatal("C delivered after the ctx was cancelled")
+		}
+		if s := w.Stats(); s.Discarded != 1 || s.Pending != 0 || s.Events != 0 {
+			t.Fatalf("stats %+v; want the pending change discarded", s)
+		}
+		must(t, m.Delete(uint32(1)))
+	})
+
+	t.Run("cancel ends a Close", func(t *testing.T) {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		w, err := Map[uint32, uint64](ctx, m, WithInterval(forever))
+		must(t, err)
+		must(t, m.Put(uint32(1), uint64(1)))
+		must(t, m.Put(uint32(2), uint64(2)))
+		step(t, w)
+		closed := make(chan error, 1)
+		go func() { closed <- w.Close() }()
+		recv(t, w) // Close is delivering; the consumer takes one and gives up
+		cancel(cause)
+		if err := <-closed; !errors.Is(err, cause) {
+			t.Fatalf("Close: got %v, want the cause", err)
+		}
+		if _, ok := <-w.C(); ok {
+			t.Fatal("C delivered after the ctx was cancelled")
+		}
+		if s := w.Stats(); s.Discarded != 1 || s.Events != 1 || s.Changes != 2 {
+			t.Fatalf("stats %+v; want 1 delivered, 1 discarded", s)
+		}
+		must(t, m.Delete(uint32(1)))
+		must(t, m.Delete(uint32(2)))
 	})
 
 	t.Run("cancelled before construction", func(t *testing.T) {

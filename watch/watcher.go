@@ -23,7 +23,7 @@ type Stats struct {
 	Changes      uint64        // changes the polls observed (with WithInitial, the initial state too)
 	Events       uint64        // events delivered on C()
 	Coalesced    uint64        // changes merged into, or cancelled out with, a pending event of the same key
-	Discarded    uint64        // pending events dropped because the watcher stopped
+	Discarded    uint64        // pending events dropped because ctx ended or a poll failed
 	DecodeErrors uint64        // changes whose key or value failed to decode, skipped
 	Pending      int           // events waiting for the consumer (at most one per key)
 	PollTime     time.Duration // total time spent polling
@@ -63,7 +63,10 @@ type Watcher[T any] struct {
 	decode func(*pending) (T, error)
 	sched  schedule
 
-	coalesced uint64 // by the poll in progress; goroutine-owned
+	// Goroutine-owned.
+	coalesced uint64 // by the poll in progress
+	next      T      // the decoded front of q, when have
+	have      bool
 
 	mu    sync.Mutex
 	stats Stats
@@ -119,17 +122,20 @@ func (w *Watcher[T]) C() <-chan T { return w.c }
 
 // Wait blocks until the watcher's goroutine has exited and returns why it
 // stopped: nil after Close, context.Cause(ctx) after the context was
-// cancelled, otherwise the poll error (errors.Is(err, ErrClosed) when the map
+// cancelled (also when that ends a Close's delivery), otherwise the poll error (errors.Is(err, ErrClosed) when the map
 // was closed).
 func (w *Watcher[T]) Wait() error {
 	<-w.done
 	return w.err
 }
 
-// Close stops the watcher: it polls no more and delivers nothing more; the
-// changes still pending are discarded and counted in Stats.Discarded. Close
-// then waits for the goroutine and returns Wait's error. It may be called
-// more than once and from any goroutine.
+// Close stops the watcher gracefully: it polls one last time, so that every
+// change made before Close is reported, delivers every pending change on
+// C(), closes C() and returns Wait's error (nil unless that poll failed).
+// Close therefore returns once the consumer has taken what was pending: a
+// consumer that has stopped reading must cancel ctx instead, which discards
+// what is pending (counted in Stats.Discarded), also during a Close. Close may
+// be called more than once and from any goroutine.
 func (w *Watcher[T]) Close() error {
 	w.once.Do(func() { close(w.stop) })
 	return w.Wait()
@@ -158,6 +164,10 @@ func (w *Watcher[T]) poll(emit snapshot.Emit) (int, error) {
 	w.stats.Interval = w.sched.cur
 	w.mu.Unlock()
 	w.coalesced = 0
+	if n > 0 { // the front may have changed: decode it again
+		var zero T
+		w.next, w.have = zero, false
+	}
 	if err != nil {
 		return n, fmt.Errorf("watch %s: poll: %w", w.name, closedErr(err))
 	}
@@ -189,63 +199,33 @@ func (w *Watcher[T]) pollNow() bool {
 	}
 }
 
-// run is the watcher's goroutine. It exits when ctx is done, when Close is
-// called, or when a poll fails; it closes C() on its way out.
+// run is the watcher's goroutine. It exits when ctx is done (discarding what
+// is pending), when Close is called (after one last poll and the delivery of
+// everything pending), or when a poll fails; it closes C() on its way out.
 func (w *Watcher[T]) run() {
 	defer close(w.done)
 	defer close(w.c)
 	timer := time.NewTimer(w.sched.cur)
 	defer timer.Stop()
-	var (
-		next T
-		have bool
-	)
 	for {
-		select { // stopping wins over a ready consumer
-		case <-w.stop:
-			w.finish(nil)
-			return
-		case <-w.ctx.Done():
+		if w.ctx.Err() != nil { // an abort wins over a ready consumer
 			w.finish(context.Cause(w.ctx))
 			return
-		default:
 		}
-		if !have {
-			if p := w.q.front(); p != nil {
-				v, err := w.decode(p)
-				if err != nil {
-					w.q.pop()
-					w.mu.Lock()
-					w.stats.DecodeErrors++
-					w.stats.Pending = w.q.live
-					w.mu.Unlock()
-					continue
-				}
-				// The change stays queued (and counted as pending) until it
-				// is sent; a poll that observes any change makes it decode
-				// again, so what is sent is never staler than the queue.
-				next, have = v, true
-			}
-		}
+		next, ok := w.front()
 		var out chan T
-		if have {
+		if ok {
 			out = w.c
 		}
 		var kicked chan struct{}
 		select {
 		case out <- next:
-			var zero T
-			next, have = zero, false
-			w.q.pop()
-			w.mu.Lock()
-			w.stats.Events++
-			w.stats.Pending = w.q.live
-			w.mu.Unlock()
+			w.sent()
 			continue
 		case <-timer.C:
 		case kicked = <-w.kick:
 		case <-w.stop:
-			w.finish(nil)
+			w.finish(w.drain())
 			return
 		case <-w.ctx.Done():
 			w.finish(context.Cause(w.ctx))
@@ -259,11 +239,65 @@ func (w *Watcher[T]) run() {
 			w.finish(err)
 			return
 		}
-		if n > 0 {
-			var zero T
-			next, have = zero, false
-		}
 		timer.Reset(w.sched.after(n))
+	}
+}
+
+// front returns the oldest pending change, decoded, and false when nothing
+// is pending. Changes that fail to decode are dropped and counted. The
+// change stays queued (and counted as pending) until sent; a poll that
+// observes any change makes it decode again (see poll), so what is sent is
+// never staler than the queue.
+func (w *Watcher[T]) front() (T, bool) {
+	for !w.have {
+		p := w.q.front()
+		if p == nil {
+			var zero T
+			return zero, false
+		}
+		v, err := w.decode(p)
+		if err != nil {
+			w.q.pop()
+			w.mu.Lock()
+			w.stats.DecodeErrors++
+			w.stats.Pending = w.q.live
+			w.mu.Unlock()
+			continue
+		}
+		w.next, w.have = v, true
+	}
+	return w.next, true
+}
+
+// sent accounts for the delivery of the change front returned.
+func (w *Watcher[T]) sent() {
+	var zero T
+	w.next, w.have = zero, false
+	w.q.pop()
+	w.mu.Lock()
+	w.stats.Events++
+	w.stats.Pending = w.q.live
+	w.mu.Unlock()
+}
+
+// drain is the graceful end after Close: one last poll, so that every change
+// made before Close is reported, then the delivery of every pending change.
+// It returns nil, the last poll's error once the rest is delivered, or
+// context.Cause(ctx) when ctx ends first (what remains is then discarded by
+// finish).
+func (w *Watcher[T]) drain() error {
+	_, perr := w.poll(w.emit)
+	for {
+		next, ok := w.front()
+		if !ok {
+			return perr
+		}
+		select {
+		case w.c <- next:
+			w.sent()
+		case <-w.ctx.Done():
+			return context.Cause(w.ctx)
+		}
 	}
 }
 
@@ -277,8 +311,8 @@ func (w *Watcher[T]) inject(kind snapshot.Kind, key []byte) {
 	w.mu.Unlock()
 }
 
-// finish records why the goroutine stops, discards what is pending and
-// releases the poller.
+// finish records why the goroutine stops, discards what is still pending
+// (after an abort or a failed poll) and releases the poller.
 func (w *Watcher[T]) finish(err error) {
 	if cerr := w.src.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("watch %s: release: %w", w.name, cerr)
