@@ -149,7 +149,6 @@ func (h *Helper) Key(key []byte) (*Slot, error) {
 	}
 	s.ctx = make([]byte, ctxSize(h.keySize))
 	copy(s.ctx[offKey:], key)
-	s.key = s.ctx[offKey : offKey+h.keySize]
 	return s, nil
 }
 
@@ -161,7 +160,6 @@ type Slot struct {
 	ptr unsafe.Pointer // the value in the mmapped array
 	w64 *uint64        // ptr, when the value is 8 bytes
 	ctx []byte         // a context template with the key filled in
-	key []byte         // the key, within ctx
 }
 
 // Mmap reports whether the slot's ops are plain sync/atomic on shared memory.
