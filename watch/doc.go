@@ -7,8 +7,8 @@
 // Watchers poll. [Key] and [Changes] look one key up per poll (one syscall;
 // none for a BPF_F_MMAPABLE array, whose shared memory is read directly).
 // [Map] reads the whole map per poll with BPF_MAP_LOOKUP_BATCH and a cursor,
-// never one syscall per key; map types without batch support (LPM tries) are
-// walked with GET_NEXT_KEY and lookups; an mmapable array is compared in
+// never one syscall per key (a kernel that refuses batch lookups, before
+// 5.6, is walked with GET_NEXT_KEY and lookups); an mmapable array is compared in
 // place in its shared memory (mapped read-only by the watcher) with no
 // syscall at all. Each poll is compared with the
 // previous one on the raw bytes kept from it, so a poll that finds nothing

@@ -12,10 +12,10 @@ import (
 // Map watches every entry of m and delivers an Event for each key that was
 // added, updated or deleted between two polls, with the old and the new
 // value. Each poll reads the whole map with batch lookups and a cursor (never
-// one syscall per key; map types without batch support, such as LPM tries,
-// are walked key by key), or, for a BPF_F_MMAPABLE array, copies its shared
-// memory with no syscall at all; it then compares that with the previous
-// poll. Keys and values are decoded only for the entries that changed. Polls
+// one syscall per key; only a kernel that refuses batch lookups is walked key
+// by key) and compares that with the previous poll, or, for a
+// BPF_F_MMAPABLE array, compares its shared memory in place with the previous
+// poll, with no syscall and no copy. Keys and values are decoded only for the entries that changed. Polls
 // run every DefaultMapInterval unless WithInterval or WithAdaptive says
 // otherwise.
 //

@@ -3,8 +3,8 @@
 // and, on each poll, reports which entries were added, updated or deleted.
 //
 // A whole-map [Table] reads with BPF_MAP_LOOKUP_BATCH and a cursor (never one
-// syscall per key), falls back to GET_NEXT_KEY + LOOKUP_ELEM for map types
-// without batch support (LPM tries, old kernels), and reads a BPF_F_MMAPABLE
+// syscall per key), falls back to GET_NEXT_KEY + LOOKUP_ELEM where the
+// kernel refuses batch lookups (kernels before 5.6), and reads a BPF_F_MMAPABLE
 // array straight from its shared memory with no syscall at all. The bpf(2)
 // calls are made directly on buffers the Table owns, because cilium/ebpf's
 // Map.BatchLookup allocates a cursor and an error on every sweep; once warm,

@@ -56,13 +56,16 @@ type Options struct {
 	// NoMmap reads an mmapable array with batch lookups instead of its
 	// shared memory.
 	NoMmap bool
+	// NoBatch walks the map with GET_NEXT_KEY and lookups, the fallback for
+	// kernels without batch lookups, instead of trying batch lookups first.
+	NoBatch bool
 }
 
 type mode uint8
 
 const (
 	modeBatch   mode = iota // BPF_MAP_LOOKUP_BATCH with a cursor
-	modeIterate             // GET_NEXT_KEY + LOOKUP_ELEM: types without batch support
+	modeIterate             // GET_NEXT_KEY + LOOKUP_ELEM: kernels without batch support
 	modeMmap                // a BPF_F_MMAPABLE array's shared memory
 )
 
@@ -158,8 +161,6 @@ func New(m *ebpf.Map, opts Options) (*Table, error) {
 		t.batch = min(t.batch, int(max(m.MaxEntries(), 1)))
 	}
 	switch {
-	case m.Type() == ebpf.LPMTrie:
-		t.mode = modeIterate
 	case t.array && m.Flags()&unix.BPF_F_MMAPABLE != 0 && !opts.NoMmap:
 		mem, stride, err := mapArray(m)
 		if err != nil {
@@ -169,6 +170,8 @@ func New(m *ebpf.Map, opts Options) (*Table, error) {
 		t.mem, t.stride = mem, stride
 		t.scratch = make([]byte, t.vs)
 		t.state = make([]byte, len(mem))
+	case opts.NoBatch:
+		t.mode = modeIterate
 	}
 	switch {
 	case t.array:
