@@ -162,41 +162,6 @@ func fillSize(size *uint32, have int, check func(string, uint32) error, what, fi
 	return nil
 }
 
-// kvType refuses the map types Map (perCPU=false) or PerCPUMap (true) cannot
-// serve, pointing to the right wrapper.
-func kvType(t ebpf.MapType, perCPU bool) error {
-	switch t {
-	case ebpf.PerCPUHash, ebpf.PerCPUArray, ebpf.LRUCPUHash:
-		if perCPU {
-			return nil
-		}
-		return fmt.Errorf("%s values are one per CPU: use NewPerCPU or OpenPerCPU: %w", typeName(t), ErrMapType)
-	case ebpf.Hash, ebpf.Array, ebpf.LRUHash, ebpf.LPMTrie,
-		ebpf.SkStorage, ebpf.InodeStorage, ebpf.TaskStorage, ebpf.CgroupStorage, ebpf.CGroupStorage:
-		if !perCPU {
-			return nil
-		}
-		return fmt.Errorf("%s has one value per key: use New or Open: %w", typeName(t), ErrMapType)
-	case ebpf.HashOfMaps, ebpf.ArrayOfMaps:
-		return fmt.Errorf("%s holds maps: use OpenMapOfMaps: %w", typeName(t), ErrMapType)
-	case ebpf.Queue:
-		return fmt.Errorf("queue has no keys: use NewQueue or OpenQueue: %w", ErrMapType)
-	case ebpf.Stack:
-		return fmt.Errorf("stack has no keys: use NewStack or OpenStack: %w", ErrMapType)
-	case ebpf.BloomFilter:
-		return fmt.Errorf("bloom filter has no keys: use NewBloomFilter or OpenBloomFilter: %w", ErrMapType)
-	case ebpf.RingBuf, ebpf.PerfEventArray:
-		return fmt.Errorf("%s is read with package pump: %w", typeName(t), ErrMapType)
-	case ebpf.ProgramArray, ebpf.CGroupArray, ebpf.DevMap, ebpf.DevMapHash, ebpf.CPUMap,
-		ebpf.XSKMap, ebpf.SockMap, ebpf.SockHash, ebpf.ReusePortSockArray, ebpf.StackTrace:
-		// Their values are kernel objects (programs, devices, sockets, stack
-		// traces) with their own rules: empty slots that cannot be deleted,
-		// values written as one thing and read as another.
-		return fmt.Errorf("%s holds kernel objects, not typed values: use the *ebpf.Map: %w", typeName(t), ErrMapType)
-	}
-	return fmt.Errorf("map type %s: %w", t, ErrMapType)
-}
-
 // Lookup returns the value of k; errors.Is(err, ErrKeyNotExist) when k is
 // absent.
 func (m *Map[K, V]) Lookup(k K) (V, error) {
