@@ -14,9 +14,9 @@ import (
 )
 
 // Map is a typed view of a BPF map with one value per key: hash, LRU hash,
-// array, LPM trie, and the other key/value types that have no per-CPU
-// values (those use PerCPUMap) and do not hold maps (MapOfMaps). It owns
-// its file descriptor: Close it. A Map is safe for concurrent use, and Close
+// array, LPM trie, and the local storage maps (socket, inode, task and
+// cgroup storage, keyed by a file descriptor). Per-CPU maps use PerCPUMap,
+// maps of maps MapOfMaps. It owns its file descriptor: Close it. A Map is safe for concurrent use, and Close
 // may race with other calls: they complete or return ErrClosed.
 //
 // Keys and values are encoded by the codec of internal/codec: a type with
@@ -85,7 +85,8 @@ func NewArray[V any](maxEntries uint32) (*Map[uint32, V], error) {
 // is filled in from K and V; a given size must match theirs. The spec is not
 // modified. Per-CPU types, maps of maps, queues, stacks, bloom filters and
 // ring buffers have their own constructors and are refused here with
-// ErrMapType.
+// ErrMapType, as are the maps of kernel objects (program arrays, device,
+// CPU, socket and cgroup arrays, stack traces).
 func New[K, V any](spec *ebpf.MapSpec) (*Map[K, V], error) {
 	em, err := createKV[K, V](spec, false)
 	if err != nil {
