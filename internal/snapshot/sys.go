@@ -61,6 +61,10 @@ func bpf(cmd uintptr, attr unsafe.Pointer, size uintptr) error {
 type syscalls struct {
 	elem  elemAttr
 	batch batchAttr
+	// elemFlags is passed to batch lookups. Always 0, except in tests,
+	// which set BPF_F_LOCK to make the kernel refuse a call (EINVAL: the
+	// maps have no spin lock).
+	elemFlags uint64
 }
 
 // lookup reads the value of key into val. It returns unix.ENOENT when the
@@ -89,11 +93,12 @@ func (s *syscalls) nextKey(fd int, prev, next []byte) error {
 // and unix.ENOENT (with a valid count) when the sweep reached the end.
 func (s *syscalls) lookupBatch(fd int, cursor []byte, first bool, keys, vals []byte, count int) (int, error) {
 	s.batch = batchAttr{
-		outBatch: ptr(cursor),
-		keys:     ptr(keys),
-		values:   ptr(vals),
-		count:    uint32(count),
-		mapFD:    uint32(fd),
+		outBatch:  ptr(cursor),
+		keys:      ptr(keys),
+		values:    ptr(vals),
+		count:     uint32(count),
+		mapFD:     uint32(fd),
+		elemFlags: s.elemFlags,
 	}
 	if !first {
 		s.batch.inBatch = ptr(cursor)

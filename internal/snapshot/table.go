@@ -109,6 +109,9 @@ type Table struct {
 	sweeps [2]sweep
 	cur    int // index of the sweep being read
 	cursor []byte
+	// beforeBatch, set by tests, runs before each batch lookup; when it
+	// returns true, the kernel is made to refuse that call.
+	beforeBatch func() bool
 
 	// Iterate mode buffers.
 	prev, next, val []byte
@@ -300,6 +303,10 @@ func (t *Table) sweepBatch(fd int, emit Emit) (int, error) {
 	changes, pos := 0, 0
 	for first := true; ; {
 		t.reserve(cur, pos+t.batch)
+		t.sys.elemFlags = 0
+		if t.beforeBatch != nil && t.beforeBatch() {
+			t.sys.elemFlags = unix.BPF_F_LOCK
+		}
 		n, err := t.sys.lookupBatch(fd, t.cursor, first, cur.keys[pos*t.ks:], cur.vals[pos*t.vs:], t.batch)
 		switch {
 		case err == nil || err == unix.ENOENT:
@@ -307,7 +314,9 @@ func (t *Table) sweepBatch(fd int, emit Emit) (int, error) {
 			// A hash bucket holds more entries than a batch: grow, retry.
 			t.batch *= 2
 			continue
-		case first && t.count == 0 && (err == ENOTSUPP || err == unix.EINVAL || err == unix.EOPNOTSUPP):
+		case first && !t.loaded && (err == ENOTSUPP || err == unix.EINVAL || err == unix.EOPNOTSUPP):
+			// Refused at the very first call: a kernel without batch
+			// lookups. Decided once; a later refusal is a poll error.
 			t.mode = modeIterate
 			return 0, nil
 		default:

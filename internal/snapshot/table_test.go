@@ -443,3 +443,64 @@ func TestTableRandomMutations(t *testing.T) {
 		})
 	}
 }
+
+// fill puts n entries i → i into m.
+func fill(t *testing.T, m *ebpf.Map, n uint32) {
+	t.Helper()
+	keys, vals := make([]uint32, n), make([]uint64, n)
+	for i := range n {
+		keys[i], vals[i] = i, uint64(i)
+	}
+	if _, err := m.BatchUpdate(keys, vals, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTableBatchFallback: a kernel that refuses batch lookups from the
+// start is walked key by key, and the first poll still reports every entry.
+func TestTableBatchFallback(t *testing.T) {
+	m := newMap(t, &ebpf.MapSpec{Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 1024})
+	fill(t, m, 1000)
+	tb, err := newTable(t, m, snapshot.Options{})
+	must(t, err)
+	refused := 0
+	snapshot.BeforeBatch(tb, func() bool { refused++; return true })
+	if got := poll(t, tb); len(got) != 1000 {
+		t.Fatalf("first poll: %d changes, want 1000 Added", len(got))
+	}
+	if got := tb.Mode(); got != "iterate" || refused != 1 {
+		t.Fatalf("mode %s after %d refused calls, want iterate after 1", got, refused)
+	}
+	must(t, m.Put(uint32(5), uint64(55)))
+	want := []change{{snapshot.Updated, string(u32(5)), string(u64(5)), string(u64(55))}}
+	if got := poll(t, tb); !slices.Equal(got, want) || refused != 1 {
+		t.Fatalf("got %v (%d refused calls), want %v without a batch call", got, refused, want)
+	}
+	if got, want := tableContents(tb), contents(t, m); !maps.Equal(got, want) {
+		t.Fatalf("table and map differ")
+	}
+}
+
+// TestTableBatchRefusedLater: once a poll has succeeded with batch lookups,
+// a refused batch call is that poll's error, not a switch to walking the map
+// key by key for ever.
+func TestTableBatchRefusedLater(t *testing.T) {
+	m := newMap(t, &ebpf.MapSpec{Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 1024})
+	fill(t, m, 1000)
+	tb, err := newTable(t, m, snapshot.Options{})
+	must(t, err)
+	poll(t, tb)
+	refuse := true
+	snapshot.BeforeBatch(tb, func() bool { r := refuse; refuse = false; return r })
+	if _, err := tb.Poll(nil); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("refused poll: got %v, want EINVAL", err)
+	}
+	if got := tb.Mode(); got != "batch" {
+		t.Fatalf("mode %s after a refused call, want batch", got)
+	}
+	must(t, m.Delete(uint32(7)))
+	want := []change{{snapshot.Deleted, string(u32(7)), string(u64(7)), ""}}
+	if got := poll(t, tb); !slices.Equal(got, want) {
+		t.Fatalf("next poll: got %v, want %v", got, want)
+	}
+}
