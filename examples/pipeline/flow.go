@@ -14,8 +14,9 @@ import (
 
 // groupFlow is the event pipeline, one pipeline.Group:
 //
-//	ring buffer "events" --RingBufBatches--> count (atomic add on seen[0])
-//	  --> unbatch --> Filter(important) --To--> QueueWriter --> BPF queue "important"
+//	ring buffer "events" --RingBufBatches--> Map(count: atomic add on seen[0])
+//	  --> Map(pick the important events) --> Filter(non-empty) --> unbatch
+//	  --To--> QueueWriter --> BPF queue "important"
 //	BPF queue "important" --Queue--> ForEach(worker)
 //	hash map "counts" --watch.Map--> ForEach(top syscalls panel)
 type groupFlow struct {
@@ -79,16 +80,25 @@ func startFlow(ctx context.Context, cfg config, tr *tracer, t *tally) (_ flow, e
 		t.adds.Add(1)
 		return b, nil
 	}, pipeline.Name("count"))
-	events := unbatch(g, counted, f.ring.Recycle)
 
-	// -> keep the important ones -> push them into the BPF queue.
-	important := pipeline.Filter(g, events, func(ctx context.Context, e event) (bool, error) {
-		keep := cfg.important[e.Nr]
-		if keep {
-			t.important.Add(1)
+	// -> pick the important events of each batch (a plain loop: no channel
+	// operation per event), recycle the batch -> pass on the non-empty
+	// picks -> one event at a time -> push them into the BPF queue.
+	picked := pipeline.Map(g, counted, func(ctx context.Context, b []event) ([]event, error) {
+		var keep []event
+		for _, e := range b {
+			if cfg.isImportant(e.Nr) {
+				keep = append(keep, e)
+			}
 		}
+		f.ring.Recycle(b)
+		t.important.Add(uint64(len(keep)))
 		return keep, nil
-	}, pipeline.Name("important"))
+	}, pipeline.Name("pick"))
+	some := pipeline.Filter(g, picked, func(ctx context.Context, b []event) (bool, error) {
+		return len(b) > 0, nil
+	}, pipeline.Name("non-empty"))
+	important := unbatch(g, some)
 	pipeline.To(g, important, f.sink)
 
 	// BPF queue -> the worker. The queue pump's graceful Close waits for the
@@ -107,11 +117,11 @@ func startFlow(ctx context.Context, cfg config, tr *tracer, t *tally) (_ flow, e
 	return f, nil
 }
 
-// unbatch passes on every event of every batch from in, then hands the
-// batch back to the pump with recycle. It ends when in is closed (after a
-// Stop, once everything upstream has drained) or when the group aborts.
-func unbatch(g *pipeline.Group, in <-chan []event, recycle func([]event)) <-chan event {
-	out := make(chan event, 256)
+// unbatch passes on every event of every batch from in. It ends when in is
+// closed (after a Stop, once everything upstream has drained) or when the
+// group aborts.
+func unbatch(g *pipeline.Group, in <-chan []event) <-chan event {
+	out := make(chan event, 64)
 	g.Go("unbatch", func(ctx context.Context) error {
 		defer close(out)
 		for {
@@ -132,7 +142,6 @@ func unbatch(g *pipeline.Group, in <-chan []event, recycle func([]event)) <-chan
 					return nil
 				}
 			}
-			recycle(b)
 		}
 	})
 	return out

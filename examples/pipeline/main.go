@@ -22,6 +22,7 @@ const defaultImportant = "execve,openat,connect"
 type config struct {
 	duration  time.Duration   // 0: until Ctrl-C
 	important map[uint32]bool // syscall numbers whose events go through the BPF queue
+	fast      [1024]bool      // important, indexed by syscall number, for the hot path
 	names     string          // the -important list, as given
 	json      bool            // print the final summary as JSON
 	interval  time.Duration   // refresh period of the live view; 0: the default for the output
@@ -115,7 +116,20 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, err
 	}
 	cfg.important = set
+	for nr := range set {
+		if nr < uint32(len(cfg.fast)) {
+			cfg.fast[nr] = true
+		}
+	}
 	return cfg, nil
+}
+
+// isImportant reports whether events of syscall nr go through the queue.
+func (c *config) isImportant(nr uint32) bool {
+	if nr < uint32(len(c.fast)) {
+		return c.fast[nr]
+	}
+	return c.important[nr]
 }
 
 // unavailable turns a failure to load or attach the BPF program into the one
