@@ -11,9 +11,10 @@
 //
 //   - [Map] for maps with one value per key: hash ([NewHash]), LRU hash
 //     ([NewLRUHash]), array ([NewArray]), LPM trie ([NewLPMTrie] with
-//     [LPMKey]), and local storage maps through [New] or [Open]. Maps of
-//     kernel objects (program arrays, device, CPU and socket maps, stack
-//     traces) are refused with ErrMapType: use their *ebpf.Map.
+//     [LPMKey]), and local storage maps through [Open] (the kernel makes
+//     them only with BTF, as a loader does). Maps of kernel objects (program
+//     arrays, device, CPU and socket maps, stack traces) are refused with
+//     ErrMapType: use their *ebpf.Map.
 //   - [PerCPUMap] for per-CPU hash, array and LRU hash: a value is a []V with
 //     one element per possible CPU ([ebpf.PossibleCPU]); [Sum] adds them.
 //   - [Queue] (FIFO) and [Stack] (LIFO): Push, PushOverwrite, Pop, Peek and
