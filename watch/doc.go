@@ -97,12 +97,15 @@
 // exists or ctx ends. A ctx already cancelled returns at once; one whose
 // deadline has passed gets exactly one look.
 //
-// Watchers use the caller's *ebpf.Map, not a clone: when the map is closed,
-// the watcher's next poll fails and it stops with an error matching
-// [ErrClosed]. cilium/ebpf does not synchronise Map.Close with other uses of
-// the Map, so the orderly way is to stop a watcher before closing its map;
-// closing the map under a running watcher is detected, but it is a data race
-// in Go's terms.
+// Watchers read through their own clone of the caller's *ebpf.Map (or their
+// own mapping of an mmapable array), released when they stop. Before each
+// poll they check the caller's map: once it is closed, the next poll fails
+// and the watcher stops with an error matching [ErrClosed]; a poll under way
+// finishes on the clone and never reaches another object that reused the
+// descriptor number. cilium/ebpf does not synchronise Map.Close with other
+// uses of the Map, so the orderly way is still to stop a watcher before
+// closing its map: closing it under a running watcher is detected, but it is
+// a data race in Go's terms.
 //
 // # Intervals
 //

@@ -12,9 +12,10 @@
 //
 // Tables and Keys start no goroutine and are not safe for concurrent use;
 // their owner (a watcher's goroutine) polls them and closes them (Close
-// unmaps an mmapable array's memory). They use the caller's
-// *ebpf.Map without cloning it, so closing that map makes the next poll fail
-// with [ErrClosed]. Reads are not atomic across entries: a poll sees each
+// unmaps an mmapable array's memory or closes their clone of the map). Their
+// syscalls go to a private clone of the caller's *ebpf.Map, never to a file
+// descriptor number the caller could close and the process reuse; closing
+// the caller's map makes the next poll fail with [ErrClosed]. Reads are not atomic across entries: a poll sees each
 // entry as it was when the kernel copied it, and entries written during a
 // sweep may or may not be seen by that sweep.
 package snapshot

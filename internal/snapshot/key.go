@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/cilium/ebpf"
@@ -14,7 +15,8 @@ import (
 // mmapable array, whose shared memory is read directly. A Key is not safe for
 // concurrent use.
 type Key struct {
-	m       *ebpf.Map
+	m       *ebpf.Map // the caller's: checked for closing before each poll
+	own     *ebpf.Map // a clone of m that the lookups use (nil for mmap)
 	key     []byte
 	val     []byte // last observed value, when present
 	scratch []byte
@@ -57,14 +59,25 @@ func NewKey(m *ebpf.Map, key []byte, opts Options) (*Key, error) {
 			k.whole, k.mem = mem, mem[off:off+int(m.ValueSize())]
 		}
 	}
+	if k.mem == nil {
+		own, err := m.Clone()
+		if err != nil {
+			return nil, fmt.Errorf("%s: clone: %w", m, err)
+		}
+		k.own = own
+	}
 	return k, nil
 }
 
-// Close releases what the Key holds outside the Go heap (the mapping of an
-// mmapable array). Polls after Close fail with ErrClosed.
+// Close releases what the Key holds outside the Go heap (its clone of the
+// map, or the mapping of an mmapable array). Polls after Close fail with
+// ErrClosed.
 func (k *Key) Close() error {
 	err := unmapArray(k.whole)
-	k.whole, k.mem, k.closed = nil, nil, true
+	if k.own != nil {
+		err = errors.Join(err, k.own.Close())
+	}
+	k.whole, k.mem, k.own, k.closed = nil, nil, nil, true
 	return err
 }
 
@@ -80,16 +93,17 @@ func (k *Key) Present() ([]byte, bool) {
 // Poll reads the key, calls emit (which may be nil) when it was added,
 // updated or deleted since the previous poll, and returns the number of
 // changes (0 or 1). The first poll reports Added when the key exists.
+//
+// The lookup goes to the Key's own clone of the map (see Table.Poll).
 func (k *Key) Poll(emit Emit) (int, error) {
-	fd := k.m.FD()
-	if fd < 0 || k.closed {
+	if k.closed || k.m.FD() < 0 {
 		return 0, ErrClosed
 	}
 	present := true
 	if k.mem != nil {
 		copy(k.scratch, k.mem)
 	} else {
-		switch err := k.sys.lookup(fd, k.key, k.scratch); err {
+		switch err := k.sys.lookup(k.own.FD(), k.key, k.scratch); err {
 		case nil:
 		case unix.ENOENT:
 			present = false

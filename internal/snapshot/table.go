@@ -83,7 +83,8 @@ func (m mode) String() string {
 // rewrites only the slots that changed, so a poll that finds no change
 // allocates nothing, whatever the map size.
 type Table struct {
-	m      *ebpf.Map
+	m      *ebpf.Map // the caller's: checked for closing before each poll
+	own    *ebpf.Map // a clone of m that the syscalls use (nil for mmap)
 	mode   mode
 	array  bool
 	ks, vs int
@@ -142,8 +143,9 @@ func Watchable(t ebpf.MapType) bool {
 }
 
 // New returns an empty Table for m; its first Poll reports every entry as
-// Added. m stays owned by the caller, who must keep it open while polling:
-// a poll after m was closed fails with ErrClosed.
+// Added. m stays owned by the caller: a poll after m was closed fails with
+// ErrClosed. The Table holds a clone of m (or a mapping of an mmapable
+// array) until Close.
 func New(m *ebpf.Map, opts Options) (*Table, error) {
 	if !Watchable(m.Type()) {
 		return nil, fmt.Errorf("%s: %w (type %s; watch hash, LRU hash, array or LPM trie maps)", m, ErrUnwatchable, m.Type())
@@ -176,6 +178,13 @@ func New(m *ebpf.Map, opts Options) (*Table, error) {
 	case opts.NoBatch:
 		t.mode = modeIterate
 	}
+	if t.mode != modeMmap {
+		own, err := m.Clone()
+		if err != nil {
+			return nil, fmt.Errorf("%s: clone: %w", m, err)
+		}
+		t.own = own
+	}
 	switch {
 	case t.array:
 		if t.mode != modeMmap {
@@ -191,11 +200,15 @@ func New(m *ebpf.Map, opts Options) (*Table, error) {
 	return t, nil
 }
 
-// Close releases what the Table holds outside the Go heap (the mapping of an
-// mmapable array). Polls after Close fail with ErrClosed.
+// Close releases what the Table holds outside the Go heap (its clone of the
+// map, or the mapping of an mmapable array). Polls after Close fail with
+// ErrClosed.
 func (t *Table) Close() error {
 	err := unmapArray(t.mem)
-	t.mem = nil
+	if t.own != nil {
+		err = errors.Join(err, t.own.Close())
+	}
+	t.mem, t.own = nil, nil
 	t.closed = true
 	return err
 }
@@ -245,14 +258,19 @@ func (t *Table) keyOf(slot int) []byte {
 // Poll reads the whole map, calls emit (which may be nil) for every entry
 // that was added, updated or deleted since the previous poll, and returns
 // the number of changes. The first poll reports every entry as Added.
+//
+// The syscalls go to the Table's own clone of the map, so a caller that
+// closes its map during a sweep (a data race the caller should avoid) cannot
+// send them to another object that reused the descriptor: the sweep
+// finishes, and the next poll fails with ErrClosed.
 func (t *Table) Poll(emit Emit) (int, error) {
-	fd := t.m.FD()
-	if fd < 0 || t.closed {
+	if t.closed || t.m.FD() < 0 {
 		return 0, ErrClosed
 	}
 	if t.mode == modeMmap {
 		return t.pollMmap(emit)
 	}
+	fd := t.own.FD()
 	t.count = 0
 	changes := 0
 	var err error

@@ -504,3 +504,44 @@ func TestTableBatchRefusedLater(t *testing.T) {
 		t.Fatalf("next poll: got %v, want %v", got, want)
 	}
 }
+
+// TestTableMapClosedMidSweep: the caller closes its map during a sweep and
+// another map takes the same descriptor number. The sweep must go on reading
+// the watched map (through the Table's clone), and the next poll fail.
+func TestTableMapClosedMidSweep(t *testing.T) {
+	testenv.RequireBPF(t)
+	spec := &ebpf.MapSpec{Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 1024}
+	m, err := ebpf.NewMap(spec)
+	must(t, err)
+	defer m.Close()
+	fill(t, m, 1000)
+	tb, err := newTable(t, m, snapshot.Options{Batch: 64})
+	must(t, err)
+	poll(t, tb)
+	calls := 0
+	var other *ebpf.Map
+	defer func() {
+		if other != nil {
+			other.Close()
+		}
+	}()
+	snapshot.BeforeBatch(tb, func() bool {
+		if calls++; calls == 2 {
+			fd := m.FD()
+			m.Close()
+			if other, err = ebpf.NewMap(spec); err != nil {
+				t.Fatal(err)
+			}
+			if other.FD() != fd {
+				t.Fatalf("the new map has fd %d, not the closed one's %d: the test cannot check", other.FD(), fd)
+			}
+		}
+		return false
+	})
+	if got := poll(t, tb); len(got) != 0 {
+		t.Fatalf("sweep across the close: got %d changes (%v...), want none", len(got), got[0])
+	}
+	if _, err := tb.Poll(nil); !errors.Is(err, snapshot.ErrClosed) {
+		t.Fatalf("poll after close: got %v, want ErrClosed", err)
+	}
+}
