@@ -72,7 +72,7 @@ func (v *view) render(now time.Time) {
 	// stops, so enqueued is not shown live.)
 	important, worked := v.t.important.Load(), v.t.worked.Load()
 	depth := important - min(worked, important)
-	elapsed := now.Sub(v.start).Truncate(100 * time.Millisecond)
+	elapsed := fmt.Sprintf("%.1fs", now.Sub(v.start).Seconds())
 	if v.tty {
 		v.frame(elapsed, recv, dropped, ringFull, uncounted, depth, f)
 	} else {
@@ -80,7 +80,7 @@ func (v *view) render(now time.Time) {
 	}
 }
 
-func (v *view) frame(elapsed time.Duration, recv, dropped, ringFull, uncounted, depth uint64, f flowFigures) {
+func (v *view) frame(elapsed string, recv, dropped, ringFull, uncounted, depth uint64, f flowFigures) {
 	var b strings.Builder
 	nl := func(format string, args ...any) {
 		fmt.Fprintf(&b, format, args...)
@@ -126,7 +126,7 @@ func (v *view) frame(elapsed time.Duration, recv, dropped, ringFull, uncounted, 
 	io.WriteString(v.w, b.String())
 }
 
-func (v *view) line(elapsed time.Duration, recv, dropped, depth uint64) {
+func (v *view) line(elapsed string, recv, dropped, depth uint64) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "t=%s events/s=%d received=%d counted=%d dropped=%d important=%d worked=%d depth=%d",
 		elapsed, uint64(v.rate), recv, v.t.counted.Load(), dropped, v.t.important.Load(), v.t.worked.Load(), depth)
