@@ -14,7 +14,8 @@ import (
 // and records when each poll ran. It stands in for a map only to test the
 // timing of polls, which needs no kernel.
 type scripted struct {
-	changes []int // per poll after the baseline
+	changes []int         // per poll after the baseline
+	cost    time.Duration // how long a poll takes (synctest's clock)
 	times   []time.Time
 	done    chan struct{}
 }
@@ -23,6 +24,7 @@ func (s *scripted) Close() error { return nil }
 
 func (s *scripted) Poll(emit snapshot.Emit) (int, error) {
 	s.times = append(s.times, time.Now())
+	time.Sleep(s.cost)    // a poll's duration, not synchronisation
 	i := len(s.times) - 2 // the first poll is the baseline
 	if i < 0 || i >= len(s.changes) {
 		return 0, nil
@@ -106,6 +108,37 @@ func TestSlowConsumerDoesNotStallPolls(t *testing.T) {
 		}
 		if s := w.Stats(); s.Discarded != 0 || s.Events != 4 || s.Changes != s.Events+s.Coalesced+s.Discarded {
 			t.Fatalf("after Close: %+v; want 4 delivered and the books balanced", s)
+		}
+	})
+}
+
+// TestStatsTimes checks Stats.Interval (the pause before the next poll, as
+// decided by the poll just made), PollTime and PerPoll.
+func TestStatsTimes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ms := time.Millisecond
+		c, err := newConfig(time.Hour, []Option{WithAdaptive(ms, 8*ms)})
+		must(t, err)
+		src := &scripted{changes: []int{0, 0, 1, 0, 0, 0, 0}, cost: 3 * time.Microsecond, done: make(chan struct{})}
+		decode := func(p *pending) (Kind, error) { return p.kind, nil }
+		w := newWatcher(context.Background(), "scripted", src, newQueue(nil), decode, c)
+		must(t, w.start(false, nil))
+		defer closeWatcher(t, w)
+		if got := w.Stats().Interval; got != ms {
+			t.Fatalf("after the baseline: Interval %v, want %v", got, ms)
+		}
+		for i, want := range []time.Duration{2 * ms, 4 * ms, ms, 2 * ms, 4 * ms, 8 * ms, 8 * ms} {
+			step(t, w)
+			if got := w.Stats().Interval; got != want {
+				t.Fatalf("after poll %d: Interval %v, want %v", i+1, got, want)
+			}
+		}
+		s := w.Stats()
+		if s.Polls != 8 || s.PollTime != 8*src.cost || s.PerPoll() != src.cost {
+			t.Fatalf("stats %+v, PerPoll %v; want 8 polls of %v", s, s.PerPoll(), src.cost)
+		}
+		if (Stats{}).PerPoll() != 0 {
+			t.Fatalf("PerPoll without polls: %v, want 0", (Stats{}).PerPoll())
 		}
 	})
 }

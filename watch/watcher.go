@@ -27,7 +27,7 @@ type Stats struct {
 	DecodeErrors uint64        // changes whose key or value failed to decode, skipped
 	Pending      int           // events waiting for the consumer (at most one per key)
 	PollTime     time.Duration // total time spent polling
-	Interval     time.Duration // the current pause between polls
+	Interval     time.Duration // the pause before the next poll
 }
 
 // PerPoll is the mean time of one poll.
@@ -113,6 +113,9 @@ func (w *Watcher[T]) start(initial bool, baseline func(n int)) error {
 	if baseline != nil {
 		baseline(n)
 	}
+	w.mu.Lock()
+	w.stats.Interval = w.sched.cur // the first pause
+	w.mu.Unlock()
 	go w.run()
 	return nil
 }
@@ -161,7 +164,6 @@ func (w *Watcher[T]) poll(emit snapshot.Emit) (int, error) {
 	}
 	w.stats.Coalesced += w.coalesced
 	w.stats.Pending = w.q.live
-	w.stats.Interval = w.sched.cur
 	w.mu.Unlock()
 	w.coalesced = 0
 	if n > 0 { // the front may have changed: decode it again
@@ -232,14 +234,18 @@ func (w *Watcher[T]) run() {
 			return
 		}
 		n, err := w.poll(w.emit)
-		if kicked != nil {
-			close(kicked)
-		}
 		if err != nil {
 			w.finish(err)
 			return
 		}
-		timer.Reset(w.sched.after(n))
+		d := w.sched.after(n)
+		w.mu.Lock()
+		w.stats.Interval = d
+		w.mu.Unlock()
+		if kicked != nil {
+			close(kicked)
+		}
+		timer.Reset(d)
 	}
 }
 
