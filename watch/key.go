@@ -43,7 +43,7 @@ func waitKey[K, V any](ctx context.Context, m *ebpf.Map, k K, missed func(), opt
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return zero, fmt.Errorf("watch %s: wait for key: %w", name, context.Cause(ctx))
 	}
-	sched := c.schedule()
+	pauses := c.pauses()
 	var timer *time.Timer
 	for {
 		if _, err := kp.Poll(nil); err != nil {
@@ -62,7 +62,7 @@ func waitKey[K, V any](ctx context.Context, m *ebpf.Map, k K, missed func(), opt
 		if ctx.Err() != nil {
 			return zero, fmt.Errorf("watch %s: wait for key: %w: %w", name, ErrKeyNotExist, context.Cause(ctx))
 		}
-		d := sched.after(0)
+		d := pauses.Next() // a miss is a quiet poll: WithAdaptive backs off from min
 		if timer == nil {
 			timer = time.NewTimer(d)
 			defer timer.Stop()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"reflect"
 	"time"
+
+	"github.com/bpfchan/bpfchan/internal/backoff"
 )
 
 // Default pauses between polls (see WithInterval).
@@ -101,29 +103,12 @@ func equalFunc[V any](c config) (func(a, b V) bool, error) {
 	return f, nil
 }
 
-// schedule is the pause between polls.
-type schedule struct {
-	cur, min, max time.Duration
-	adaptive      bool
-}
-
-func (c config) schedule() schedule {
+// pauses returns the pauses between polls: always the interval, or, with
+// WithAdaptive, an exponential backoff from min to max that the poller
+// resets after a poll that found changes.
+func (c config) pauses() backoff.Backoff {
 	if c.adaptive {
-		return schedule{cur: c.minI, min: c.minI, max: c.maxI, adaptive: true}
+		return backoff.Backoff{Min: c.minI, Max: c.maxI}
 	}
-	return schedule{cur: c.interval}
-}
-
-// after returns the pause after a poll that found changed > 0 changes.
-func (s *schedule) after(changed int) time.Duration {
-	if s.adaptive {
-		if changed > 0 {
-			s.cur = s.min
-		} else if s.cur > s.max/2 {
-			s.cur = s.max
-		} else {
-			s.cur *= 2
-		}
-	}
-	return s.cur
+	return backoff.Backoff{Min: c.interval, Max: c.interval}
 }

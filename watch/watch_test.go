@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -104,6 +105,33 @@ func TestKeyAppearsAfterWaitStarts(t *testing.T) {
 	if r.err != nil || r.v != 42 {
 		t.Fatalf("got %d, %v; want 42, nil", r.v, r.err)
 	}
+}
+
+// TestKeyAdaptive checks the pauses between Key's looks with WithAdaptive:
+// min first, then doubling.
+func TestKeyAdaptive(t *testing.T) {
+	m := hash(t, 8)
+	synctest.Test(t, func(t *testing.T) {
+		ms := time.Millisecond
+		var looks []time.Time
+		missed := func() {
+			looks = append(looks, time.Now())
+			if len(looks) == 4 {
+				must(t, m.Put(uint32(7), uint64(70)))
+			}
+		}
+		v, err := waitKey[uint32, uint64](context.Background(), m, 7, missed, WithAdaptive(ms, 3*ms))
+		if err != nil || v != 70 {
+			t.Fatalf("got %d, %v; want 70, nil", v, err)
+		}
+		var gaps []time.Duration
+		for i := 1; i < len(looks); i++ {
+			gaps = append(gaps, looks[i].Sub(looks[i-1]))
+		}
+		if want := []time.Duration{ms, 2 * ms, 3 * ms}; !slices.Equal(gaps, want) {
+			t.Fatalf("pauses between looks %v, want %v", gaps, want)
+		}
+	})
 }
 
 func TestKeyPresentReturnsAtOnce(t *testing.T) {

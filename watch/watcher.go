@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bpfchan/bpfchan/chans"
+	"github.com/bpfchan/bpfchan/internal/backoff"
 	"github.com/bpfchan/bpfchan/internal/snapshot"
 )
 
@@ -61,7 +62,7 @@ type Watcher[T any] struct {
 	q      *queue
 	emit   snapshot.Emit
 	decode func(*pending) (T, error)
-	sched  schedule
+	pauses backoff.Backoff
 
 	// Goroutine-owned.
 	coalesced uint64 // by the poll in progress
@@ -85,7 +86,7 @@ func newWatcher[T any](ctx context.Context, name string, src poller, q *queue, d
 		src:    src,
 		q:      q,
 		decode: decode,
-		sched:  c.schedule(),
+		pauses: c.pauses(),
 	}
 	w.emit = func(kind snapshot.Kind, key, old, new []byte) {
 		w.coalesced += uint64(q.add(kind, key, old, new))
@@ -113,10 +114,11 @@ func (w *Watcher[T]) start(initial bool, baseline func(n int)) error {
 	if baseline != nil {
 		baseline(n)
 	}
+	d := w.pauses.Next()
 	w.mu.Lock()
-	w.stats.Interval = w.sched.cur // the first pause
+	w.stats.Interval = d
 	w.mu.Unlock()
-	go w.run()
+	go w.run(d)
 	return nil
 }
 
@@ -204,10 +206,10 @@ func (w *Watcher[T]) pollNow() bool {
 // run is the watcher's goroutine. It exits when ctx is done (discarding what
 // is pending), when Close is called (after one last poll and the delivery of
 // everything pending), or when a poll fails; it closes C() on its way out.
-func (w *Watcher[T]) run() {
+func (w *Watcher[T]) run(pause time.Duration) {
 	defer close(w.done)
 	defer close(w.c)
-	timer := time.NewTimer(w.sched.cur)
+	timer := time.NewTimer(pause)
 	defer timer.Stop()
 	for {
 		if w.ctx.Err() != nil { // an abort wins over a ready consumer
@@ -238,7 +240,10 @@ func (w *Watcher[T]) run() {
 			w.finish(err)
 			return
 		}
-		d := w.sched.after(n)
+		if n > 0 {
+			w.pauses.Reset()
+		}
+		d := w.pauses.Next()
 		w.mu.Lock()
 		w.stats.Interval = d
 		w.mu.Unlock()
