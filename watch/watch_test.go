@@ -152,7 +152,7 @@ func TestKeyCancellation(t *testing.T) {
 		ctx, cancel := context.WithCancelCause(context.Background())
 		cancel(cause)
 		looks := 0
-		_, err := waitKey[uint32, uint64](ctx, m, 2, func() { looks++ })
+		_, err := waitKey[uint32, uint64](ctx, m, 1, func() { looks++ })
 		if !errors.Is(err, cause) || looks != 0 {
 			t.Fatalf("got %v after %d looks; want the cause after 0", err, looks)
 		}
@@ -514,10 +514,16 @@ func TestStopping(t *testing.T) {
 }
 
 func TestMapClosedMidWatch(t *testing.T) {
-	for _, flags := range []uint32{0, unix.BPF_F_MMAPABLE} {
+	for _, spec := range []ebpf.MapSpec{
+		{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 8},
+		{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 8, Flags: unix.BPF_F_MMAPABLE},
+		{Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 8},
+		{Type: ebpf.LRUHash, KeySize: 4, ValueSize: 8, MaxEntries: 8},
+	} {
 		testenv.RequireBPF(t)
-		m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 8, Flags: flags})
+		m, err := ebpf.NewMap(&spec)
 		must(t, err)
+		must(t, m.Put(uint32(1), uint64(1)))
 		w, err := Map[uint32, uint64](context.Background(), m, WithInterval(forever))
 		must(t, err)
 		c, err := Changes[uint32, uint64](context.Background(), m, 1, WithInterval(forever))
@@ -531,10 +537,41 @@ func TestMapClosedMidWatch(t *testing.T) {
 		for range c.C() {
 		}
 		for _, err := range []error{w.Wait(), c.Wait()} {
-			if !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), "Array") {
-				t.Errorf("flags %#x: Wait: got %v, want ErrClosed naming the map", flags, err)
+			if !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), spec.Type.String()) {
+				t.Errorf("%s flags %#x: Wait: got %v, want ErrClosed naming the map", spec.Type, spec.Flags, err)
 			}
 		}
+	}
+}
+
+// TestMapWithEqual: values that WithEqual finds equal to the last reported
+// one are no change, for every way a whole map is read.
+func TestMapWithEqual(t *testing.T) {
+	near := func(a, b uint64) bool { return max(a, b)-min(a, b) < 10 }
+	for _, spec := range []ebpf.MapSpec{
+		{Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 8},
+		{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 8},
+		{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 8, Flags: unix.BPF_F_MMAPABLE},
+	} {
+		t.Run(fmt.Sprintf("%s flags %#x", spec.Type, spec.Flags), func(t *testing.T) {
+			m := mkMap(t, &spec)
+			must(t, m.Put(uint32(1), uint64(100)))
+			w, err := Map[uint32, uint64](context.Background(), m, WithEqual(near), WithInterval(forever))
+			must(t, err)
+			defer closeWatcher(t, w)
+			for _, v := range []uint64{105, 109, 95} {
+				must(t, m.Put(uint32(1), v))
+				step(t, w)
+			}
+			if s := w.Stats(); s.Changes != 0 {
+				t.Fatalf("values near 100: %d changes, want none", s.Changes)
+			}
+			must(t, m.Put(uint32(1), uint64(112)))
+			step(t, w)
+			if got, want := recv(t, w), (Event[uint32, uint64]{Kind: Updated, Key: 1, Old: 100, New: 112}); got != want {
+				t.Fatalf("got %v, want %v", got, want)
+			}
+		})
 	}
 }
 

@@ -545,3 +545,46 @@ func TestTableMapClosedMidSweep(t *testing.T) {
 		t.Fatalf("poll after close: got %v, want ErrClosed", err)
 	}
 }
+
+// TestTableErrorMidSweep: a sweep fails after some batches were compared.
+// The slots of those entries already hold the new values, so the next poll
+// must compare every entry with its slot again, not trust the last complete
+// sweep: here the values go back to what that sweep read, and the events
+// must still bring a replay back to the map's contents.
+func TestTableErrorMidSweep(t *testing.T) {
+	m := newMap(t, &ebpf.MapSpec{Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 1024})
+	fill(t, m, 1000)
+	tb, err := newTable(t, m, snapshot.Options{Batch: 64})
+	must(t, err)
+	replay := map[string]string{}
+	apply := func(kind snapshot.Kind, key, old, new []byte) {
+		if kind == snapshot.Deleted {
+			delete(replay, string(key))
+		} else {
+			replay[string(key)] = string(new)
+		}
+	}
+	must(t, second(tb.Poll(apply)))
+
+	set := func(off uint64) {
+		keys, vals := make([]uint32, 1000), make([]uint64, 1000)
+		for i := range keys {
+			keys[i], vals[i] = uint32(i), uint64(i)+off
+		}
+		if _, err := m.BatchUpdate(keys, vals, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(1000000)
+	calls := 0
+	snapshot.BeforeBatch(tb, func() bool { calls++; return calls == 3 })
+	n, err := tb.Poll(apply)
+	if !errors.Is(err, unix.EINVAL) || n == 0 || n >= 1000 {
+		t.Fatalf("failing poll: %d changes, %v; want those of two batches, then EINVAL", n, err)
+	}
+	set(0) // back to what the last complete sweep read
+	must(t, second(tb.Poll(apply)))
+	if got := contents(t, m); !maps.Equal(replay, got) || !maps.Equal(tableContents(tb), got) {
+		t.Fatal("after the failed sweep, the replay or the table differs from the map")
+	}
+}
