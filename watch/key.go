@@ -93,19 +93,8 @@ func Changes[K, V any](ctx context.Context, m *ebpf.Map, k K, opts ...Option) (*
 		return nil, err
 	}
 	decode := func(p *pending) (Change[V], error) {
-		var ch Change[V]
-		ch.Present = p.kind != Deleted
-		if p.hasOld {
-			if err := cv.Decode(p.old, &ch.Old); err != nil {
-				return ch, err
-			}
-		}
-		if p.hasNew {
-			if err := cv.Decode(p.new, &ch.New); err != nil {
-				return ch, err
-			}
-		}
-		return ch, nil
+		ch := Change[V]{Present: p.kind != Deleted}
+		return ch, decodeOldNew(cv, p, &ch.Old, &ch.New)
 	}
 	q := newQueue(eq)
 	w := newWatcher(ctx, m.String(), kp, q, decode, c)
@@ -152,8 +141,8 @@ func setup[K, V any](m *ebpf.Map, c config) (codec.Codec[K], codec.Codec[V], fun
 	if m == nil {
 		return ck, cv, nil, errors.New("watch: nil map")
 	}
-	if !snapshot.Watchable(m.Type()) {
-		return ck, cv, nil, fmt.Errorf("watch %s: %w (type %s; hash, LRU hash, array and LPM trie maps can be watched)", m, ErrUnwatchable, m.Type())
+	if err := snapshot.Watchable(m); err != nil {
+		return ck, cv, nil, fmt.Errorf("watch %w", err)
 	}
 	ck, err := codec.For[K]()
 	if err != nil {
@@ -188,4 +177,17 @@ func rawEqual[V any](cv codec.Codec[V], f func(a, b V) bool) func(a, b []byte) b
 		}
 		return f(x, y)
 	}
+}
+
+// decodeOldNew decodes the old and new values of p that it has.
+func decodeOldNew[V any](cv codec.Codec[V], p *pending, old, new *V) error {
+	if p.hasOld {
+		if err := cv.Decode(p.old, old); err != nil {
+			return err
+		}
+	}
+	if p.hasNew {
+		return cv.Decode(p.new, new)
+	}
+	return nil
 }

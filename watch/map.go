@@ -55,17 +55,7 @@ func newMap[K, V any](ctx context.Context, m *ebpf.Map, opts []Option) (*Watcher
 		if err := ck.Decode(p.key, &e.Key); err != nil {
 			return e, err
 		}
-		if p.hasOld {
-			if err := cv.Decode(p.old, &e.Old); err != nil {
-				return e, err
-			}
-		}
-		if p.hasNew {
-			if err := cv.Decode(p.new, &e.New); err != nil {
-				return e, err
-			}
-		}
-		return e, nil
+		return e, decodeOldNew(cv, p, &e.Old, &e.New)
 	}
 	return newWatcher(ctx, m.String(), t, newQueue(eq), decode, c), c, nil
 }

@@ -32,8 +32,8 @@ type Key struct {
 // Poll reports Added when the key exists. An array index out of range is an
 // error: that key can never exist.
 func NewKey(m *ebpf.Map, key []byte, opts Options) (*Key, error) {
-	if !Watchable(m.Type()) {
-		return nil, fmt.Errorf("%s: %w (type %s; watch hash, LRU hash, array or LPM trie maps)", m, ErrUnwatchable, m.Type())
+	if err := Watchable(m); err != nil {
+		return nil, err
 	}
 	if len(key) != int(m.KeySize()) {
 		return nil, fmt.Errorf("%s: key of %d bytes, map has %d", m, len(key), m.KeySize())

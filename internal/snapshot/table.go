@@ -133,13 +133,14 @@ type sweep struct {
 	n          int
 }
 
-// Watchable reports whether maps of type t can be snapshotted.
-func Watchable(t ebpf.MapType) bool {
-	switch t {
+// Watchable returns nil when m can be snapshotted, otherwise an error
+// matching ErrUnwatchable that names m, its type and the types that can be.
+func Watchable(m *ebpf.Map) error {
+	switch m.Type() {
 	case ebpf.Hash, ebpf.LRUHash, ebpf.Array, ebpf.LPMTrie:
-		return true
+		return nil
 	}
-	return false
+	return fmt.Errorf("%s: %w (type %s; hash, LRU hash, array and LPM trie maps can be watched)", m, ErrUnwatchable, m.Type())
 }
 
 // New returns an empty Table for m; its first Poll reports every entry as
@@ -147,8 +148,8 @@ func Watchable(t ebpf.MapType) bool {
 // ErrClosed. The Table holds a clone of m (or a mapping of an mmapable
 // array) until Close.
 func New(m *ebpf.Map, opts Options) (*Table, error) {
-	if !Watchable(m.Type()) {
-		return nil, fmt.Errorf("%s: %w (type %s; watch hash, LRU hash, array or LPM trie maps)", m, ErrUnwatchable, m.Type())
+	if err := Watchable(m); err != nil {
+		return nil, err
 	}
 	t := &Table{
 		m:     m,
