@@ -51,6 +51,7 @@ func Perf[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[T], 
 	if err != nil {
 		return nil, fmt.Errorf("%s: open reader on %s: %w", what, mi.name, err)
 	}
+	rd.SetDeadline(pastDeadline) // next never blocks; wait sets its own deadline
 	s := &Source[T]{}
 	f := &perfFeed{name: mi.name, rd: rd, drain: c.drain, n: &s.h.cnt}
 	start(ctx, f, dec, newSingle(c, s), s)

@@ -170,20 +170,57 @@ func decoderFor[E any](c config, what string) (dec func([]byte, *E) error, size 
 	return cd.Decode, cd.Size(), nil
 }
 
-// single sends each value on its own.
+// single sends each value on its own. With a buffered C() it decodes a
+// short run of values (at most the buffer, at most 64) before sending them
+// one after another: a consumer that keeps up is woken once per run
+// instead of once per value, which is what a goroutine hand-off costs.
+// The run is sent as soon as the map is empty, so a lone value waits for
+// nothing. With an unbuffered C() each value is sent as soon as it is
+// decoded: the pump holds at most one.
 type single[E any] struct {
-	out chan E
-	v   E
-	p   chans.Policy
-	n   *counters
+	out  chan E
+	pend []E // decoded, not yet sent; cap is the run length (0: none)
+	v    E
+	p    chans.Policy
+	n    *counters
 }
 
-func (s *single[E]) slot() *E { return &s.v }
+func (s *single[E]) slot() *E {
+	if cap(s.pend) == 0 {
+		return &s.v
+	}
+	return &s.pend[:len(s.pend)+1][len(s.pend)]
+}
 
 func (s *single[E]) commit(ctx context.Context) error {
-	var zero E
-	v := s.v
-	s.v = zero // a decoder may reuse what the slot points to
+	if cap(s.pend) == 0 {
+		var zero E
+		v := s.v
+		s.v = zero // a decoder may reuse what the slot points to
+		return s.send(ctx, v)
+	}
+	s.pend = s.pend[:len(s.pend)+1]
+	if len(s.pend) == cap(s.pend) {
+		return s.flush(ctx)
+	}
+	return nil
+}
+
+func (s *single[E]) flush(ctx context.Context) error {
+	for i, v := range s.pend {
+		if err := s.send(ctx, v); err != nil {
+			s.n.n.Dropped += uint64(len(s.pend) - i - 1)
+			clear(s.pend)
+			s.pend = s.pend[:0]
+			return err
+		}
+	}
+	clear(s.pend) // a decoder may reuse what the slots point to
+	s.pend = s.pend[:0]
+	return nil
+}
+
+func (s *single[E]) send(ctx context.Context, v E) error {
 	select {
 	case s.out <- v:
 		s.n.n.Delivered++
@@ -212,9 +249,12 @@ func (s *single[E]) commit(ctx context.Context) error {
 	return nil
 }
 
-func (s *single[E]) flush(context.Context) error { return nil }
-func (s *single[E]) discard()                    {}
-func (s *single[E]) close()                      { close(s.out) }
+func (s *single[E]) discard() {
+	s.n.n.Dropped += uint64(len(s.pend))
+	s.pend = s.pend[:0]
+}
+
+func (s *single[E]) close() { close(s.out) }
 
 // batcher sends values in batches of up to size, flushed early when the map
 // is empty or the oldest value reaches age.
@@ -244,7 +284,10 @@ func (b *batcher[E]) slot() *E {
 
 func (b *batcher[E]) commit(ctx context.Context) error {
 	b.cur = b.cur[:len(b.cur)+1]
-	if l := len(b.cur); l == b.size || (l%16 == 0 && time.Since(b.start) >= b.age) {
+	// The age is checked every 64 records: a batch only grows old when
+	// records trickle in without ever emptying the ring, and the clock
+	// costs as much as reading a record.
+	if l := len(b.cur); l == b.size || (l%64 == 0 && time.Since(b.start) >= b.age) {
 		return b.flush(ctx)
 	}
 	return nil
@@ -306,7 +349,7 @@ func (b *batcher[E]) close() { close(b.out) }
 // newEmitter returns the single-value emitter of a source.
 func newSingle[E any](c config, s *Source[E]) *single[E] {
 	s.c = make(chan E, c.buffer)
-	return &single[E]{out: s.c, p: c.overflow, n: &s.h.cnt}
+	return &single[E]{out: s.c, pend: make([]E, 0, min(c.buffer, 64)), p: c.overflow, n: &s.h.cnt}
 }
 
 // newBatcher returns the batch emitter of a source, with Recycle wired up.

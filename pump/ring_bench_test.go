@@ -1,0 +1,308 @@
+package pump_test
+
+import (
+	"errors"
+	"os"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/bpfchan/bpfchan/internal/codec"
+	"github.com/bpfchan/bpfchan/internal/producer"
+	"github.com/bpfchan/bpfchan/pump"
+)
+
+type rec64 struct {
+	Seq uint64
+	Pad [56]byte
+}
+
+// rawReader is the raw cilium path: ReadInto into a reused record, then a
+// copy into the typed value (the codec's direct copy).
+type rawReader[T any] struct {
+	rd  *ringbuf.Reader
+	rec ringbuf.Record
+	cd  codec.Codec[T]
+	v   T
+}
+
+func newRawReader[T any](b *testing.B, rb *ebpf.Map) *rawReader[T] {
+	rd, err := ringbuf.NewReader(rb)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { rd.Close() })
+	cd, err := codec.For[T]()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &rawReader[T]{rd: rd, cd: cd}
+}
+
+func (r *rawReader[T]) read(b *testing.B) uint64 {
+	if err := r.rd.ReadInto(&r.rec); err != nil {
+		b.Fatal(err)
+	}
+	if err := r.cd.Decode(r.rec.RawSample, &r.v); err != nil {
+		b.Fatal(err)
+	}
+	return *(*uint64)(unsafe.Pointer(&r.v))
+}
+
+// BenchmarkRingConsumer: the ring is pre-filled, the consumer is the
+// bottleneck. ns/op is the pump's cost per record (RingBufBatches, batches
+// recycled); raw-ns/rec is ReadInto+decode in the same run; x-raw their
+// ratio (target <= 1.4).
+func BenchmarkRingConsumer(b *testing.B) {
+	b.Run("16B", func(b *testing.B) { benchConsumer[rec16](b, 16) })
+	b.Run("64B", func(b *testing.B) { benchConsumer[rec64](b, 64) })
+	b.Run("256B", func(b *testing.B) { benchConsumer[rec256](b, 256) })
+}
+
+func benchConsumer[T any](b *testing.B, size int) {
+	const ringSize = 16 << 20
+	chunk := ringSize / (size + 8) * 9 / 10
+	pumpRing, rawRing := newRing(b, ringSize), newRing(b, ringSize)
+	pp, rp := ringProducer(b, pumpRing, size), ringProducer(b, rawRing, size)
+	raw := newRawReader[T](b, rawRing)
+	var rawTime, pumpTime time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		n := min(chunk, b.N-done)
+		b.StopTimer()
+		if err := rp.Run(n); err != nil {
+			b.Fatal(err)
+		}
+		// The raw consumer runs on its own goroutine, like the pump: both
+		// read a ring the producer wrote from another goroutine's CPU.
+		t0 := time.Now()
+		rawDone := make(chan struct{})
+		go func() {
+			for range n {
+				raw.read(b)
+			}
+			close(rawDone)
+		}()
+		<-rawDone
+		rawTime += time.Since(t0)
+		// The pump starts on a full ring, so all of its work is timed; its
+		// start and stop are counted too.
+		if err := pp.Run(n); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		t0 = time.Now()
+		src, err := pump.RingBufBatches[T](b.Context(), pumpRing, benchOpts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for got := 0; got < n; {
+			batch := <-src.C()
+			got += len(batch)
+			src.Recycle(batch)
+		}
+		if err := src.Close(); err != nil {
+			b.Fatal(err)
+		}
+		pumpTime += time.Since(t0)
+		done += n
+	}
+	b.StopTimer()
+	report(b, pumpTime, rawTime, b.N)
+}
+
+func report(b *testing.B, pumpTime, rawTime time.Duration, n int) {
+	b.ReportMetric(float64(rawTime.Nanoseconds())/float64(n), "raw-ns/rec")
+	b.ReportMetric(float64(pumpTime.Nanoseconds())/float64(n), "pump-ns/rec")
+	b.ReportMetric(float64(pumpTime)/float64(rawTime), "x-raw")
+}
+
+// BenchmarkRingProducer: a BPF producer runs concurrently and is the
+// bottleneck. x-raw is the raw consumer's throughput over the pump's
+// (target >= 0.95 as throughput, i.e. time ratio <= 1/0.95), for
+// RingBufBatches and RingBuf.
+func BenchmarkRingProducer(b *testing.B) {
+	b.Run("16B", func(b *testing.B) { benchProducer[rec16](b, 16) })
+	b.Run("64B", func(b *testing.B) { benchProducer[rec64](b, 64) })
+	b.Run("256B", func(b *testing.B) { benchProducer[rec256](b, 256) })
+}
+
+func benchProducer[T any](b *testing.B, size int) {
+	n := max(b.N, 1000)
+	// Each path gets its own ring and producer; the producer runs in chunks
+	// on its own goroutine while the consumer takes records as they come.
+	// Records the consumer fell too far behind for (a full 16 MiB ring) are
+	// reported as lost-recs; the consumer stops when it has all the others.
+	var lostTotal uint64
+	measure := func(consume func(ring *ebpf.Map, target func() (int, bool)) int) time.Duration {
+		ring := newRing(b, 16<<20)
+		p := ringProducer(b, ring, size)
+		var want atomic.Int64
+		want.Store(int64(n))
+		var finished atomic.Bool
+		errc := make(chan error, 1)
+		t0 := time.Now()
+		go func() {
+			var err error
+			for sent := 0; sent < n && err == nil; sent += 4096 {
+				err = p.Run(min(4096, n-sent))
+			}
+			_, lost, _ := p.Counts()
+			want.Store(int64(n) - int64(lost))
+			finished.Store(true)
+			errc <- err
+		}()
+		got := consume(ring, func() (int, bool) { return int(want.Load()), finished.Load() })
+		d := time.Since(t0)
+		if err := <-errc; err != nil {
+			b.Fatal(err)
+		}
+		if got != int(want.Load()) {
+			b.Fatalf("received %d records, want %d", got, want.Load())
+		}
+		lostTotal += uint64(n - got)
+		return d
+	}
+	// poll is how long a consumer waits before looking whether the
+	// producer finished with losses.
+	const poll = 10 * time.Millisecond
+	rawTime := measure(func(ring *ebpf.Map, target func() (int, bool)) int {
+		raw := newRawReader[T](b, ring)
+		got := 0
+		for {
+			if want, fin := target(); fin && got >= want {
+				return got
+			}
+			raw.rd.SetDeadline(time.Now().Add(poll))
+			err := raw.rd.ReadInto(&raw.rec)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := raw.cd.Decode(raw.rec.RawSample, &raw.v); err != nil {
+				b.Fatal(err)
+			}
+			got++
+		}
+	})
+	batchTime := measure(func(ring *ebpf.Map, target func() (int, bool)) int {
+		src, err := pump.RingBufBatches[T](b.Context(), ring)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer src.Close()
+		tick := time.NewTicker(poll)
+		defer tick.Stop()
+		got := 0
+		for {
+			if want, fin := target(); fin && got >= want {
+				return got
+			}
+			select {
+			case batch := <-src.C():
+				got += len(batch)
+				src.Recycle(batch)
+			case <-tick.C:
+			}
+		}
+	})
+	singleTime := measure(func(ring *ebpf.Map, target func() (int, bool)) int {
+		src, err := pump.RingBuf[T](b.Context(), ring, pump.WithBuffer(1024))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer src.Close()
+		tick := time.NewTicker(poll)
+		defer tick.Stop()
+		got := 0
+		for {
+			if want, fin := target(); fin && got >= want {
+				return got
+			}
+			select {
+			case <-src.C():
+				got++
+			case <-tick.C:
+			}
+		}
+	})
+	b.ReportMetric(float64(rawTime.Nanoseconds())/float64(n), "raw-ns/rec")
+	b.ReportMetric(float64(batchTime.Nanoseconds())/float64(n), "batches-ns/rec")
+	b.ReportMetric(float64(singleTime.Nanoseconds())/float64(n), "single-ns/rec")
+	b.ReportMetric(float64(rawTime)/float64(batchTime), "batches-x-raw-throughput")
+	b.ReportMetric(float64(rawTime)/float64(singleTime), "single-x-raw-throughput")
+	b.ReportMetric(float64(lostTotal), "lost-recs")
+}
+
+// BenchmarkRingLatency: one record produced, then the time until a
+// goroutine holds it; raw is a consumer blocked in ReadInto (cilium's
+// epoll_wait), pump a RingBuf pump parked in the netpoller. Medians and p99
+// in µs.
+func BenchmarkRingLatency(b *testing.B) {
+	n := max(b.N, 200)
+	rawRing := newRing(b, 1<<20)
+	rp := ringProducer(b, rawRing, 16)
+	raw := newRawReader[rec16](b, rawRing)
+	rawLat := measureLatency(b, n, rp, func() { raw.read(b) })
+
+	ring := newRing(b, 1<<20)
+	pp := ringProducer(b, ring, 16)
+	src, err := pump.RingBuf[rec16](b.Context(), ring)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pumpLat := measureLatency(b, n, pp, func() { <-src.C() })
+	if err := src.Close(); err != nil {
+		b.Fatal(err)
+	}
+	rm, r99 := quantiles(rawLat)
+	pm, p99 := quantiles(pumpLat)
+	b.ReportMetric(rm, "raw-median-µs")
+	b.ReportMetric(r99, "raw-p99-µs")
+	b.ReportMetric(pm, "pump-median-µs")
+	b.ReportMetric(p99, "pump-p99-µs")
+	b.ReportMetric(pm-rm, "median-over-raw-µs")
+	b.ReportMetric(p99-r99, "p99-over-raw-µs")
+}
+
+// measureLatency runs n rounds: the producer stamps the time and produces
+// one record; a consumer goroutine takes it (take) and records the delay.
+func measureLatency(b *testing.B, n int, p *producer.Producer, take func()) []time.Duration {
+	var start atomic.Int64
+	lat := make([]time.Duration, 0, n)
+	ack := make(chan struct{})
+	go func() {
+		for range n {
+			take()
+			lat = append(lat, time.Duration(time.Now().UnixNano()-start.Load()))
+			ack <- struct{}{}
+		}
+		close(ack)
+	}()
+	for range n {
+		start.Store(time.Now().UnixNano())
+		if err := p.Run(1); err != nil {
+			b.Fatal(err)
+		}
+		<-ack
+	}
+	<-ack
+	return lat
+}
+
+func quantiles(d []time.Duration) (median, p99 float64) {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	us := func(i int) float64 { return float64(s[min(i, len(s)-1)].Nanoseconds()) / 1e3 }
+	return us(len(s) / 2), us(len(s) * 99 / 100)
+}
+
+var benchOpts []pump.Option
