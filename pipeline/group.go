@@ -6,9 +6,14 @@ import (
 	"sync"
 )
 
-// Causes the group cancels its own context with. Wait maps both to nil: they
-// mark a pipeline that ended the way its owner asked, not a failure.
 var (
+	// ErrSinkStopped is the error of a [To] stage whose Sender stopped by
+	// itself, with no error, while values were still coming: they could not
+	// be delivered.
+	ErrSinkStopped = errors.New("sink stopped before its input ended")
+
+	// Causes the group cancels its own context with. Wait maps both to nil:
+	// they mark a pipeline that ended the way its owner asked, not a failure.
 	errFinished = errors.New("pipeline: group finished")
 	errBroken   = errors.New("pipeline: consumer stopped iterating")
 )

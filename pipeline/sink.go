@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"iter"
+	"sync/atomic"
 
 	"github.com/bpfchan/bpfchan/chans"
 )
@@ -11,6 +12,11 @@ import (
 // it received. An error from s's Wait becomes a *StageError unless the group
 // was already aborting. Create s with the group's context, so that an abort
 // also stops a push that waits on a full map.
+//
+// A sink may stop by itself (a push into a full map with pump.FullFail, a
+// sink with a context of its own): To then stops sending at once, and the
+// sink's error aborts the group. A sink that stops with no error before in
+// is closed fails the stage with [ErrSinkStopped].
 func To[T any](g *Group, in <-chan T, s chans.Sender[T]) {
 	check(g, "to", in)
 	if s == nil {
@@ -21,7 +27,17 @@ func To[T any](g *Group, in <-chan T, s chans.Sender[T]) {
 		panic("pipeline: To a Sender whose C() is nil")
 	}
 	st := g.newStage("to", config{workers: 1})
-	g.spawn(func() { // exits once s has finished
+	var closed atomic.Bool // set before To closes sc: the sink may end from now on
+	sinkDone := make(chan struct{})
+	g.spawn(func() { // exits when s has stopped
+		err := s.Wait()
+		if err == nil && !closed.Load() {
+			err = ErrSinkStopped
+		}
+		close(sinkDone)
+		g.fail(st.name, err)
+	})
+	g.spawn(func() { // exits when in is closed, the group aborts or s stops, once s has stopped
 		done := g.ctx.Done()
 		inDone := g.inputDone(in)
 	loop:
@@ -36,10 +52,13 @@ func To[T any](g *Group, in <-chan T, s chans.Sender[T]) {
 				st.out.Add(1)
 			case <-done:
 				break loop
+			case <-sinkDone:
+				break loop
 			}
 		}
+		closed.Store(true)
 		close(sc)
-		g.fail(st.name, s.Wait())
+		<-sinkDone
 	})
 }
 
