@@ -21,6 +21,10 @@ import (
 // aborting. r's Wait must be safe to call while Close runs, as every bpfchan
 // pump's and watcher's is.
 //
+// r must close C() when it stops, as the chans.Receiver contract asks: the
+// stages downstream end when it is closed. A Receiver that never closes it
+// makes a Stop hang (an abort still ends: the stages stop reading it).
+//
 // Create r with the group's context (the one New returned): then an abort
 // also interrupts r at once, instead of at its next delivery.
 func From[T any](g *Group, r chans.Receiver[T]) <-chan T {
@@ -59,7 +63,17 @@ func From[T any](g *Group, r chans.Receiver[T]) <-chan T {
 		case <-ended:
 		case <-g.ctx.Done():
 			// Also when the abort comes during a graceful Close begun by Stop.
-			for range ch {
+			// Until r's goroutine has exited, not until ch is closed: a
+			// Receiver that never closes its channel must not hang Wait.
+			for {
+				select {
+				case _, ok := <-ch:
+					if !ok {
+						return
+					}
+				case <-ended:
+					return
+				}
 			}
 		}
 	})

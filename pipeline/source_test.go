@@ -1,0 +1,60 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/bpfchan/bpfchan/pipeline"
+)
+
+// unclosed is a chans.Receiver that breaks the contract: its goroutine sends
+// 0, 1, 2... until Close, and exits without closing C().
+type unclosed struct {
+	c    chan int
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+func newUnclosed() *unclosed {
+	r := &unclosed{c: make(chan int), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		for i := 0; ; i++ {
+			select {
+			case r.c <- i:
+			case <-r.stop:
+				return
+			}
+		}
+	}()
+	return r
+}
+
+func (r *unclosed) C() <-chan int { return r.c }
+func (r *unclosed) Wait() error   { <-r.done; return nil }
+func (r *unclosed) Close() error  { r.once.Do(func() { close(r.stop) }); return r.Wait() }
+
+// TestFromAbortUnclosedReceiver: on abort, From discards what its source
+// still delivers only until the source's goroutine has exited, so a source
+// that never closes C() does not keep Wait from returning.
+func TestFromAbortUnclosedReceiver(t *testing.T) {
+	noLeaks(t)
+	errQuit := errors.New("quit")
+	parent, cancel := context.WithCancelCause(t.Context())
+	defer cancel(nil)
+	g, _ := pipeline.New(parent)
+	r := newUnclosed()
+	var n int
+	pipeline.ForEach(g, pipeline.From(g, r), func(context.Context, int) error {
+		if n++; n == 3 {
+			cancel(errQuit)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != errQuit {
+		t.Fatalf("Wait: %v, want %v", err, errQuit)
+	}
+}
