@@ -38,6 +38,18 @@
 // been told to stop: unlike a pipeline that drains its inputs in the
 // background after an early exit, a Stop ends because the sources end.
 //
+// Stop reaches only the sources the group knows: those adopted with From
+// and those built with FromSeq. It does not cancel the context, so a
+// function started with [Group.Go] that ends only when the context is done
+// (an errgroup-style poller or ticker) keeps running after a Stop, and so
+// does a stage fed a channel of the caller's (Map(g, src.C(), …) instead of
+// Map(g, From(g, src), …)), which waits for that channel to close. Such a
+// function or feeder watches [Group.Stopping] as well and, when it is
+// closed, finishes and closes the channels it made; otherwise Wait does not
+// return after Stop. (Cancelling the context once every stage has drained
+// would end the first kind, but could also cut off a Go function still
+// consuming a stage's output, which is worse.)
+//
 // Cancelling the parent context, a stage failing, or a consumer breaking out
 // of [All] aborts: the group's context is cancelled, every stage returns at
 // its next send, receive or value, and what is in flight (a value in hand, a

@@ -83,6 +83,11 @@ func (g *Group) Go(name string, f func(ctx context.Context) error) {
 // sequence. Every stage then drains its input, passes what it holds on, and
 // closes its outputs; Wait returns nil unless something failed. Stop may be
 // called more than once and from any goroutine, including a stage callback.
+//
+// Stop reaches only those two kinds of sources, and does not cancel the
+// group's context: a function started with Go that returns only when the
+// context is done, or that feeds a stage a channel of its own, must also
+// watch [Group.Stopping], or Wait does not return after Stop.
 func (g *Group) Stop() {
 	g.stopOnce.Do(func() { close(g.stopping) })
 }

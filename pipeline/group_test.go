@@ -310,3 +310,47 @@ func TestMisusePanics(t *testing.T) {
 		})
 	}
 }
+
+// TestStopReachesGoFeeders: a Go function that feeds a stage a channel of
+// its own and one that only ticks both watch Stopping, as the doc asks, and
+// end on Stop; what the feeder sent is all processed.
+func TestStopReachesGoFeeders(t *testing.T) {
+	noLeaks(t)
+	g, _ := pipeline.New(t.Context())
+	feed := make(chan int)
+	var sent, got int
+	g.Go("feeder", func(ctx context.Context) error {
+		defer close(feed)
+		for i := 0; ; i++ {
+			select {
+			case feed <- i:
+				sent++
+			case <-g.Stopping():
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	})
+	g.Go("ticker", func(ctx context.Context) error {
+		select {
+		case <-g.Stopping():
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	sq := pipeline.Map(g, feed, func(_ context.Context, v int) (int, error) { return v * v, nil })
+	pipeline.ForEach(g, sq, func(context.Context, int) error {
+		if got++; got == 100 {
+			g.Stop()
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if got != sent || got < 100 {
+		t.Errorf("processed %d of %d sent, want all and at least 100", got, sent)
+	}
+}
