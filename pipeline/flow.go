@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -35,41 +36,48 @@ func recv[T any](in <-chan T, done <-chan struct{}) (v T, ok bool) {
 var epoch = time.Now()
 
 // Reading the clock costs about as much as a trivial callback (tens of ns,
-// more under virtualisation), so a worker times every callback only while
-// they take at least longCallback, and otherwise one in sampleEvery, counted
-// sampleEvery times.
+// more under virtualisation), so a worker times every callback while they
+// take at least longCallback, and otherwise one in sampleEvery, counted for
+// the sampleEvery callbacks since the last timed one.
 const (
 	longCallback = 2 * time.Microsecond
 	sampleEvery  = 16
 )
 
+// idle is a worker's running slot when no timed callback is in progress.
+const idle = math.MinInt64
+
 // busyClock is one worker's timing of its callbacks, for StageStats.Busy.
+// Its first callback is timed; it samples while they are short.
 type busyClock struct {
-	n     uint32
-	every bool
+	n       uint32        // callbacks since the last timed one, this one included
+	sampled bool          // the last timed callback was short
+	running *atomic.Int64 // the start of the timed callback in progress, or idle
 }
 
-// start returns the clock reading before a callback, or -1 when this
-// callback is not timed.
-func (c *busyClock) start() time.Duration {
+// clock returns worker i's clock for st.
+func (st *stage) clock(i int) busyClock { return busyClock{running: &st.running[i]} }
+
+// start returns the clock reading before a callback, and whether this
+// callback is timed.
+func (c *busyClock) start() (time.Duration, bool) {
 	c.n++
-	if c.every || c.n%sampleEvery == 0 {
-		return time.Since(epoch)
+	if c.sampled && c.n < sampleEvery {
+		return 0, false
 	}
-	return -1
+	t := time.Since(epoch)
+	c.running.Store(int64(t))
+	return t, true
 }
 
-// stop adds the callback started at start to busy.
+// stop adds the timed callback begun at start, standing for the c.n
+// callbacks since the last timed one, to busy.
 func (c *busyClock) stop(busy *atomic.Int64, start time.Duration) {
-	if start < 0 {
-		return
-	}
 	d := time.Since(epoch) - start
-	if !c.every {
-		d *= sampleEvery
-	}
-	busy.Add(int64(d))
-	c.every = d >= longCallback
+	busy.Add(int64(d) * int64(c.n))
+	c.running.Store(idle)
+	c.n = 0
+	c.sampled = d < longCallback
 }
 
 // aborted reports whether done is closed: a worker's check before new work.

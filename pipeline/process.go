@@ -72,9 +72,9 @@ func process[In, Out any](g *Group, kind string, in <-chan In, hasOut bool, opts
 	}
 	var running atomic.Int32
 	running.Store(int32(c.workers))
-	for range c.workers {
+	for i := range c.workers {
 		g.spawn(func() { // exits when in is closed, the group aborts, or f fails; the last one out closes out
-			g.fail(st.name, work(g, st, c.policy, in, out, f))
+			g.fail(st.name, work(g, st, i, c.policy, in, out, f))
 			if running.Add(-1) == 0 && out != nil {
 				close(out)
 			}
@@ -85,11 +85,11 @@ func process[In, Out any](g *Group, kind string, in <-chan In, hasOut bool, opts
 
 // work is one worker's loop. It returns when in is closed, when the group
 // aborts, or with f's error.
-func work[In, Out any](g *Group, st *stage, p chans.Policy, in <-chan In, out chan Out, f step[In, Out]) error {
+func work[In, Out any](g *Group, st *stage, worker int, p chans.Policy, in <-chan In, out chan Out, f step[In, Out]) error {
 	ctx := g.ctx
 	done := ctx.Done()
 	inDone := g.inputDone(in)
-	var clock busyClock
+	clock := st.clock(worker)
 	for {
 		v, ok := recv(in, inDone)
 		if !ok {
@@ -99,9 +99,11 @@ func work[In, Out any](g *Group, st *stage, p chans.Policy, in <-chan In, out ch
 		if aborted(done) {
 			return nil
 		}
-		start := clock.start()
+		start, timed := clock.start()
 		o, keep, err := f(ctx, v)
-		clock.stop(&st.busy, start)
+		if timed {
+			clock.stop(&st.busy, start)
+		}
 		if err != nil {
 			return err
 		}
@@ -159,19 +161,21 @@ func ordered[In, Out any](g *Group, st *stage, c config, in <-chan In, out chan 
 			}
 		}
 	})
-	for range n {
+	for i := range n {
 		g.spawn(func() { // worker: exits when jobs is closed, the group aborts, or f fails
 			g.fail(st.name, func() error {
-				var clock busyClock
+				clock := st.clock(i)
 				for {
 					s, ok := recv(jobs, done)
 					if !ok || aborted(done) {
 						return nil
 					}
-					start := clock.start()
+					start, timed := clock.start()
 					var err error
 					s.out, s.keep, err = f(ctx, s.in)
-					clock.stop(&st.busy, start)
+					if timed {
+						clock.stop(&st.busy, start)
+					}
 					if err != nil {
 						return err
 					}

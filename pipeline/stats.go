@@ -11,11 +11,13 @@ import (
 // lifetime times Workers is the bottleneck; one whose outputs are full shows
 // it as Dropped (with a drop policy) or as a Busy far below that.
 //
-// Busy is exact for callbacks of a few microseconds or more. Reading the
-// clock costs as much as a trivial callback, so while callbacks are shorter a
-// worker times one in 16 and counts it 16 times: an estimate, right on
-// average. Map, Filter and ForEach have callbacks; Shard's key function is
-// not timed.
+// Busy times every callback of 2 µs or more, from a worker's first one, and
+// includes the time so far of a callback still running, so a stuck callback
+// shows. Reading the clock costs as much as a trivial callback, so while
+// callbacks are shorter a worker times one in 16 and counts it for the 16:
+// an estimate, right on average. A snapshot taken just as a callback ends
+// may miss that callback's time; the next one has it. Map, Filter and
+// ForEach have callbacks; Shard's key function is not timed.
 type StageStats struct {
 	Name    string
 	Workers int
@@ -56,7 +58,8 @@ type stage struct {
 	in       atomic.Uint64
 	counter  // the single output's counters
 	busy     atomic.Int64
-	branches []counter // Tee and Shard outputs
+	running  []atomic.Int64 // per worker: the start of a timed callback in progress, or idle
+	branches []counter      // Tee and Shard outputs
 }
 
 // counter counts what went out of one output.
@@ -73,7 +76,10 @@ func (g *Group) newStage(kind string, c config) *stage {
 	if name == "" {
 		name = fmt.Sprintf("%s#%d", kind, len(g.stages)+1)
 	}
-	s := &stage{name: name, workers: c.workers}
+	s := &stage{name: name, workers: c.workers, running: make([]atomic.Int64, c.workers)}
+	for i := range s.running {
+		s.running[i].Store(idle)
+	}
 	g.stages = append(g.stages, s)
 	return s
 }
@@ -86,6 +92,11 @@ func (s *stage) snapshot() StageStats {
 		Out:     s.out.Load(),
 		Dropped: s.dropped.Load(),
 		Busy:    time.Duration(s.busy.Load()),
+	}
+	for i := range s.running {
+		if start := s.running[i].Load(); start != idle {
+			st.Busy += time.Since(epoch) - time.Duration(start)
+		}
 	}
 	if s.branches != nil {
 		st.Branches = make([]BranchStats, len(s.branches))
