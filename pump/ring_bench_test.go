@@ -137,10 +137,11 @@ func benchProducer[T any](b *testing.B, size int) {
 	n := max(b.N, 1000)
 	// Each path gets its own ring and producer; the producer runs in chunks
 	// on its own goroutine while the consumer takes records as they come.
-	// Records the consumer fell too far behind for (a full 16 MiB ring) are
-	// reported as lost-recs; the consumer stops when it has all the others.
-	var lostTotal uint64
-	measure := func(consume func(ring *ebpf.Map, target func() (int, bool)) int) time.Duration {
+	// Records a consumer fell too far behind for (a full 16 MiB ring) are
+	// reported as <path>-lost-recs; the consumer stops when it has all the
+	// others.
+	lost := map[string]uint64{}
+	measure := func(name string, consume func(ring *ebpf.Map, target func() (int, bool)) int) time.Duration {
 		ring := newRing(b, 16<<20)
 		p := ringProducer(b, ring, size)
 		var want atomic.Int64
@@ -150,8 +151,8 @@ func benchProducer[T any](b *testing.B, size int) {
 		t0 := time.Now()
 		go func() {
 			var err error
-			for sent := 0; sent < n && err == nil; sent += 4096 {
-				err = p.Run(min(4096, n-sent))
+			for sent := 0; sent < n && err == nil; sent += producerChunk {
+				err = p.Run(min(producerChunk, n-sent))
 			}
 			_, lost, _ := p.Counts()
 			want.Store(int64(n) - int64(lost))
@@ -166,13 +167,13 @@ func benchProducer[T any](b *testing.B, size int) {
 		if got != int(want.Load()) {
 			b.Fatalf("received %d records, want %d", got, want.Load())
 		}
-		lostTotal += uint64(n - got)
+		lost[name] += uint64(n - got)
 		return d
 	}
 	// poll is how long a consumer waits before looking whether the
 	// producer finished with losses.
 	const poll = 10 * time.Millisecond
-	rawTime := measure(func(ring *ebpf.Map, target func() (int, bool)) int {
+	rawTime := measure("raw", func(ring *ebpf.Map, target func() (int, bool)) int {
 		raw := newRawReader[T](b, ring)
 		got := 0
 		for {
@@ -193,53 +194,64 @@ func benchProducer[T any](b *testing.B, size int) {
 			got++
 		}
 	})
-	batchTime := measure(func(ring *ebpf.Map, target func() (int, bool)) int {
+	// The pump paths range over C(); once the producer has finished, Close
+	// delivers what the ring still holds and ends the loop.
+	closeWhenDone := func(src interface{ Close() error }, target func() (int, bool)) (wait func()) {
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			tick := time.NewTicker(poll)
+			defer tick.Stop()
+			for {
+				if _, fin := target(); fin {
+					break
+				}
+				select {
+				case <-tick.C:
+				case <-stop:
+					return
+				}
+			}
+			if err := src.Close(); err != nil {
+				b.Error(err)
+			}
+		}()
+		return func() { close(stop); <-done }
+	}
+	batchTime := measure("batches", func(ring *ebpf.Map, target func() (int, bool)) int {
 		src, err := pump.RingBufBatches[T](b.Context(), ring)
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer src.Close()
-		tick := time.NewTicker(poll)
-		defer tick.Stop()
+		defer closeWhenDone(src, target)()
 		got := 0
-		for {
-			if want, fin := target(); fin && got >= want {
-				return got
-			}
-			select {
-			case batch := <-src.C():
-				got += len(batch)
-				src.Recycle(batch)
-			case <-tick.C:
-			}
+		for batch := range src.C() {
+			got += len(batch)
+			src.Recycle(batch)
 		}
+		return got
 	})
-	singleTime := measure(func(ring *ebpf.Map, target func() (int, bool)) int {
+	singleTime := measure("single", func(ring *ebpf.Map, target func() (int, bool)) int {
 		src, err := pump.RingBuf[T](b.Context(), ring, pump.WithBuffer(1024))
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer src.Close()
-		tick := time.NewTicker(poll)
-		defer tick.Stop()
+		defer closeWhenDone(src, target)()
 		got := 0
-		for {
-			if want, fin := target(); fin && got >= want {
-				return got
-			}
-			select {
-			case <-src.C():
-				got++
-			case <-tick.C:
-			}
+		for range src.C() {
+			got++
 		}
+		return got
 	})
 	b.ReportMetric(float64(rawTime.Nanoseconds())/float64(n), "raw-ns/rec")
 	b.ReportMetric(float64(batchTime.Nanoseconds())/float64(n), "batches-ns/rec")
 	b.ReportMetric(float64(singleTime.Nanoseconds())/float64(n), "single-ns/rec")
 	b.ReportMetric(float64(rawTime)/float64(batchTime), "batches-x-raw-throughput")
 	b.ReportMetric(float64(rawTime)/float64(singleTime), "single-x-raw-throughput")
-	b.ReportMetric(float64(lostTotal), "lost-recs")
+	for name, l := range lost {
+		b.ReportMetric(float64(l), name+"-lost-recs")
+	}
 }
 
 // BenchmarkRingLatency: one record produced, then the time until a
@@ -306,3 +318,8 @@ func quantiles(d []time.Duration) (median, p99 float64) {
 }
 
 var benchOpts []pump.Option
+
+// producerChunk is how many records the producer writes per Program.Run in
+// the producer-bound benchmark. Each Run also costs a few syscalls, which
+// paces the producer at a rate every consumer path can follow.
+const producerChunk = 256

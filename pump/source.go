@@ -94,6 +94,7 @@ type pump[E any] struct {
 // empty, ctx is done, or the feed fails.
 func (p *pump[E]) run(ctx context.Context) (err error) {
 	n := &p.h.cnt.n
+	final := false
 	defer func() {
 		p.em.discard()
 		p.em.close()
@@ -129,7 +130,15 @@ func (p *pump[E]) run(ctx context.Context) (err error) {
 			return context.Cause(ctx)
 		}
 		if p.h.closing.Load() {
-			return nil
+			// Graceful stop: one more full drain that starts after
+			// Close, so what the map held when Close was called is
+			// delivered even if the drain above ended early (cilium
+			// can report "empty" once for an earlier, stale wait).
+			if final {
+				return nil
+			}
+			final = true
+			continue
 		}
 		p.h.cnt.publish()
 		if err := p.feed.wait(ctx); err != nil && err != errInterrupted {

@@ -5,7 +5,10 @@
 // entry. Entries are reference counted: Register and Release in pairs.
 package wake
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Event is what happened to a map: writers wait for Popped when the map is
 // full, pollers for Pushed when it is empty.
@@ -26,8 +29,9 @@ type Signal struct {
 	key  key
 	refs int // guarded by registry.mu
 
-	mu sync.Mutex
-	ch chan struct{} // nil until armed; closed by Notify
+	mu    sync.Mutex
+	ch    chan struct{} // nil until armed; closed by Notify
+	armed atomic.Bool   // ch != nil, readable without the lock
 }
 
 var registry struct {
@@ -68,17 +72,23 @@ func (s *Signal) Armed() <-chan struct{} {
 	defer s.mu.Unlock()
 	if s.ch == nil {
 		s.ch = make(chan struct{})
+		s.armed.Store(true)
 	}
 	return s.ch
 }
 
-// Notify wakes everyone waiting on an armed channel. It costs a lock when
-// nobody waits.
+// Notify wakes everyone waiting on an armed channel. When nobody armed it,
+// it costs one atomic load: an arm that this load misses happened after the
+// caller's change to the map, so the armer's next look sees that change.
 func (s *Signal) Notify() {
+	if !s.armed.Load() {
+		return
+	}
 	s.mu.Lock()
 	if s.ch != nil {
 		close(s.ch)
 		s.ch = nil
+		s.armed.Store(false)
 	}
 	s.mu.Unlock()
 }
