@@ -18,7 +18,7 @@ func Merge[T any](g *Group, ins ...<-chan T) <-chan T {
 	for _, in := range ins {
 		check(g, "merge", in)
 	}
-	st := g.newStage("merge", config{workers: len(ins)})
+	st := g.newStage("merge", config{workers: len(ins)}, 0)
 	out := make(chan T)
 	output(g, out)
 	var running atomic.Int32
@@ -76,8 +76,7 @@ func fanOut[T any](g *Group, kind string, in <-chan T, n int, opts []StageOption
 	}
 	c := configure(kind, optBuffer|optOverflow|optBranch|optName, opts)
 	branches := c.branchConfigs(kind, n)
-	st := g.newStage(kind, c)
-	st.branches = make([]counter, n)
+	st := g.newStage(kind, c, n)
 	outs := make([]chan T, n)
 	ret := make([]<-chan T, n)
 	for i, b := range branches {

@@ -60,7 +60,7 @@ func process[In, Out any](g *Group, kind string, in <-chan In, hasOut bool, opts
 		allowed |= optOrdered | optBuffer | optOverflow
 	}
 	c := configure(kind, allowed, opts)
-	st := g.newStage(kind, c)
+	st := g.newStage(kind, c, 0)
 	var out chan Out
 	if hasOut {
 		out = make(chan Out, c.buffer)

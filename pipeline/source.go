@@ -94,7 +94,7 @@ func FromSeq[T any](g *Group, seq iter.Seq[T], opts ...StageOption) <-chan T {
 		panic("pipeline: FromSeq with a nil sequence")
 	}
 	c := configure("seq", optBuffer|optOverflow|optName, opts)
-	st := g.newStage("seq", c)
+	st := g.newStage("seq", c, 0)
 	out := make(chan T, c.buffer)
 	output(g, out)
 	g.spawn(func() { // exits when seq ends, on Stop, or on abort

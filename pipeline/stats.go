@@ -68,8 +68,10 @@ type counter struct {
 	dropped atomic.Uint64
 }
 
-// newStage registers a stage of the given kind with the group.
-func (g *Group) newStage(kind string, c config) *stage {
+// newStage registers a stage of the given kind with the group, complete
+// before Stats can see it. outputs > 0 gives it that many branch counters
+// (Tee and Shard); 0 is a stage with one output or none.
+func (g *Group) newStage(kind string, c config, outputs int) *stage {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	name := c.name
@@ -79,6 +81,9 @@ func (g *Group) newStage(kind string, c config) *stage {
 	s := &stage{name: name, workers: c.workers, running: make([]atomic.Int64, c.workers)}
 	for i := range s.running {
 		s.running[i].Store(idle)
+	}
+	if outputs > 0 {
+		s.branches = make([]counter, outputs)
 	}
 	g.stages = append(g.stages, s)
 	return s

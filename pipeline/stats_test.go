@@ -68,3 +68,40 @@ func TestBusyRunning(t *testing.T) {
 		}
 	})
 }
+
+// TestStatsWhileBuilding reads Stats while Tees and Shards are built: a
+// stage is complete when Stats can see it (run with -race).
+func TestStatsWhileBuilding(t *testing.T) {
+	noLeaks(t)
+	g, _ := pipeline.New(t.Context())
+	stop := make(chan struct{})
+	reader := make(chan int)
+	go func() {
+		branches := 0
+		defer func() { reader <- branches }()
+		for {
+			for _, s := range g.Stats() {
+				branches += len(s.Branches)
+			}
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+	in := pipeline.FromSeq(g, upTo(10))
+	for range 50 {
+		outs := pipeline.Tee(g, in, 2)
+		in = outs[0]
+		pipeline.ForEach(g, outs[1], func(context.Context, int) error { return nil })
+		shards := pipeline.Shard(g, in, 2, func(v int) int { return v })
+		in = pipeline.Merge(g, shards...)
+	}
+	close(stop)
+	<-reader
+	pipeline.ForEach(g, in, func(context.Context, int) error { return nil })
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
