@@ -3,7 +3,6 @@ package pump
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/cilium/ebpf"
 )
@@ -77,7 +76,7 @@ func newDuplex[T any](ctx context.Context, what string, m *ebpf.Map, typ ebpf.Ma
 	w, err := newWriter(what, m, mi, c, in)
 	if err != nil {
 		f.close()
-		return nil, fmt.Errorf("%w", err)
+		return nil, err
 	}
 	in.h.start(ctx, w.interrupt, w.run, w.close)
 	start(ctx, f, dec, newSingle(c, out), out)

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"syscall"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
-
-	"github.com/bpfchan/bpfchan/maps"
 )
 
 // mapInfo is what a pump knows about its map: how to name it in errors and
@@ -47,7 +45,7 @@ func check(ctx context.Context, what string, m *ebpf.Map, want ...ebpf.MapType) 
 
 // closedErr marks the errors of a closed map descriptor with maps.ErrClosed.
 func closedErr(err error) error {
-	if errors.Is(err, unix.EBADF) {
+	if errors.Is(err, syscall.EBADF) {
 		return fmt.Errorf("%w: %w", errClosed, err)
 	}
 	return err
@@ -56,5 +54,3 @@ func closedErr(err error) error {
 func errWrongFunc[E any](what, opt string, f any) error {
 	return fmt.Errorf("%s: %s given a %T, this pump's values are %v", what, opt, f, reflect.TypeFor[E]())
 }
-
-var _ = maps.ErrFull

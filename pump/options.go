@@ -257,6 +257,6 @@ var (
 	batchOpts  = append(ringOpts[:len(ringOpts):len(ringOpts)], "WithBatch")
 	perfOpts   = append(ringOpts[:len(ringOpts):len(ringOpts)], "WithPerfBuffer", "WithWakeupEvents")
 	pollOpts   = append(sourceOpts[:len(sourceOpts):len(sourceOpts)], "WithPoll")
-	sinkOpts   = []string{"WithBuffer", "WithFull", "WithEncoder", "WithPoll"}
+	sinkOpts   = []string{"WithBuffer", "WithFull", "WithEncoder", "WithDecoder", "WithPoll"}
 	duplexOpts = []string{"WithBuffer", "WithOverflow", "WithDecoder", "WithFull", "WithEncoder", "WithPoll"}
 )

@@ -86,24 +86,33 @@ func BenchmarkWriterToSource(b *testing.B) {
 }
 
 // BenchmarkQueueIdle: the CPU an idle Queue pump uses at the default
-// backoff, in percent of one core, over one 300 ms window.
+// backoff, in percent of one core: the process's CPU time over a 500 ms
+// window with the pump, less the same window without it (baseline-%core).
 func BenchmarkQueueIdle(b *testing.B) {
+	const window = 500 * time.Millisecond
+	usage := func() float64 {
+		c0, t0 := cpuTime(b), time.Now()
+		time.Sleep(window)
+		return 100 * float64(cpuTime(b)-c0) / float64(time.Since(t0))
+	}
 	m := newQueue(b, ebpf.Queue, 8, 64)
+	base := usage()
 	src, err := pump.Queue[uint64](b.Context(), m)
 	if err != nil {
 		b.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond) // let the backoff reach its maximum
-	// One fixed window whatever b.N is: the figure is a rate.
-	c0, t0 := cpuTime(b), time.Now()
-	time.Sleep(300 * time.Millisecond)
-	busy, wall := cpuTime(b)-c0, time.Since(t0)
+	time.Sleep(4 * pump.DefaultPollMax) // let the backoff reach its maximum
+	before := src.Stats()
+	t0 := time.Now()
+	with := usage()
+	polls := src.Stats().EmptyPolls - before.EmptyPolls
+	rate := float64(polls) / time.Since(t0).Seconds()
 	if err := src.Close(); err != nil {
 		b.Fatal(err)
 	}
-	st := src.Stats()
-	b.ReportMetric(100*float64(busy)/float64(wall), "%core")
-	b.ReportMetric(float64(st.EmptyPolls)/wall.Seconds(), "polls/s")
+	b.ReportMetric(with-base, "%core")
+	b.ReportMetric(base, "baseline-%core")
+	b.ReportMetric(rate, "polls/s")
 }
 
 func cpuTime(b *testing.B) time.Duration {

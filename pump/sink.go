@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
 	"github.com/bpfchan/bpfchan/internal/backoff"
 	"github.com/bpfchan/bpfchan/internal/codec"
@@ -167,6 +167,7 @@ func (w *writer[T]) run(ctx context.Context) error {
 			if err := w.push(ctx, v); err != nil {
 				return err
 			}
+			w.s.h.cnt.publish()
 		case <-w.stop:
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
@@ -216,7 +217,7 @@ func (w *writer[T]) push(ctx context.Context, v T) (err error) {
 			w.pushed.Notify()
 			return nil
 		}
-		if !errors.Is(err, unix.E2BIG) {
+		if !errors.Is(err, syscall.E2BIG) {
 			n.Dropped++
 			return fmt.Errorf("push to %s: %w", w.name, closedErr(err))
 		}
