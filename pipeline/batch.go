@@ -51,7 +51,7 @@ func Batch[T any](g *Group, in <-chan T, size int, maxAge time.Duration, opts ..
 			select {
 			case v, ok := <-in:
 				if !ok {
-					if len(batch) > 0 {
+					if len(batch) > 0 && !aborted(done) {
 						flush()
 					}
 					return

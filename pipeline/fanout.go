@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"fmt"
-	"sync/atomic"
 
 	"github.com/bpfchan/bpfchan/chans"
 )
@@ -21,26 +20,13 @@ func Merge[T any](g *Group, ins ...<-chan T) <-chan T {
 	st := g.newStage("merge", config{workers: len(ins)}, 0)
 	out := make(chan T)
 	output(g, out)
-	var running atomic.Int32
-	running.Store(int32(len(ins)))
+	exit := closeWhenDone(len(ins), out)
 	for _, in := range ins {
-		g.spawn(func() { // exits when in is closed or the group aborts
+		g.spawn(func() { // exits when in is closed or the group aborts; the last one out closes out
 			ctx := g.ctx
 			done := ctx.Done()
-			inDone := g.inputDone(in)
-			for {
-				v, ok := recv(in, inDone)
-				if !ok {
-					break
-				}
-				st.in.Add(1)
-				if !send(ctx, done, out, v, chans.Block, &st.counter) {
-					break
-				}
-			}
-			if running.Add(-1) == 0 {
-				close(out)
-			}
+			forward(g, st, in, func(v T) bool { return send(ctx, done, out, v, chans.Block, &st.counter) })
+			exit()
 		})
 	}
 	return out
@@ -92,32 +78,21 @@ func fanOut[T any](g *Group, kind string, in <-chan T, n int, opts []StageOption
 		}()
 		ctx := g.ctx
 		done := ctx.Done()
-		inDone := g.inputDone(in)
-		for {
-			v, ok := recv(in, inDone)
-			if !ok {
-				return
-			}
-			st.in.Add(1)
-			if aborted(done) {
-				return
-			}
+		forward(g, st, in, func(v T) bool {
 			if key != nil {
 				i := key(v) % n
 				if i < 0 {
 					i += n
 				}
-				if !send(ctx, done, outs[i], v, branches[i].policy, &st.branches[i]) {
-					return
-				}
-				continue
+				return send(ctx, done, outs[i], v, branches[i].policy, &st.branches[i])
 			}
 			for i, o := range outs {
 				if !send(ctx, done, o, v, branches[i].policy, &st.branches[i]) {
-					return
+					return false
 				}
 			}
-		}
+			return true
+		})
 	})
 	return ret
 }

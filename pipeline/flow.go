@@ -31,6 +31,39 @@ func recv[T any](in <-chan T, done <-chan struct{}) (v T, ok bool) {
 	}
 }
 
+// forward is the loop of every stage goroutine that takes its values one at
+// a time (Map, Filter and ForEach workers, Merge, Tee, Shard, To): it
+// receives from in (see recv), counts each value in st.In and hands it to
+// put, until in is closed, the group aborts, or put returns false. A value
+// received after the abort began is counted but not handed on: no new work
+// starts after an abort, and nothing more reaches a sink.
+func forward[T any](g *Group, st *stage, in <-chan T, put func(T) bool) {
+	done := g.ctx.Done()
+	inDone := g.inputDone(in)
+	for {
+		v, ok := recv(in, inDone)
+		if !ok {
+			return
+		}
+		st.in.Add(1)
+		if aborted(done) || !put(v) {
+			return
+		}
+	}
+}
+
+// closeWhenDone returns what each of n goroutines sending on out calls as it
+// exits: the last one out closes out (when not nil).
+func closeWhenDone[T any](n int, out chan T) func() {
+	var running atomic.Int32
+	running.Store(int32(n))
+	return func() {
+		if running.Add(-1) == 0 && out != nil {
+			close(out)
+		}
+	}
+}
+
 // epoch is the origin of the monotonic clock readings that time callbacks:
 // time.Since(epoch) reads one clock, time.Now two.
 var epoch = time.Now()

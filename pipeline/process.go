@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"sync/atomic"
 
 	"github.com/bpfchan/bpfchan/chans"
 )
@@ -70,14 +69,11 @@ func process[In, Out any](g *Group, kind string, in <-chan In, hasOut bool, opts
 		ordered(g, st, c, in, out, f)
 		return out
 	}
-	var running atomic.Int32
-	running.Store(int32(c.workers))
+	exit := closeWhenDone(c.workers, out)
 	for i := range c.workers {
 		g.spawn(func() { // exits when in is closed, the group aborts, or f fails; the last one out closes out
 			g.fail(st.name, work(g, st, i, c.policy, in, out, f))
-			if running.Add(-1) == 0 && out != nil {
-				close(out)
-			}
+			exit()
 		})
 	}
 	return out
@@ -88,29 +84,21 @@ func process[In, Out any](g *Group, kind string, in <-chan In, hasOut bool, opts
 func work[In, Out any](g *Group, st *stage, worker int, p chans.Policy, in <-chan In, out chan Out, f step[In, Out]) error {
 	ctx := g.ctx
 	done := ctx.Done()
-	inDone := g.inputDone(in)
 	clock := st.clock(worker)
-	for {
-		v, ok := recv(in, inDone)
-		if !ok {
-			return nil
-		}
-		st.in.Add(1)
-		if aborted(done) {
-			return nil
-		}
+	var err error
+	forward(g, st, in, func(v In) bool {
 		start, timed := clock.start()
-		o, keep, err := f(ctx, v)
+		o, keep, ferr := f(ctx, v)
 		if timed {
 			clock.stop(&st.busy, start)
 		}
-		if err != nil {
-			return err
+		if ferr != nil {
+			err = ferr
+			return false
 		}
-		if keep && out != nil && !send(ctx, done, out, o, p, &st.counter) {
-			return nil
-		}
-	}
+		return !keep || out == nil || send(ctx, done, out, o, p, &st.counter)
+	})
+	return err
 }
 
 // slot carries one value through an ordered stage: from the dispatcher to a
@@ -152,6 +140,9 @@ func ordered[In, Out any](g *Group, st *stage, c config, in <-chan In, out chan 
 				return
 			}
 			st.in.Add(1)
+			if aborted(done) {
+				return
+			}
 			s.in = v
 			queue <- s
 			select {

@@ -39,23 +39,17 @@ func To[T any](g *Group, in <-chan T, s chans.Sender[T]) {
 	})
 	g.spawn(func() { // exits when in is closed, the group aborts or s stops, once s has stopped
 		done := g.ctx.Done()
-		inDone := g.inputDone(in)
-	loop:
-		for {
-			v, ok := recv(in, inDone)
-			if !ok {
-				break
-			}
-			st.in.Add(1)
+		forward(g, st, in, func(v T) bool {
 			select {
 			case sc <- v:
 				st.out.Add(1)
+				return true
 			case <-done:
-				break loop
+				return false
 			case <-sinkDone:
-				break loop
+				return false
 			}
-		}
+		})
 		closed.Store(true)
 		close(sc)
 		<-sinkDone
@@ -89,10 +83,11 @@ func All[T any](g *Group, in <-chan T) iter.Seq2[T, error] {
 				g.Wait()
 			}
 		}()
+		done := g.ctx.Done()
 		inDone := g.inputDone(in)
 		for {
 			v, ok := recv(in, inDone)
-			if !ok {
+			if !ok || aborted(done) {
 				break
 			}
 			if !yield(v, nil) {

@@ -316,8 +316,13 @@ type collector struct {
 	err  error
 }
 
-func newCollector(fail int) *collector {
-	s := &collector{c: make(chan int), done: make(chan struct{})}
+func newCollector(fail int) *collector { return newCollectorBuf(fail, 0) }
+
+// newBufferedCollector returns a collector whose C() has capacity n.
+func newBufferedCollector(n int) *collector { return newCollectorBuf(-1, n) }
+
+func newCollectorBuf(fail, n int) *collector {
+	s := &collector{c: make(chan int, n), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		for v := range s.c {
