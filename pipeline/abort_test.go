@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"testing/synctest"
 
@@ -85,4 +86,87 @@ func TestNothingPassesAfterAbort(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestOrderedAbort aborts an Ordered stage with slots in flight: by an error
+// in one of its workers, and by a parent cancel. Wait returns the right
+// error and every goroutine (dispatcher, workers, collector) exits.
+func TestOrderedAbort(t *testing.T) {
+	noLeaks(t)
+	errBad := errors.New("bad value")
+	errQuit := errors.New("quit")
+	for _, byError := range []bool{true, false} {
+		name := map[bool]string{true: "worker error", false: "parent cancel"}[byError]
+		t.Run(name, func(t *testing.T) {
+			parent, cancel := context.WithCancelCause(t.Context())
+			defer cancel(nil)
+			g, _ := pipeline.New(parent)
+			out := pipeline.Map(g, pipeline.FromSeq(g, naturals()), func(ctx context.Context, v int) (int, error) {
+				_ = jitter(v)
+				if v == 500 {
+					if byError {
+						return 0, errBad
+					}
+					cancel(errQuit)
+				}
+				return v, nil
+			}, pipeline.Workers(4), pipeline.Ordered(), pipeline.Name("ordered"))
+			pipeline.ForEach(g, out, func(context.Context, int) error { return nil })
+			err := g.Wait()
+			var se *pipeline.StageError
+			switch {
+			case byError && (!errors.As(err, &se) || se.Stage != "ordered" || !errors.Is(err, errBad)):
+				t.Fatalf("Wait: %v, want stage ordered wrapping %v", err, errBad)
+			case !byError && err != errQuit:
+				t.Fatalf("Wait: %v, want %v", err, errQuit)
+			}
+			if st := g.Stats()[1]; st.In < 500 || st.Out >= st.In {
+				t.Errorf("stats %+v: want at least 500 in and fewer out (slots abandoned)", st)
+			}
+		})
+	}
+}
+
+// TestNoNewWorkAfterAbort: a worker checks the context before each value,
+// so once a callback has cancelled the parent no further callback runs, even
+// though more values are ready on the input.
+func TestNoNewWorkAfterAbort(t *testing.T) {
+	noLeaks(t)
+	errQuit := errors.New("quit")
+	tests := []struct {
+		name  string
+		build func(g *pipeline.Group, in <-chan int, f func(int))
+	}{
+		{"map", func(g *pipeline.Group, in <-chan int, f func(int)) {
+			out := pipeline.Map(g, in, func(_ context.Context, v int) (int, error) { f(v); return v, nil }, pipeline.Buffer(10))
+			pipeline.ForEach(g, out, func(context.Context, int) error { return nil })
+		}},
+		{"filter", func(g *pipeline.Group, in <-chan int, f func(int)) {
+			out := pipeline.Filter(g, in, func(_ context.Context, v int) (bool, error) { f(v); return false, nil })
+			pipeline.ForEach(g, out, func(context.Context, int) error { return nil })
+		}},
+		{"foreach", func(g *pipeline.Group, in <-chan int, f func(int)) {
+			pipeline.ForEach(g, in, func(_ context.Context, v int) error { f(v); return nil })
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			parent, cancel := context.WithCancelCause(t.Context())
+			defer cancel(nil)
+			g, _ := pipeline.New(parent)
+			var calls []int
+			tt.build(g, filled(10, false), func(v int) {
+				calls = append(calls, v)
+				if v == 3 {
+					cancel(errQuit)
+				}
+			})
+			if err := g.Wait(); err != errQuit {
+				t.Fatalf("Wait: %v, want %v", err, errQuit)
+			}
+			if !slices.Equal(calls, []int{0, 1, 2, 3}) {
+				t.Errorf("callbacks for %v, want [0 1 2 3]: none after the abort", calls)
+			}
+		})
+	}
 }

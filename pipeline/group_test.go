@@ -235,7 +235,9 @@ func TestRecoverInCallback(t *testing.T) {
 
 // TestCallbackPanicPropagates runs a pipeline whose callback panics in a
 // child process: the panic is not recovered and crashes it, with the
-// callback's message. The parent runs no pipeline and leaks nothing.
+// callback's message. The parent runs no pipeline and leaks nothing: the
+// goroutine leak checks (noLeaks, testenv.Main) run in the parent, since the
+// child dies of the panic before any check could run there.
 func TestCallbackPanicPropagates(t *testing.T) {
 	noLeaks(t)
 	if os.Getenv("PIPELINE_PANIC_CHILD") == "1" {

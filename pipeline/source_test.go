@@ -58,3 +58,44 @@ func TestFromAbortUnclosedReceiver(t *testing.T) {
 		t.Fatalf("Wait: %v, want %v", err, errQuit)
 	}
 }
+
+// failing is a chans.Receiver that delivers 0 … n-1, then closes C() and
+// stops with err, as a pump whose map fails does.
+type failing struct {
+	c    chan int
+	done chan struct{}
+	err  error
+}
+
+func newFailing(n int, err error) *failing {
+	r := &failing{c: make(chan int), done: make(chan struct{}), err: err}
+	go func() {
+		defer close(r.done)
+		defer close(r.c)
+		for i := range n {
+			r.c <- i
+		}
+	}()
+	return r
+}
+
+func (r *failing) C() <-chan int { return r.c }
+func (r *failing) Wait() error   { <-r.done; return r.err }
+func (r *failing) Close() error  { return r.Wait() }
+
+// TestFromSourceFails: an adopted source's error aborts the group and comes
+// back named after the source's adoption order; the other source, still
+// delivering, is drained so that its goroutine exits.
+func TestFromSourceFails(t *testing.T) {
+	noLeaks(t)
+	errGone := errors.New("ring gone")
+	g, _ := pipeline.New(t.Context())
+	ok := pipeline.From(g, newFailing(1000, nil))
+	bad := pipeline.From(g, newFailing(5, errGone))
+	pipeline.ForEach(g, pipeline.Merge(g, ok, bad), func(context.Context, int) error { return nil })
+	err := g.Wait()
+	var se *pipeline.StageError
+	if !errors.As(err, &se) || se.Stage != "from#2" || !errors.Is(err, errGone) {
+		t.Fatalf("Wait: %v, want stage from#2 wrapping %v", err, errGone)
+	}
+}

@@ -269,6 +269,31 @@ func TestBatchMaxAge(t *testing.T) {
 			}
 		})
 	})
+	t.Run("after size flush", func(t *testing.T) {
+		// A size flush stops the timer: the next batch ages from its own
+		// first value, not from the first value of the batch before.
+		synctest.Test(t, func(t *testing.T) {
+			g, _ := pipeline.New(t.Context())
+			in := make(chan int)
+			out := pipeline.Batch(g, in, 3, maxAge)
+			start := time.Now()
+			for i := range 3 {
+				in <- i
+			}
+			if b := <-out; !slices.Equal(b, []int{0, 1, 2}) || time.Since(start) != 0 {
+				t.Fatalf("got %v after %v, want [0 1 2] at once", b, time.Since(start))
+			}
+			time.Sleep(maxAge / 2)
+			in <- 3
+			if b := <-out; !slices.Equal(b, []int{3}) || time.Since(start) != maxAge/2+maxAge {
+				t.Errorf("got %v after %v, want [3] after %v", b, time.Since(start), maxAge/2+maxAge)
+			}
+			close(in)
+			if err := g.Wait(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
 	t.Run("close", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			g, _ := pipeline.New(t.Context())
