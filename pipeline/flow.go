@@ -127,8 +127,10 @@ func aborted(done <-chan struct{}) bool {
 // when the group's context was done before a blocking send completed.
 //
 // Block is the same select chans.Offer makes, with a non-blocking attempt
-// first; the drop policies go through chans.Offer, the one overflow
-// mechanism pumps and stages share.
+// first; the drop policies go through chans.OfferFunc, the one overflow
+// mechanism pumps and stages share, which reports each value it drops: v
+// itself, or an older value evicted from out's buffer, which was counted out
+// when it went in and is now counted dropped instead.
 func send[T any](ctx context.Context, done <-chan struct{}, out chan T, v T, p chans.Policy, c *counter) bool {
 	if p == chans.Block {
 		select {
@@ -145,18 +147,20 @@ func send[T any](ctx context.Context, done <-chan struct{}, out chan T, v T, p c
 			return false
 		}
 	}
-	dropped, err := chans.Offer(ctx, out, v, p)
-	switch {
-	case err != nil:
+	in := true // v went in
+	_, err := chans.OfferFunc(ctx, out, v, p, func(_ T, evicted bool) {
+		c.dropped.Add(1)
+		if evicted {
+			c.out.Add(^uint64(0)) // -1
+		} else {
+			in = false
+		}
+	})
+	if err != nil {
 		return false
-	case !dropped:
+	}
+	if in {
 		c.out.Add(1)
-	case p == chans.DropOldest && cap(out) > 0:
-		// v went in and evicted an older value counted out when it went in:
-		// Out is unchanged (one in, one out), the evicted value is dropped.
-		c.dropped.Add(1)
-	default:
-		c.dropped.Add(1)
 	}
 	return true
 }
