@@ -22,8 +22,8 @@ type StageStats struct {
 	Name    string
 	Workers int
 	In      uint64        // values received from the input(s)
-	Out     uint64        // values (Batch: batches) passed on, over all outputs
-	Dropped uint64        // values dropped by an Overflow policy, over all outputs
+	Out     uint64        // values passed on (Batch: batches), summed over all outputs
+	Dropped uint64        // values dropped by an Overflow policy (Batch: batches), summed over all outputs
 	Busy    time.Duration // time spent in user callbacks, summed over workers (see below)
 
 	// Branches holds each output's counters for Tee and Shard; nil otherwise.
@@ -37,8 +37,16 @@ type BranchStats struct {
 }
 
 // Stats returns a snapshot of every stage's counters, in the order the stages
-// were built. Once a stage has exited, In − Out − Dropped is what it filtered
-// out or, in an abort, abandoned (Batch counts values in but batches out).
+// were built ([From] is not a stage here: it adds no hop, and the adopted
+// pump's or watcher's own Stats count what it delivered).
+//
+// Once a stage with one output (Map, Filter, Merge, FromSeq, To) has
+// exited, In − Out − Dropped is what it filtered out or, in an abort,
+// abandoned. A Shard's outputs share its input, so the same holds with Out
+// and Dropped summed over its branches. A Tee passes each value to every
+// branch: for each branch, In − Out − Dropped is what it abandoned, and the
+// stage's Out and Dropped are n times larger. A Batch counts values in but
+// batches out and dropped. ForEach has no output: Out is 0.
 func (g *Group) Stats() []StageStats {
 	g.mu.Lock()
 	stages := append([]*stage(nil), g.stages...)
