@@ -7,8 +7,9 @@ import (
 )
 
 // TestBatchAge: a batch that has not filled is sent once its oldest value
-// reaches the batch age (checked every 64 values), and when the map is
-// empty (flush), whichever comes first; a full batch is sent at once.
+// reaches the batch age (checked after each run of up to 64 values), and
+// when the map is empty (flush), whichever comes first; a full batch is
+// sent at once.
 func TestBatchAge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := &Source[[]int]{}
@@ -18,11 +19,17 @@ func TestBatchAge(t *testing.T) {
 		}
 		b := newBatcher(c, s)
 		add := func(n int) {
-			for range n {
-				*b.slot() = 1
-				if err := b.commit(t.Context()); err != nil {
+			for n > 0 {
+				room := b.room()
+				k := min(n, len(room))
+				for i := range k {
+					room[i] = 1
+				}
+				b.add(k)
+				if err := b.due(t.Context()); err != nil {
 					t.Fatal(err)
 				}
+				n -= k
 			}
 		}
 		add(63)
@@ -30,7 +37,7 @@ func TestBatchAge(t *testing.T) {
 		if len(s.c) != 0 {
 			t.Fatal("a batch was sent before the age check")
 		}
-		add(1) // the 64th value: checked, old enough
+		add(1) // checked after this run: old enough
 		if got := len(<-s.c); got != 64 {
 			t.Fatalf("aged batch of %d, want 64", got)
 		}

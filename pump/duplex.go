@@ -79,6 +79,6 @@ func newDuplex[T any](ctx context.Context, what string, m *ebpf.Map, typ ebpf.Ma
 		return nil, err
 	}
 	in.h.start(ctx, w.interrupt, w.run, w.close)
-	start(ctx, f, dec, newSingle(c, out), out)
+	start(ctx, c, f, dec, newSingle(c, out), out)
 	return &Duplex[T]{in: in, out: out}, nil
 }

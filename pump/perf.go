@@ -54,7 +54,7 @@ func Perf[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[T], 
 	rd.SetDeadline(pastDeadline) // next never blocks; wait sets its own deadline
 	s := &Source[T]{}
 	f := &perfFeed{name: mi.name, rd: rd, drain: c.drain, n: &s.h.cnt}
-	start(ctx, f, dec, newSingle(c, s), s)
+	start(ctx, c, f, dec, newSingle(c, s), s)
 	return s, nil
 }
 

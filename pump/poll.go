@@ -50,7 +50,7 @@ func popSource[T any](ctx context.Context, what string, m *ebpf.Map, typ ebpf.Ma
 	if err != nil {
 		return nil, err
 	}
-	start(ctx, f, dec, newSingle(c, s), s)
+	start(ctx, c, f, dec, newSingle(c, s), s)
 	return s, nil
 }
 

@@ -27,7 +27,7 @@ func RingBuf[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[T
 		return nil, err
 	}
 	s := &Source[T]{}
-	start(ctx, f, dec, newSingle(c, s), s)
+	start(ctx, c, f, dec, newSingle(c, s), s)
 	return s, nil
 }
 
@@ -43,7 +43,7 @@ func RingBufBatches[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*S
 		return nil, err
 	}
 	s := &Source[[]T]{}
-	start(ctx, f, dec, newBatcher(c, s), s)
+	start(ctx, c, f, dec, newBatcher(c, s), s)
 	return s, nil
 }
 

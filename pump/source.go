@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"time"
+	"unsafe"
 
 	"github.com/bpfchan/bpfchan/chans"
 	"github.com/bpfchan/bpfchan/internal/codec"
@@ -68,13 +69,17 @@ type feed interface {
 var errInterrupted = errors.New("interrupted")
 
 // emitter turns decoded values into sends on C(): one value per send, or
-// batches.
+// batches. The loop decodes straight into the emitter's free slots, a run
+// of them at a time, so it makes no call per record.
 type emitter[E any] interface {
-	// slot is where the next record is decoded.
-	slot() *E
-	// commit delivers (or batches) the value in the slot.
-	commit(ctx context.Context) error
-	// flush sends what is batched; called when the map is empty.
+	// room returns the free slots the next records are decoded into: at
+	// least one, at most 64.
+	room() []E
+	// add records that the first k slots of the last room hold values.
+	add(k int)
+	// due sends what is due: a full batch, an old one, a full run.
+	due(ctx context.Context) error
+	// flush sends everything held; called when the map is empty.
 	flush(ctx context.Context) error
 	// discard counts what is still held as dropped, when stopping early.
 	discard()
@@ -87,6 +92,7 @@ type pump[E any] struct {
 	h      *handle
 	feed   feed
 	decode func(b []byte, v *E) error
+	direct int // E's size when it is copied as raw memory, else 0
 	em     emitter[E]
 }
 
@@ -100,26 +106,20 @@ func (p *pump[E]) run(ctx context.Context) (err error) {
 		p.em.close()
 	}()
 	for {
-		for i := 1; ; i++ {
-			rec, ok, err := p.feed.next()
+		for {
+			room := p.em.room()
+			k, empty, err := p.fill(room, n)
+			p.em.add(k)
 			if err != nil {
 				return err
 			}
-			if !ok {
-				break
-			}
-			n.Received++
-			if err := p.decode(rec, p.em.slot()); err != nil {
-				n.DecodeErrors++
-				if errors.Is(err, ErrPanic) {
-					return err
-				}
-				continue
-			}
-			if err := p.em.commit(ctx); err != nil {
+			if err := p.em.due(ctx); err != nil {
 				return err
 			}
-			if i%64 == 0 && ctx.Err() != nil {
+			if empty {
+				break
+			}
+			if ctx.Err() != nil {
 				return context.Cause(ctx)
 			}
 		}
@@ -150,9 +150,40 @@ func (p *pump[E]) run(ctx context.Context) (err error) {
 	}
 }
 
+// fill decodes records into room until it is full (k == len(room)) or the
+// feed is empty. A record that fails to decode is counted and its slot
+// reused.
+func (p *pump[E]) fill(room []E, n *Stats) (k int, empty bool, err error) {
+	for k < len(room) {
+		rec, ok, err := p.feed.next()
+		if err != nil {
+			return k, false, err
+		}
+		if !ok {
+			return k, true, nil
+		}
+		n.Received++
+		if p.direct > 0 && len(rec) == p.direct {
+			// The codec's direct copy, without a call per record.
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(&room[k])), p.direct), rec)
+		} else if err := p.decode(rec, &room[k]); err != nil {
+			n.DecodeErrors++
+			if errors.Is(err, ErrPanic) {
+				return k, false, err
+			}
+			continue
+		}
+		k++
+	}
+	return k, false, nil
+}
+
 // start wires a feed and an emitter into a running source.
-func start[E, T any](ctx context.Context, f feed, dec func([]byte, *E) error, em emitter[E], s *Source[T]) {
+func start[E, T any](ctx context.Context, c config, f feed, dec func([]byte, *E) error, em emitter[E], s *Source[T]) {
 	p := &pump[E]{h: &s.h, feed: f, decode: dec, em: em}
+	if cd, err := codec.For[E](); err == nil && cd.Direct() && c.decoder == nil {
+		p.direct = cd.Size()
+	}
 	s.h.start(ctx, f.interrupt, p.run, f.close)
 }
 
@@ -184,31 +215,19 @@ func decoderFor[E any](c config, what string) (dec func([]byte, *E) error, size 
 // one after another: a consumer that keeps up is woken once per run
 // instead of once per value, which is what a goroutine hand-off costs.
 // The run is sent as soon as the map is empty, so a lone value waits for
-// nothing. With an unbuffered C() each value is sent as soon as it is
-// decoded: the pump holds at most one.
+// nothing. With an unbuffered C() the run is one value: the pump holds at
+// most one.
 type single[E any] struct {
 	out  chan E
-	pend []E // decoded, not yet sent; cap is the run length (0: none)
-	v    E
+	pend []E // decoded, not yet sent; cap is the run length
 	p    chans.Policy
 	n    *counters
 }
 
-func (s *single[E]) slot() *E {
-	if cap(s.pend) == 0 {
-		return &s.v
-	}
-	return &s.pend[:len(s.pend)+1][len(s.pend)]
-}
+func (s *single[E]) room() []E { return s.pend[len(s.pend):cap(s.pend)] }
+func (s *single[E]) add(k int) { s.pend = s.pend[:len(s.pend)+k] }
 
-func (s *single[E]) commit(ctx context.Context) error {
-	if cap(s.pend) == 0 {
-		var zero E
-		v := s.v
-		s.v = zero // a decoder may reuse what the slot points to
-		return s.send(ctx, v)
-	}
-	s.pend = s.pend[:len(s.pend)+1]
+func (s *single[E]) due(ctx context.Context) error {
 	if len(s.pend) == cap(s.pend) {
 		return s.flush(ctx)
 	}
@@ -260,6 +279,7 @@ func (s *single[E]) send(ctx context.Context, v E) error {
 
 func (s *single[E]) discard() {
 	s.n.n.Dropped += uint64(len(s.pend))
+	clear(s.pend)
 	s.pend = s.pend[:0]
 }
 
@@ -278,7 +298,7 @@ type batcher[E any] struct {
 	n     *counters
 }
 
-func (b *batcher[E]) slot() *E {
+func (b *batcher[E]) room() []E {
 	if b.cur == nil {
 		select {
 		case b.cur = <-b.free:
@@ -288,15 +308,17 @@ func (b *batcher[E]) slot() *E {
 		}
 		b.start = time.Now()
 	}
-	return &b.cur[:len(b.cur)+1][len(b.cur)]
+	l := len(b.cur)
+	return b.cur[l:min(b.size, l+64)]
 }
 
-func (b *batcher[E]) commit(ctx context.Context) error {
-	b.cur = b.cur[:len(b.cur)+1]
-	// The age is checked every 64 records: a batch only grows old when
-	// records trickle in without ever emptying the ring, and the clock
-	// costs as much as reading a record.
-	if l := len(b.cur); l == b.size || (l%64 == 0 && time.Since(b.start) >= b.age) {
+func (b *batcher[E]) add(k int) { b.cur = b.cur[:len(b.cur)+k] }
+
+func (b *batcher[E]) due(ctx context.Context) error {
+	// The age is looked at once per run of up to 64 records: a batch only
+	// grows old when records trickle in without ever emptying the ring,
+	// and the clock costs as much as reading a record.
+	if l := len(b.cur); l == b.size || (l > 0 && time.Since(b.start) >= b.age) {
 		return b.flush(ctx)
 	}
 	return nil
@@ -358,7 +380,7 @@ func (b *batcher[E]) close() { close(b.out) }
 // newEmitter returns the single-value emitter of a source.
 func newSingle[E any](c config, s *Source[E]) *single[E] {
 	s.c = make(chan E, c.buffer)
-	return &single[E]{out: s.c, pend: make([]E, 0, min(c.buffer, 64)), p: c.overflow, n: &s.h.cnt}
+	return &single[E]{out: s.c, pend: make([]E, 0, max(1, min(c.buffer, 64))), p: c.overflow, n: &s.h.cnt}
 }
 
 // newBatcher returns the batch emitter of a source, with Recycle wired up.
