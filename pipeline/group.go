@@ -46,7 +46,7 @@ type Group struct {
 
 	mu      sync.Mutex
 	stages  []*stage
-	sources int              // adopted with From, for their names
+	built   int              // stages built, From included: the default names' numbers
 	outputs map[any]struct{} // every channel a stage of the group returned
 }
 

@@ -83,7 +83,8 @@ func Overflow(p chans.Policy) StageOption {
 }
 
 // Name names a stage in its [StageError] and [StageStats]. The default is the
-// stage's kind and its position in the group, such as "map#2".
+// stage's kind and its number in the order the group's stages were built
+// (From included), such as "map#2".
 func Name(s string) StageOption {
 	if s == "" {
 		panic("pipeline: Name with an empty name")

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"fmt"
 	"iter"
 
 	"github.com/bpfchan/bpfchan/chans"
@@ -17,8 +16,8 @@ import (
 // delivers, so that r's graceful Close cannot block on a channel no stage
 // reads any more. When r stops by itself, its channel closes and the
 // pipeline ends. An error from r's Wait (or Close) becomes a *StageError
-// named "from#1", "from#2"... in adoption order, unless the group was already
-// aborting. r's Wait must be safe to call while Close runs, as every bpfchan
+// named as [Name] says ("from#1" when From comes first), unless the group was
+// already aborting. r's Wait must be safe to call while Close runs, as every bpfchan
 // pump's and watcher's is.
 //
 // r must close C() when it stops, as the chans.Receiver contract asks: the
@@ -27,7 +26,10 @@ import (
 //
 // Create r with the group's context (the one New returned): then an abort
 // also interrupts r at once, instead of at its next delivery.
-func From[T any](g *Group, r chans.Receiver[T]) <-chan T {
+//
+// Options: Name. From is numbered among the stages but, having no counters,
+// is not one of [Group.Stats].
+func From[T any](g *Group, r chans.Receiver[T], opts ...StageOption) <-chan T {
 	if g == nil {
 		panic("pipeline: From with a nil Group")
 	}
@@ -38,9 +40,9 @@ func From[T any](g *Group, r chans.Receiver[T]) <-chan T {
 	if ch == nil {
 		panic("pipeline: From a Receiver whose C() is nil")
 	}
+	c := configure("from", optName, opts)
 	g.mu.Lock()
-	g.sources++
-	name := fmt.Sprintf("from#%d", g.sources)
+	name := g.name("from", c)
 	g.mu.Unlock()
 
 	ended := make(chan struct{})

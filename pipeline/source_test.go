@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 
@@ -97,5 +98,27 @@ func TestFromSourceFails(t *testing.T) {
 	var se *pipeline.StageError
 	if !errors.As(err, &se) || se.Stage != "from#2" || !errors.Is(err, errGone) {
 		t.Fatalf("Wait: %v, want stage from#2 wrapping %v", err, errGone)
+	}
+}
+
+// TestFromNamed: From takes a Name, and is numbered among the stages.
+func TestFromNamed(t *testing.T) {
+	noLeaks(t)
+	errGone := errors.New("ring gone")
+	g, _ := pipeline.New(t.Context())
+	events := pipeline.From(g, newFailing(5, errGone), pipeline.Name("ring"))
+	pipeline.ForEach(g, pipeline.From(g, newFailing(5, nil)), func(context.Context, int) error { return nil })
+	pipeline.ForEach(g, events, func(context.Context, int) error { return nil })
+	err := g.Wait()
+	var se *pipeline.StageError
+	if !errors.As(err, &se) || se.Stage != "ring" || !errors.Is(err, errGone) {
+		t.Fatalf("Wait: %v, want stage ring wrapping %v", err, errGone)
+	}
+	var names []string
+	for _, s := range g.Stats() {
+		names = append(names, s.Name)
+	}
+	if want := []string{"foreach#3", "foreach#4"}; !slices.Equal(names, want) {
+		t.Errorf("stages %v, want %v", names, want)
 	}
 }

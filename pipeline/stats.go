@@ -82,10 +82,7 @@ type counter struct {
 func (g *Group) newStage(kind string, c config, outputs int) *stage {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	name := c.name
-	if name == "" {
-		name = fmt.Sprintf("%s#%d", kind, len(g.stages)+1)
-	}
+	name := g.name(kind, c)
 	s := &stage{name: name, workers: c.workers, running: make([]atomic.Int64, c.workers)}
 	for i := range s.running {
 		s.running[i].Store(idle)
@@ -95,6 +92,17 @@ func (g *Group) newStage(kind string, c config, outputs int) *stage {
 	}
 	g.stages = append(g.stages, s)
 	return s
+}
+
+// name returns a stage's name, given or by default its kind and its number
+// in the order stages were built, and counts the stage. The caller holds
+// g.mu.
+func (g *Group) name(kind string, c config) string {
+	g.built++
+	if c.name != "" {
+		return c.name
+	}
+	return fmt.Sprintf("%s#%d", kind, g.built)
 }
 
 func (s *stage) snapshot() StageStats {
