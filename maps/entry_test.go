@@ -1,6 +1,7 @@
 package maps
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -578,5 +579,55 @@ func TestEntryOneHelperPerMap(t *testing.T) {
 	}
 	if h == nil || m.helper.c != h {
 		t.Fatalf("got helpers %p and %p, want one", h, m.helper.c)
+	}
+}
+
+// beU64 is an integer stored big-endian by its own codec: its bytes in the
+// map are not a native-order integer, so the kernel must not add to them.
+type beU64 uint64
+
+func (v beU64) MarshalBinary() ([]byte, error) {
+	return binary.BigEndian.AppendUint64(nil, uint64(v)), nil
+}
+
+func (v *beU64) UnmarshalBinary(b []byte) error {
+	if len(b) != 8 {
+		return fmt.Errorf("beU64: %d bytes, want 8", len(b))
+	}
+	*v = beU64(binary.BigEndian.Uint64(b))
+	return nil
+}
+
+// TestEntryAddEncodedInteger: Add on an integer with its own (big-endian)
+// encoding carries across a byte (255+1) and stays atomic.
+func TestEntryAddEncodedInteger(t *testing.T) {
+	for _, k := range entryKinds {
+		t.Run(k.name, func(t *testing.T) {
+			testenv.RequireBPF(t)
+			m, err := New[uint32, beU64](&ebpf.MapSpec{Type: k.typ, Flags: k.flags, ValueSize: 8, MaxEntries: 8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			e := m.Entry(1, k.opts...)
+			if e.Atomic() != k.atomic {
+				t.Fatalf("got Atomic() %v, want %v", e.Atomic(), k.atomic)
+			}
+			for _, step := range []struct{ delta, want beU64 }{{1, 1}, {254, 255}, {1, 256}} {
+				if v, err := Add(e, step.delta); v != step.want || err != nil {
+					t.Fatalf("Add(%d): got %d, %v; want %d", step.delta, v, err, step.want)
+				}
+			}
+			if v, err := e.Load(); v != 256 || err != nil {
+				t.Fatalf("Load: got %d, %v; want 256", v, err)
+			}
+			var raw [8]byte
+			if err := m.Map().Lookup(uint32(1), &raw); err != nil {
+				t.Fatal(err)
+			}
+			if got := binary.BigEndian.Uint64(raw[:]); got != 256 {
+				t.Fatalf("map bytes %x: got %d big-endian, want 256", raw, got)
+			}
+		})
 	}
 }
