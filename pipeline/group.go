@@ -38,11 +38,14 @@ func (e *StageError) Unwrap() error { return e.Err }
 // [Group.Stop] ends the pipeline gracefully instead. [Group.Wait] returns once
 // every goroutine has exited.
 type Group struct {
+	parent   context.Context
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
 	wg       sync.WaitGroup
 	stopOnce sync.Once
 	stopping chan struct{}
+	waitOnce sync.Once
+	err      error // Wait's result
 
 	mu      sync.Mutex
 	stages  []*stage
@@ -58,7 +61,7 @@ func New(ctx context.Context) (*Group, context.Context) {
 		panic("pipeline: New with a nil context")
 	}
 	gctx, cancel := context.WithCancelCause(ctx)
-	g := &Group{ctx: gctx, cancel: cancel, stopping: make(chan struct{})}
+	g := &Group{parent: ctx, ctx: gctx, cancel: cancel, stopping: make(chan struct{})}
 	return g, gctx
 }
 
@@ -104,13 +107,22 @@ func (g *Group) Stopping() <-chan struct{} { return g.stopping }
 // once and always returns the same result.
 func (g *Group) Wait() error {
 	g.wg.Wait()
-	g.cancel(errFinished)
-	switch err := context.Cause(g.ctx); err {
-	case errFinished, errBroken:
-		return nil
-	default:
-		return err
-	}
+	g.waitOnce.Do(func() {
+		g.cancel(errFinished)
+		switch err := context.Cause(g.ctx); err {
+		case errFinished:
+			// The parent's cancellation may not have reached the group's
+			// context yet (it is closed before it is propagated, and a
+			// parent of another kind propagates it in a goroutine).
+			if g.parent.Err() != nil {
+				g.err = context.Cause(g.parent)
+			}
+		case errBroken:
+		default:
+			g.err = err
+		}
+	})
+	return g.err
 }
 
 // spawn runs f in a goroutine that Wait waits for.
@@ -123,9 +135,11 @@ func (g *Group) spawn(f func()) {
 }
 
 // fail aborts the group with err as a *StageError, unless err is nil or the
-// group is already aborting (then err is a consequence of that abort).
+// group is already aborting (then err is a consequence of that abort). A
+// cancelled parent counts even before its cancellation has reached the
+// group's context: a stage that saw it first must not become the cause.
 func (g *Group) fail(name string, err error) {
-	if err == nil || g.ctx.Err() != nil {
+	if err == nil || g.ctx.Err() != nil || g.parent.Err() != nil {
 		return
 	}
 	g.cancel(&StageError{Stage: name, Err: err})

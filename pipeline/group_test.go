@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -354,5 +355,75 @@ func TestStopReachesGoFeeders(t *testing.T) {
 	}
 	if got != sent || got < 100 {
 		t.Errorf("processed %d of %d sent, want all and at least 100", got, sent)
+	}
+}
+
+// heldParent is a parent context whose cancellation reaches its children
+// only when the test says: it implements AfterFunc, which the context
+// package uses to propagate a cancellation, and runs those functions on
+// release. It shows the window in which the parent is done and the group's
+// context not yet.
+type heldParent struct {
+	context.Context
+	done  chan struct{}
+	mu    sync.Mutex
+	err   error
+	funcs []func()
+}
+
+func newHeldParent() *heldParent {
+	return &heldParent{Context: context.Background(), done: make(chan struct{})}
+}
+
+func (p *heldParent) Done() <-chan struct{} { return p.done }
+func (p *heldParent) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+func (p *heldParent) AfterFunc(f func()) func() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.funcs = append(p.funcs, f)
+	return func() bool { return true }
+}
+
+// cancel marks p cancelled without propagating it.
+func (p *heldParent) cancel() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.err = context.Canceled
+	close(p.done)
+}
+
+// release propagates the cancellation.
+func (p *heldParent) release() {
+	p.mu.Lock()
+	funcs := p.funcs
+	p.mu.Unlock()
+	for _, f := range funcs {
+		f()
+	}
+}
+
+// TestParentCancelBeforePropagation: a function that sees the parent's
+// cancellation before the group's context does returns an error that is a
+// consequence, not a stage failure: Wait returns the parent's cause.
+func TestParentCancelBeforePropagation(t *testing.T) {
+	noLeaks(t)
+	parent := newHeldParent()
+	defer parent.release()
+	g, _ := pipeline.New(parent)
+	g.Go("source", func(context.Context) error {
+		<-parent.Done() // a pump created with the parent's context
+		return errors.New("source: context canceled")
+	})
+	parent.cancel()
+	if err := g.Wait(); err != context.Canceled {
+		t.Fatalf("Wait: %v, want the parent's cause %v", err, context.Canceled)
+	}
+	parent.release()
+	if err := g.Wait(); err != context.Canceled {
+		t.Fatalf("second Wait: %v, want the same %v", err, context.Canceled)
 	}
 }
