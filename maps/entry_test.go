@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"runtime"
-	"sync"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -395,21 +393,23 @@ func TestEntryAtomicAgainstBPF(t *testing.T) {
 			if e.Atomic() != k.atomic {
 				t.Fatalf("got Atomic() %v, want %v", e.Atomic(), k.atomic)
 			}
-			kernelAdds := raceBPF(t, p, inKernel, k.name == "mmap", workers, perWork, func() (uint64, error) {
-				v, err := e.Load()
-				if errors.Is(err, ErrKeyNotExist) {
-					return 0, nil
-				}
-				return v, err
-			}, func() error {
-				_, err := e.Update(func(v uint64) uint64 { return v + 1 })
-				return err
+			rep, err := p.Race(producer.Race{
+				Kernel:    inKernel,
+				Workers:   workers,
+				PerWorker: perWork,
+				Op: func(int) error {
+					_, err := e.Update(func(v uint64) uint64 { return v + 1 })
+					return err
+				},
 			})
+			if err != nil {
+				t.Fatal(err)
+			}
 			got, err := m.Lookup(3)
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("the kernel made %d of its %d adds while the workers ran", kernelAdds, inKernel)
+			t.Logf("kernel adds made while each worker ran: %v (of %d)", rep.Overlap, inKernel)
 			if !k.atomic {
 				t.Logf("userspace fallback: got %d, want %d: lost %d of %d updates (%.1f%%)",
 					got, want, want-got, want, 100*float64(want-got)/want)
@@ -420,74 +420,6 @@ func TestEntryAtomicAgainstBPF(t *testing.T) {
 			}
 		})
 	}
-}
-
-// raceBPF runs p for inKernel adds and workers goroutines calling op perWork
-// times each, overlapping them: the slower side starts first and the other
-// once load shows it under way. It returns how many of the kernel's adds
-// happened while the workers were running.
-func raceBPF(t *testing.T, p *producer.Producer, inKernel int, kernelFirst bool, workers, perWork int, load func() (uint64, error), op func() error) uint64 {
-	t.Helper()
-	started := func() error {
-		for {
-			v, err := load()
-			if err != nil || v > 0 {
-				return err
-			}
-			runtime.Gosched()
-		}
-	}
-	var wg sync.WaitGroup
-	errs := make(chan error, workers+1)
-	gate := make(chan struct{})
-	wg.Go(func() {
-		if !kernelFirst {
-			<-gate
-			if err := started(); err != nil {
-				errs <- err
-				return
-			}
-		}
-		errs <- p.Run(inKernel)
-	})
-	if kernelFirst {
-		if err := started(); err != nil {
-			close(gate)
-			wg.Wait()
-			t.Fatal(err)
-		}
-	}
-	close(gate)
-	before, _, err := p.Counts()
-	if err != nil {
-		t.Error(err)
-	}
-	var done sync.WaitGroup
-	for range workers {
-		done.Add(1)
-		wg.Go(func() {
-			defer done.Done()
-			for range perWork {
-				if err := op(); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	done.Wait()
-	after, _, err := p.Counts()
-	if err != nil {
-		t.Error(err)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return after - before
 }
 
 func TestPerCPUEntry(t *testing.T) {

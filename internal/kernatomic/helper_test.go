@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"testing"
 
@@ -331,73 +330,25 @@ func TestAtomicAgainstBPF(t *testing.T) {
 				}
 				defer p.Close()
 				s := slot(t, h, key32(3))
-				var wg sync.WaitGroup
-				errs := make(chan error, workers+1)
-				// Overlap the two sides: the slower one starts first, the
-				// other once the value shows the first under way.
-				started := func() error {
-					for {
-						v, err := s.Load()
-						if err != nil && !errors.Is(err, kernatomic.ErrKeyNotExist) {
+				rep, err := p.Race(producer.Race{
+					Kernel:    inKernel,
+					Workers:   workers,
+					PerWorker: perWork,
+					Op: func(w int) error {
+						if w%2 == 0 {
+							_, _, err := s.Add(1)
 							return err
 						}
-						if v > 0 {
-							return nil
-						}
-						runtime.Gosched()
-					}
-				}
-				kernelFirst := s.Mmap() // sync/atomic is far faster than the BPF program
-				gate := make(chan struct{})
-				wg.Go(func() {
-					if !kernelFirst {
-						<-gate
-						if err := started(); err != nil {
-							errs <- err
-							return
-						}
-					}
-					errs <- p.Run(inKernel)
+						return casAdd(s, 1)
+					},
 				})
-				if kernelFirst {
-					if err := started(); err != nil {
-						t.Fatal(err)
-					}
-				}
-				close(gate)
-				var during [2]uint64 // kernel adds done when worker 0 started and ended
-				for w := range workers {
-					wg.Go(func() {
-						if w == 0 {
-							during[0], _, _ = p.Counts()
-							defer func() { during[1], _, _ = p.Counts() }()
-						}
-						for range perWork {
-							var err error
-							if w%2 == 0 {
-								_, _, err = s.Add(1)
-							} else {
-								err = casAdd(s, 1)
-							}
-							if err != nil {
-								errs <- err
-								return
-							}
-						}
-						errs <- nil
-					})
-				}
-				wg.Wait()
-				close(errs)
-				for err := range errs {
-					if err != nil {
-						t.Fatal(err)
-					}
+				if err != nil {
+					t.Fatal(err)
 				}
 				if got, want := lookup(t, m, key32(3)), uint64(workers*perWork+inKernel); got != want {
 					t.Fatalf("got %d, want %d: updates were lost", got, want)
 				}
-				t.Logf("kernel adds done when worker 0 started: %d, when it ended: %d (of %d)", during[0], during[1], inKernel)
+				t.Logf("kernel adds made while each worker ran: %v (of %d)", rep.Overlap, inKernel)
 			})
 		}
 	}
