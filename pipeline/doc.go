@@ -62,8 +62,9 @@
 // adopted source or sink aborts the group and is what Wait returns, as a
 // [*StageError] that names the stage and unwraps to the error. Errors that
 // stages return after the abort began are its consequences and are not
-// reported. If the parent context was cancelled, Wait returns its
-// context.Cause. Wait never returns a context.Canceled that the group caused
+// reported. A sink that stops by itself with no error while [To] still has
+// values for it fails the stage with [ErrSinkStopped]. If the parent context
+// was cancelled, Wait returns its context.Cause. Wait never returns a context.Canceled that the group caused
 // itself: after a clean end, a Stop or a break out of All it returns nil.
 //
 // # Panics
