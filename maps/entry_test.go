@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfchan/bpfchan/internal/producer"
 	"github.com/bpfchan/bpfchan/internal/testenv"
@@ -561,5 +562,102 @@ func TestEntryAddEncodedInteger(t *testing.T) {
 				t.Fatalf("map bytes %x: got %d big-endian, want 256", raw, got)
 			}
 		})
+	}
+}
+
+// Map flags (include/uapi/linux/bpf.h).
+const (
+	bpfFRdonly     = 1 << 3
+	bpfFWronly     = 1 << 4
+	bpfFRdonlyProg = 1 << 7
+)
+
+// TestEntryReadOnlyToPrograms: no program may write a BPF_F_RDONLY_PROG
+// map, the helper included, so its Entries take the userspace path (and
+// work) instead of claiming atomicity and failing every op.
+func TestEntryReadOnlyToPrograms(t *testing.T) {
+	for _, typ := range []ebpf.MapType{ebpf.Hash, ebpf.Array} {
+		t.Run(typ.String(), func(t *testing.T) {
+			m := newEntryMap[uint64](t, typ, bpfFRdonlyProg)
+			e := m.Entry(1)
+			if e.Atomic() {
+				t.Fatal("got Atomic() true on a map programs may not write")
+			}
+			if err := e.Store(5); err != nil {
+				t.Fatalf("Store: %v", err)
+			}
+			if v, err := Add(e, 2); v != 7 || err != nil {
+				t.Fatalf("Add: got %d, %v; want 7", v, err)
+			}
+			if v, err := e.Load(); v != 7 || err != nil {
+				t.Fatalf("Load: got %d, %v; want 7", v, err)
+			}
+		})
+	}
+}
+
+// TestEntryUserspaceFlags: on a map read-only (BPF_F_RDONLY) or write-only
+// (BPF_F_WRONLY) to userspace, an Entry refuses the forbidden direction with
+// EPERM, as the map syscalls do, on every path.
+func TestEntryUserspaceFlags(t *testing.T) {
+	type op struct {
+		name   string
+		reads  bool
+		writes bool
+		do     func(e *Entry[uint32, uint64]) error
+	}
+	ops := []op{
+		{"Load", true, false, func(e *Entry[uint32, uint64]) error { _, err := e.Load(); return err }},
+		{"Store", false, true, func(e *Entry[uint32, uint64]) error { return e.Store(9) }},
+		{"Swap", true, true, func(e *Entry[uint32, uint64]) error { _, err := e.Swap(9); return err }},
+		{"Update", true, true, func(e *Entry[uint32, uint64]) error {
+			_, err := e.Update(func(v uint64) uint64 { return v + 1 })
+			return err
+		}},
+		{"CompareAndSwap", true, true, func(e *Entry[uint32, uint64]) error { _, err := e.CompareAndSwap(5, 9); return err }},
+		{"Add", true, true, func(e *Entry[uint32, uint64]) error { _, err := Add(e, 1); return err }},
+	}
+	for _, k := range entryKinds {
+		for _, flag := range []struct {
+			name   string
+			flags  uint32
+			denied func(op) bool
+		}{
+			{"rdonly", bpfFRdonly, func(o op) bool { return o.writes }},
+			{"wronly", bpfFWronly, func(o op) bool { return o.reads }},
+		} {
+			t.Run(k.name+"/"+flag.name, func(t *testing.T) {
+				m := newEntryMap[uint64](t, k.typ, k.flags|flag.flags)
+				// The value is 5, put there by a BPF program (userspace may
+				// not write an rdonly map).
+				p, err := producer.NewHashAdd(m.Map(), 1, 5)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer p.Close()
+				if err := p.Run(1); err != nil {
+					t.Fatal(err)
+				}
+				e := m.Entry(1, k.opts...)
+				if e.Atomic() != k.atomic {
+					t.Fatalf("got Atomic() %v, want %v", e.Atomic(), k.atomic)
+				}
+				for _, o := range ops {
+					err := o.do(e)
+					if flag.denied(o) {
+						if !errors.Is(err, unix.EPERM) {
+							t.Errorf("%s: got %v, want EPERM", o.name, err)
+						}
+					} else if err != nil {
+						t.Errorf("%s: %v", o.name, err)
+					}
+				}
+				if flag.flags == bpfFRdonly {
+					if v, err := e.Load(); v != 5 || err != nil {
+						t.Errorf("after the refused writes: got %d, %v; want 5", v, err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -31,6 +31,8 @@
 // No goroutines. A [Helper] is safe for concurrent use and does not own its
 // map; Close unloads the program or drops the mapping (ops racing with Close
 // never fault). Errors: [ErrKeyNotExist], [ErrFull] (a hash map with no room
-// for a new key), [ErrClosed], [ErrUnsupported] (map type or sizes), or the
-// kernel's error wrapped with the map's name.
+// for a new key), [ErrClosed], [ErrUnsupported] (map type, sizes, or
+// BPF_F_RDONLY_PROG), an error wrapping EPERM for an op the map's
+// BPF_F_RDONLY or BPF_F_WRONLY forbids userspace (as the map syscalls
+// refuse it), or the kernel's error wrapped with the map's name.
 package kernatomic

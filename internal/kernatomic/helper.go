@@ -43,6 +43,8 @@ type Helper struct {
 	keySize   int
 	valueSize int
 	closed    atomic.Bool
+	noRead    error // BPF_F_WRONLY: userspace may not read the values
+	noWrite   error // BPF_F_RDONLY: userspace may not write them
 
 	// mu keeps the program's fd open while an op runs it: after Close the
 	// fd number may name another object.
@@ -50,14 +52,22 @@ type Helper struct {
 	ctxs sync.Pool // *[]byte, contexts of ctxSize(keySize) bytes
 }
 
-// Supported reports, without loading anything, whether m's type and sizes
-// allow kernel-atomic ops: a hash, LRU hash or array map with 4- or 8-byte
-// values and keys of at most 504 bytes.
+// Supported reports, without loading anything, whether m's type, sizes and
+// flags allow kernel-atomic ops: a hash, LRU hash or array map with 4- or
+// 8-byte values and keys of at most 504 bytes, not created with
+// BPF_F_RDONLY_PROG (no program, the helper included, may write it).
+//
+// A map created with BPF_F_RDONLY (read-only to userspace) or BPF_F_WRONLY
+// (write-only) is supported, and the Helper enforces the flag as the
+// kernel's map syscalls do: the forbidden direction fails with EPERM.
 func Supported(m *ebpf.Map) error {
 	switch m.Type() {
 	case ebpf.Hash, ebpf.LRUHash, ebpf.Array:
 	default:
 		return fmt.Errorf("map type %s (want hash, LRU hash or array): %w", m.Type(), ErrUnsupported)
+	}
+	if m.Flags()&unix.BPF_F_RDONLY_PROG != 0 {
+		return fmt.Errorf("map read-only to programs (BPF_F_RDONLY_PROG): %w", ErrUnsupported)
 	}
 	if vs := m.ValueSize(); vs != 4 && vs != 8 {
 		return fmt.Errorf("value size %d (want 4 or 8): %w", vs, ErrUnsupported)
@@ -81,6 +91,12 @@ func New(m *ebpf.Map, name string) (*Helper, error) {
 		return nil, fmt.Errorf("atomic ops on map %s: %w", name, err)
 	}
 	h := &Helper{m: m, name: name, keySize: int(m.KeySize()), valueSize: int(m.ValueSize())}
+	if m.Flags()&unix.BPF_F_WRONLY != 0 {
+		h.noRead = fmt.Errorf("map %s is write-only to userspace (BPF_F_WRONLY): %w", name, unix.EPERM)
+	}
+	if m.Flags()&unix.BPF_F_RDONLY != 0 {
+		h.noWrite = fmt.Errorf("map %s is read-only to userspace (BPF_F_RDONLY): %w", name, unix.EPERM)
+	}
 	if m.Type() == ebpf.Array && m.Flags()&unix.BPF_F_MMAPABLE != 0 {
 		if err := h.mmap(); err == nil {
 			return h, nil
@@ -178,6 +194,9 @@ func (s *Slot) Load() (uint64, error) {
 	if s.h.closed.Load() {
 		return 0, s.h.errClosed()
 	}
+	if err := s.h.noRead; err != nil {
+		return 0, err
+	}
 	if s.ptr != nil {
 		if s.h.valueSize == 4 {
 			return uint64(atomic.LoadUint32((*uint32)(s.ptr))), nil
@@ -192,7 +211,10 @@ func (s *Slot) Load() (uint64, error) {
 // is never replaced under a BPF program that holds a pointer to it), creating
 // the key from zero first when it is missing.
 func (s *Slot) Store(v uint64) error {
-	_, _, err := s.Swap(v)
+	if err := s.h.noWrite; err != nil {
+		return err
+	}
+	_, _, err := s.swap(v)
 	return err
 }
 
@@ -202,10 +224,10 @@ func (s *Slot) Add(delta uint64) (old uint64, created bool, err error) {
 	if old, ok := s.AddMmap64(delta); ok {
 		return old, false, nil
 	}
+	if err := s.h.rmw(); err != nil {
+		return 0, false, err
+	}
 	if s.ptr != nil {
-		if s.h.closed.Load() {
-			return 0, false, s.h.errClosed()
-		}
 		return uint64(atomic.AddUint32((*uint32)(s.ptr), uint32(delta)) - uint32(delta)), false, nil
 	}
 	return s.run(opAdd, delta, 0)
@@ -224,6 +246,13 @@ func (s *Slot) AddMmap64(delta uint64) (old uint64, ok bool) {
 // Swap stores v and returns the value before it. A missing key is created
 // from zero first (created reports it; old is then 0).
 func (s *Slot) Swap(v uint64) (old uint64, created bool, err error) {
+	if err := s.h.rmw(); err != nil {
+		return 0, false, err
+	}
+	return s.swap(v)
+}
+
+func (s *Slot) swap(v uint64) (old uint64, created bool, err error) {
 	if s.ptr != nil {
 		if s.h.closed.Load() {
 			return 0, false, s.h.errClosed()
@@ -242,10 +271,10 @@ func (s *Slot) Swap(v uint64) (old uint64, created bool, err error) {
 // first (and the compare is against zero).
 func (s *Slot) CompareAndSwap(old, new uint64, create bool) (prev uint64, swapped bool, err error) {
 	old &= s.mask()
+	if err := s.h.rmw(); err != nil {
+		return 0, false, err
+	}
 	if s.ptr != nil {
-		if s.h.closed.Load() {
-			return 0, false, s.h.errClosed()
-		}
 		if s.h.valueSize == 4 {
 			p := (*uint32)(s.ptr)
 			for {
@@ -325,6 +354,20 @@ func (s *Slot) run(o op, arg, expect uint64) (old uint64, created bool, err erro
 		}
 	}
 	return 0, false, fmt.Errorf("map %s: key deleted concurrently %d times in a row", h.name, maxRetries)
+}
+
+// rmw checks that an op that reads and writes the value may run: the
+// helper is open and the map's flags allow userspace both.
+func (h *Helper) rmw() error {
+	switch {
+	case h.closed.Load():
+		return h.errClosed()
+	case h.noRead != nil:
+		return h.noRead
+	case h.noWrite != nil:
+		return h.noWrite
+	}
+	return nil
 }
 
 func (h *Helper) errClosed() error {

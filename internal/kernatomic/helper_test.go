@@ -270,8 +270,10 @@ func TestUnsupported(t *testing.T) {
 		"percpu":   {Type: ebpf.PerCPUHash, KeySize: 4, ValueSize: 8, MaxEntries: 1},
 		"key 505":  {Type: ebpf.Hash, KeySize: 505, ValueSize: 8, MaxEntries: 1},
 		"queue":    {Type: ebpf.Queue, ValueSize: 8, MaxEntries: 1},
+		// No program may write it, the helper included.
+		"rdonly prog": {Type: ebpf.Hash, Flags: unix.BPF_F_RDONLY_PROG, KeySize: 4, ValueSize: 8, MaxEntries: 1},
 	} {
-		m := newMap(t, spec.Type, 0, spec.KeySize, spec.ValueSize, spec.MaxEntries)
+		m := newMap(t, spec.Type, spec.Flags, spec.KeySize, spec.ValueSize, spec.MaxEntries)
 		if h, err := kernatomic.New(m, "bad"); !errors.Is(err, kernatomic.ErrUnsupported) {
 			if h != nil {
 				h.Close()

@@ -2,9 +2,11 @@ package kernatomic
 
 import (
 	"encoding/binary"
+	"errors"
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfchan/bpfchan/internal/testenv"
 )
@@ -43,5 +45,52 @@ func TestProgramRunAgrees(t *testing.T) {
 	var v uint64
 	if err := m.Lookup(uint32(9), &v); err != nil || v != 10 {
 		t.Fatalf("got %d, %v; want 10", v, err)
+	}
+}
+
+// TestWriteOnlyMap: on a BPF_F_WRONLY map a Store is allowed and lands,
+// while every op that returns the value is refused with EPERM. The value is
+// read back by running the program's load directly.
+func TestWriteOnlyMap(t *testing.T) {
+	testenv.RequireBPF(t)
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Hash, Flags: unix.BPF_F_WRONLY, KeySize: 4, ValueSize: 8, MaxEntries: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	h, err := New(m, "wronly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	key := binary.NativeEndian.AppendUint32(nil, 3)
+	s, err := h.Key(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store(7); err != nil {
+		t.Fatalf("Store: %v", err)
+	}
+	if _, err := s.Load(); !errors.Is(err, unix.EPERM) {
+		t.Errorf("Load: got %v, want EPERM", err)
+	}
+	if _, _, err := s.Add(1); !errors.Is(err, unix.EPERM) {
+		t.Errorf("Add: got %v, want EPERM", err)
+	}
+	if _, _, err := s.Swap(1); !errors.Is(err, unix.EPERM) {
+		t.Errorf("Swap: got %v, want EPERM", err)
+	}
+	if _, _, err := s.CompareAndSwap(7, 1, false); !errors.Is(err, unix.EPERM) {
+		t.Errorf("CompareAndSwap: got %v, want EPERM", err)
+	}
+	ctx := make([]byte, ctxSize(4))
+	binary.NativeEndian.PutUint32(ctx[offOp:], uint32(opLoad))
+	copy(ctx[offKey:], key)
+	ret, err := h.Program().Run(&ebpf.RunOptions{Context: ctx, ContextOut: ctx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := binary.NativeEndian.Uint64(ctx[offOld:]); ret != statusFound || v != 7 {
+		t.Fatalf("the map holds: status %d, value %d; want %d, 7", ret, v, statusFound)
 	}
 }
