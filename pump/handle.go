@@ -11,12 +11,25 @@ import (
 // start, stopped gracefully by Close (closing, then interrupt) or at once by
 // ctx (interrupt too); Wait returns after the goroutine has exited.
 type handle struct {
-	ctx       context.Context
-	closing   atomic.Bool
+	ctx     context.Context
+	closing atomic.Bool
+	done    chan struct{}
+	err     error // set before done is closed
+	cnt     counters
+
+	mu        sync.Mutex // orders interrupt against the feed's cleanup
+	exited    bool
 	interrupt func() // wakes the pump's blocking wait at once; sticky
-	done      chan struct{}
-	err       error // set before done is closed
-	cnt       counters
+}
+
+// wake interrupts the pump's wait, unless the pump has already exited and
+// released what interrupt would touch.
+func (h *handle) wake() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.exited {
+		h.interrupt()
+	}
 }
 
 // start runs run on a new goroutine owned by h. run's exit condition: it
@@ -31,7 +44,7 @@ func (h *handle) start(ctx context.Context, interrupt func(), run func(context.C
 	afterDone.Add(1)
 	stopAfter := context.AfterFunc(ctx, func() {
 		defer afterDone.Done()
-		interrupt()
+		h.wake()
 	})
 	go func() {
 		defer close(h.done)
@@ -40,6 +53,9 @@ func (h *handle) start(ctx context.Context, interrupt func(), run func(context.C
 			afterDone.Done()
 		}
 		afterDone.Wait()
+		h.mu.Lock()
+		h.exited = true
+		h.mu.Unlock()
 		if cerr := cleanup(); err == nil && cerr != nil && !h.closing.Load() {
 			err = cerr
 		}
@@ -51,7 +67,7 @@ func (h *handle) start(ctx context.Context, interrupt func(), run func(context.C
 // Close stops the pump gracefully and waits for it.
 func (h *handle) Close() error {
 	if h.closing.CompareAndSwap(false, true) {
-		h.interrupt()
+		h.wake()
 	}
 	return h.Wait()
 }

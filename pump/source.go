@@ -224,7 +224,12 @@ type single[E any] struct {
 	n    *counters
 }
 
-func (s *single[E]) room() []E { return s.pend[len(s.pend):cap(s.pend)] }
+// room is limited to the free space of C()'s buffer, so the pump takes out
+// of the map only what a receiver is likely to take soon.
+func (s *single[E]) room() []E {
+	free := cap(s.out) - len(s.out) - len(s.pend)
+	return s.pend[len(s.pend) : len(s.pend)+max(1, min(cap(s.pend)-len(s.pend), free))]
+}
 func (s *single[E]) add(k int) { s.pend = s.pend[:len(s.pend)+k] }
 
 func (s *single[E]) due(ctx context.Context) error {
