@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -20,17 +19,17 @@ const (
 type elemAttr struct {
 	mapFD uint32
 	_     uint32
-	key   uint64
-	value uint64 // or next_key
+	key   pointer
+	value pointer // or next_key
 	flags uint64
 }
 
 // batchAttr is the kernel's attribute for BPF_MAP_*_BATCH.
 type batchAttr struct {
-	inBatch   uint64
-	outBatch  uint64
-	keys      uint64
-	values    uint64
+	inBatch   pointer
+	outBatch  pointer
+	keys      pointer
+	values    pointer
 	count     uint32
 	mapFD     uint32
 	elemFlags uint64
@@ -41,11 +40,20 @@ type batchAttr struct {
 // returns for map types without batch operations.
 const ENOTSUPP = unix.Errno(524)
 
-func ptr(b []byte) uint64 {
+// A pointer is exactly the kernel's 8 bytes (compile-time checks).
+var (
+	_ [8 - unsafe.Sizeof(pointer{})]byte
+	_ [unsafe.Sizeof(pointer{}) - 8]byte
+)
+
+// ptr points at b's first byte (nil when b is empty). The attributes hold
+// the buffers as unsafe.Pointer, so the garbage collector sees them, keeps
+// them alive and never has to guess which integers are addresses.
+func ptr(b []byte) pointer {
 	if len(b) == 0 {
-		return 0
+		return pointer{}
 	}
-	return uint64(uintptr(unsafe.Pointer(&b[0])))
+	return pointer{p: unsafe.Pointer(&b[0])}
 }
 
 func bpf(cmd uintptr, attr unsafe.Pointer, size uintptr) error {
@@ -71,20 +79,14 @@ type syscalls struct {
 // key is absent.
 func (s *syscalls) lookup(fd int, key, val []byte) error {
 	s.elem = elemAttr{mapFD: uint32(fd), key: ptr(key), value: ptr(val)}
-	err := bpf(cmdLookupElem, unsafe.Pointer(&s.elem), unsafe.Sizeof(s.elem))
-	runtime.KeepAlive(key)
-	runtime.KeepAlive(val)
-	return err
+	return bpf(cmdLookupElem, unsafe.Pointer(&s.elem), unsafe.Sizeof(s.elem))
 }
 
 // nextKey writes the key after prev (the first key when prev is nil) into
 // next. It returns unix.ENOENT after the last key.
 func (s *syscalls) nextKey(fd int, prev, next []byte) error {
 	s.elem = elemAttr{mapFD: uint32(fd), key: ptr(prev), value: ptr(next)}
-	err := bpf(cmdGetNextKey, unsafe.Pointer(&s.elem), unsafe.Sizeof(s.elem))
-	runtime.KeepAlive(prev)
-	runtime.KeepAlive(next)
-	return err
+	return bpf(cmdGetNextKey, unsafe.Pointer(&s.elem), unsafe.Sizeof(s.elem))
 }
 
 // lookupBatch reads up to count entries into keys and vals, continuing
@@ -104,8 +106,5 @@ func (s *syscalls) lookupBatch(fd int, cursor []byte, first bool, keys, vals []b
 		s.batch.inBatch = ptr(cursor)
 	}
 	err := bpf(cmdLookupBatch, unsafe.Pointer(&s.batch), unsafe.Sizeof(s.batch))
-	runtime.KeepAlive(cursor)
-	runtime.KeepAlive(keys)
-	runtime.KeepAlive(vals)
 	return int(s.batch.count), err
 }
