@@ -119,3 +119,25 @@ func TestPerfStop(t *testing.T) {
 		t.Fatalf("Wait: %v, want context.Canceled (the caller's cancel)", err)
 	}
 }
+
+// TestPerfWakeupEvents: with a wakeup threshold above what is produced the
+// kernel never wakes the reader; the periodic drain delivers the samples.
+func TestPerfWakeupEvents(t *testing.T) {
+	m := newPerfArray(t)
+	p := perfProducer(t, m, 16)
+	ctx, cancel := context.WithCancel(t.Context())
+	src, err := pump.Perf[rec16](ctx, m, pump.WithWakeupEvents(1000), pump.WithDrainInterval(5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOnCleanup(t, cancel, src)
+	run(t, p, 5)
+	for want := uint64(0); want < 5; want++ {
+		if v, _ := recv(t, src.C()); v.Seq != want {
+			t.Fatalf("got seq %d, want %d", v.Seq, want)
+		}
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

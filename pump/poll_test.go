@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"unsafe"
@@ -369,5 +370,65 @@ func TestQueueHoldsOne(t *testing.T) {
 	st := src.Stats()
 	if st.Received != 1+st.Dropped || len(rest) != 4-int(st.Dropped) || st.Dropped > 1 {
 		t.Fatalf("stats %+v with %v left in the queue: want at most one value in hand", st, rest)
+	}
+}
+
+// TestWriterEncoder: values the encoder rejects or sizes wrongly are
+// skipped and counted; a panicking encoder stops the writer with ErrPanic.
+func TestWriterEncoder(t *testing.T) {
+	m := newQueue(t, ebpf.Queue, 8, 16)
+	w, err := pump.QueueWriter[int](t.Context(), m, pump.WithEncoder(func(v int) ([]byte, error) {
+		switch {
+		case v < 0:
+			return nil, errors.New("negative")
+		case v == 99:
+			return []byte{1, 2, 3}, nil // wrong size
+		case v == 666:
+			panic("encoder boom")
+		}
+		b := make([]byte, 8)
+		b[0] = byte(v)
+		return b, nil
+	}), pump.WithDecoder(func(b []byte) (int, error) { return int(b[0]), nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []int{1, -1, 99, 2} {
+		w.C() <- v
+	}
+	w.C() <- 666
+	err = w.Wait()
+	if !errors.Is(err, pump.ErrPanic) || !strings.Contains(err.Error(), "encoder boom") {
+		t.Fatalf("Wait: %v, want ErrPanic carrying the value", err)
+	}
+	if v, err := w.Peek(); err != nil || v != 1 {
+		t.Fatalf("Peek: %d, %v; want 1 (decoded with WithDecoder)", v, err)
+	}
+	if got := popAll(t, m); !slices.Equal(got, []uint64{1, 2}) {
+		t.Fatalf("queue holds %v, want [1 2]", got)
+	}
+	if st := w.Stats(); st.Received != 5 || st.Delivered != 2 || st.DecodeErrors != 3 {
+		t.Fatalf("stats %+v, want 5 received, 2 delivered, 3 encode errors", st)
+	}
+}
+
+// TestWriterCancelCounts: a value in hand when ctx is cancelled (the map
+// is full and the writer blocks) is counted as dropped.
+func TestWriterCancelCounts(t *testing.T) {
+	m := newQueue(t, ebpf.Queue, 8, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	w, err := pump.QueueWriter[uint64](ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.C() <- 1
+	w.C() <- 2 // received: the writer now retries against a full map
+	cancel()
+	if err := w.Wait(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait: %v, want context.Canceled", err)
+	}
+	st := w.Stats()
+	if st.Received != 2 || st.Delivered != 1 || st.Dropped != 1 {
+		t.Fatalf("stats %+v, want 2 received, 1 delivered, 1 dropped", st)
 	}
 }
