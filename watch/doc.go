@@ -8,19 +8,19 @@
 // none for a BPF_F_MMAPABLE array, whose shared memory is read directly).
 // [Map] reads the whole map per poll with BPF_MAP_LOOKUP_BATCH and a cursor,
 // never one syscall per key (a kernel that refuses batch lookups, before
-// 5.6, is walked with GET_NEXT_KEY and lookups); an mmapable array is compared in
-// place in its shared memory (mapped read-only by the watcher) with no
-// syscall at all. Each poll is compared with the
-// previous one on the raw bytes kept from it, so a poll that finds nothing
-// changed decodes nothing and allocates nothing, whatever the map size; keys
-// and values are decoded only for the entries that changed. Values compare
-// by their bytes unless [WithEqual] is given.
+// 5.6, is walked with GET_NEXT_KEY and lookups); an mmapable array is
+// compared in place in its shared memory (mapped read-only by the watcher)
+// with no syscall at all. Each poll is compared with the previous one on the
+// raw bytes kept from it, so a poll that finds nothing changed decodes
+// nothing and allocates nothing, whatever the map size; keys and values are
+// decoded only for the entries that changed. Values compare by their bytes
+// unless [WithEqual] is given.
 //
 // Hash, LRU hash, array and LPM trie maps can be watched (for an LPM trie,
 // Key and Changes follow what a lookup of k returns: its longest-prefix
-// match). Queues, stacks,
-// ring buffers, perf event arrays, per-CPU maps and maps of maps cannot: the
-// constructors say so with [ErrUnwatchable], naming the map. A key or value
+// match). Queues, stacks, ring buffers, perf event arrays, per-CPU maps and
+// maps of maps cannot: the constructors say so with [ErrUnwatchable], naming
+// the map. A key or value
 // type whose size differs from the map's is an error naming both sizes.
 //
 // # Level-triggered: what a consumer sees

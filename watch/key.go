@@ -16,7 +16,7 @@ import (
 // lookup per poll (none for an mmapable array: its memory is read directly),
 // every DefaultKeyInterval unless WithInterval or WithAdaptive says otherwise.
 //
-// WithInitial and WithEqual do not apply to Key.
+// WithInitial and WithEqual do not apply to Key: giving them is an error.
 //
 // A context that is already cancelled returns at once with an error wrapping
 // context.Cause(ctx); one whose deadline has already passed gets exactly one
@@ -31,6 +31,9 @@ func Key[K, V any](ctx context.Context, m *ebpf.Map, k K, opts ...Option) (V, er
 func waitKey[K, V any](ctx context.Context, m *ebpf.Map, k K, missed func(), opts ...Option) (V, error) {
 	var zero V
 	c, err := newConfig(DefaultKeyInterval, opts)
+	if err == nil && (c.initial || c.equal != nil) {
+		err = errors.New("WithInitial and WithEqual do not apply to Key")
+	}
 	if err != nil {
 		return zero, fmt.Errorf("watch key: %w", err)
 	}

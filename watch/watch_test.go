@@ -578,6 +578,7 @@ func TestMapWithEqual(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	ctx := context.Background()
 	h := mkMap(t, &ebpf.MapSpec{Name: "counts", Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 8})
+	must(t, h.Put(uint32(1), uint64(1))) // Key would return at once without the error
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -591,6 +592,8 @@ func TestBadInput(t *testing.T) {
 		{"adaptive", second(Map[uint32, uint64](ctx, h, WithAdaptive(time.Second, time.Millisecond))), []string{"WithAdaptive"}},
 		{"both", second(Map[uint32, uint64](ctx, h, WithAdaptive(1, 2), WithInterval(1))), []string{"WithInterval and WithAdaptive"}},
 		{"nil map", second(Map[uint32, uint64](ctx, nil)), []string{"nil map"}},
+		{"Key initial", second(Key[uint32, uint64](ctx, h, 1, WithInitial())), []string{"WithInitial", "Key"}},
+		{"Key equal", second(Key[uint32, uint64](ctx, h, 1, WithEqual(func(a, b uint64) bool { return a == b }))), []string{"WithEqual", "Key"}},
 	} {
 		if tc.err == nil {
 			t.Errorf("%s: no error", tc.name)

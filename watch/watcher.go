@@ -20,7 +20,7 @@ var _ chans.Receiver[int] = (*Watcher[int])(nil)
 //
 // and while it runs the difference is Pending.
 type Stats struct {
-	Polls        uint64        // completed polls, the baseline read at construction included
+	Polls        uint64        // polls made, failed ones and the baseline read at construction included
 	Changes      uint64        // changes the polls observed (with WithInitial, the initial state too)
 	Events       uint64        // events delivered on C()
 	Coalesced    uint64        // changes merged into, or cancelled out with, a pending event of the same key
