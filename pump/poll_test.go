@@ -3,10 +3,12 @@ package pump_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -430,5 +432,36 @@ func TestWriterCancelCounts(t *testing.T) {
 	st := w.Stats()
 	if st.Received != 2 || st.Delivered != 1 || st.Dropped != 1 {
 		t.Fatalf("stats %+v, want 2 received, 1 delivered, 1 dropped", st)
+	}
+}
+
+// TestWriterFullBlockRetries: a writer facing a full map retries (counted)
+// until a consumer makes room, then pushes the value in order.
+func TestWriterFullBlockRetries(t *testing.T) {
+	m := newQueue(t, ebpf.Queue, 8, 4)
+	w, err := pump.QueueWriter[uint64](t.Context(), m, pump.WithPoll(time.Microsecond, time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range uint64(5) {
+		w.C() <- i
+	}
+	deadline := time.Now().Add(failAfter)
+	for w.Stats().FullRetries == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no retry counted after %v", failAfter)
+		}
+		runtime.Gosched()
+	}
+	var v uint64
+	if err := m.LookupAndDelete(nil, unsafe.Pointer(&v)); err != nil || v != 0 {
+		t.Fatalf("pop: %d, %v", v, err)
+	}
+	close(w.C())
+	if err := w.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := popAll(t, m); !slices.Equal(got, seq(1, 5)) {
+		t.Fatalf("queue holds %v, want [1 2 3 4]", got)
 	}
 }

@@ -204,12 +204,12 @@ func (w *writer[T]) push(ctx context.Context, v T) (err error) {
 	}
 	ptr := unsafe.Pointer(&w.buf[0])
 	w.bo.Reset()
+	var armed <-chan struct{} // set once the map was found full
 	for {
 		if ctx.Err() != nil {
 			n.Dropped++
 			return context.Cause(ctx)
 		}
-		armed := w.popped.Armed()
 		n.Polls++
 		err := w.m.Update(nil, ptr, ebpf.UpdateAny)
 		if err == nil {
@@ -239,6 +239,12 @@ func (w *writer[T]) push(ctx context.Context, v T) (err error) {
 			w.pushed.Notify()
 			return nil
 		}
+		if armed == nil {
+			// Full: arm the "popped" signal, then try once more, so a pop
+			// between the failed push and the arm is not slept through.
+			armed = w.popped.Armed()
+			continue
+		}
 		n.FullRetries++
 		w.s.h.cnt.publish()
 		t := time.NewTimer(w.bo.Next())
@@ -248,6 +254,7 @@ func (w *writer[T]) push(ctx context.Context, v T) (err error) {
 		case <-ctx.Done():
 		}
 		t.Stop()
+		armed = nil
 	}
 }
 
