@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/bpfchan/bpfchan/internal/kernatomic"
 )
 
@@ -46,15 +48,21 @@ import (
 //
 // # The userspace fallback
 //
-// For any other map type or value size, Atomic reports false and the ops are
-// a lookup then an update from userspace. Whatever another writer stores
-// between the two is lost: a BPF program's update, another process's, a
-// Map.Put on this or another wrapper of the same kernel map; Swap then also
-// returns a value older than the one it replaced. On a hash map the update
-// replaces the element, so an atomic add a BPF program makes into the old
-// element at that moment is lost too. Entries of the same Map in this
-// process serialise their writes to the same key (a striped lock), so they
-// do not lose each other's updates.
+// For any other map, Atomic reports false and the read-modify-writes (Swap,
+// Update, CompareAndSwap, Add) are a compare-and-swap from userspace: read
+// the value, compute the new one (f and the validator run here, with no
+// lock held, so they may use other Entries), then, holding a lock striped by
+// key that the Entries of the same Map in this process share, read the
+// value again and write only if its bytes are unchanged, else start over. A
+// missing key is created with BPF_NOEXIST, so a concurrent creator is never
+// clobbered (another wrapper's or a BPF program's): the op starts over from
+// the creator's value. Entries of the same Map therefore never lose each
+// other's updates. What can be lost is any other write between that second
+// read and the write: a BPF program's update, another process's, a Map.Put,
+// an Entry of another wrapper of the same kernel map; Swap then also returns
+// a value older than the one it replaced. On a hash map the write replaces
+// the element, so an atomic add a BPF program makes into the old element at
+// that moment is lost too. Store is a plain update under the same lock.
 //
 // # Missing keys and validators
 //
@@ -470,30 +478,77 @@ func (e *Entry[K, V]) decodeWord(op string, u uint64) (V, error) {
 	return v, nil
 }
 
-// userspaceRMW is the fallback read-modify-write: it reads the value (zero
-// and found=false when missing), lets f decide the new value and whether to
-// write it, and writes it. It returns the value read.
+// userspaceRMW is the fallback read-modify-write, a compare-and-swap from
+// userspace: it reads the value (zero and found=false when missing), lets f
+// decide the new value and whether to write it, then, under the key's
+// stripe, reads again and writes only if the value's bytes are unchanged (a
+// missing key is created with BPF_NOEXIST, so a concurrent creator is never
+// clobbered); otherwise it starts over. f (and so the validator) runs with
+// no lock held: it may use other Entries. It returns the value read.
 func (e *Entry[K, V]) userspaceRMW(op string, f func(cur V, found bool) (V, bool)) (V, error) {
-	var cur V
+	var zero V
 	if e.err != nil {
-		return cur, opErr(op, e.m.name, e.err)
+		return zero, opErr(op, e.m.name, e.err)
 	}
-	k := e.k
+	cur, now := make([]byte, e.m.vs), make([]byte, e.m.vs)
+	for {
+		found, err := e.lookupRaw(op, cur)
+		if err != nil {
+			return zero, err
+		}
+		var v V
+		if found {
+			if err := e.m.vc.Decode(cur, &v); err != nil {
+				return zero, opErr(op, e.m.name, err)
+			}
+		}
+		n, write := f(v, found)
+		if !write {
+			return v, nil
+		}
+		nb, err := e.m.vc.EncodeSized(nil, &n, e.m.vs)
+		if err != nil {
+			return zero, opErr(op, e.m.name, err)
+		}
+		if done, err := e.commit(op, found, cur, now, nb); done || err != nil {
+			return v, err
+		}
+	}
+}
+
+// commit writes nb when the value still is cur (found) or the key is still
+// missing (!found), holding the key's stripe so that no other Entry of the
+// Map writes in between. done is false when the value changed: start over.
+func (e *Entry[K, V]) commit(op string, found bool, cur, now, nb []byte) (done bool, err error) {
 	e.stripe.Lock()
 	defer e.stripe.Unlock()
-	cur, err := e.m.Lookup(k)
-	found := err == nil
-	if err != nil && !errors.Is(err, ErrKeyNotExist) {
-		return cur, err
+	still, err := e.lookupRaw(op, now)
+	if err != nil || still != found || (found && !bytes.Equal(now, cur)) {
+		return false, err
 	}
-	n, write := f(cur, found)
-	if !write {
-		return cur, nil
+	flags := ebpf.UpdateExist
+	if !found {
+		flags = ebpf.UpdateNoExist
 	}
-	if err := e.m.Put(k, n); err != nil {
-		return cur, err
+	err = e.m.do(op, func() error { return e.m.m.Update(ptr(e.key), ptr(nb), flags) })
+	switch {
+	case err == nil:
+		return true, nil
+	case found && errors.Is(err, ErrKeyNotExist), !found && errors.Is(err, ErrKeyExist):
+		// Deleted, or created, by another writer since the read.
+		return false, nil
 	}
-	return cur, nil
+	return false, err
+}
+
+// lookupRaw reads the value's bytes into b; found is false when the key is
+// missing.
+func (e *Entry[K, V]) lookupRaw(op string, b []byte) (found bool, err error) {
+	err = e.m.do(op, func() error { return e.m.m.Lookup(ptr(e.key), ptr(b)) })
+	if errors.Is(err, ErrKeyNotExist) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // stripes serialise the fallback's read-modify-writes on the same key of the

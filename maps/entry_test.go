@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -658,6 +659,96 @@ func TestEntryUserspaceFlags(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestEntryFallbackConcurrentCreate: two wrappers of one kernel map (their
+// Entries share no lock) Swap into the same missing key at once. The
+// fallback creates with BPF_NOEXIST, so exactly one of them finds the key
+// missing and the other gets the first one's value back.
+func TestEntryFallbackConcurrentCreate(t *testing.T) {
+	const rounds = 2000
+	base := newEntryMap[uint64](t, ebpf.Hash, 0)
+	var ws [2]*Map[uint32, uint64]
+	for i := range ws {
+		w, err := Open[uint32, uint64](base.Map())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		ws[i] = w
+	}
+	for r := range uint32(rounds) {
+		key := r % 8
+		if r >= 8 {
+			if err := base.Delete(key); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var olds [2]uint64
+		var errs [2]error
+		gate := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, w := range ws {
+			e := w.Entry(key, userspace())
+			wg.Go(func() {
+				<-gate
+				olds[i], errs[i] = e.Swap(uint64(i + 1))
+			})
+		}
+		close(gate)
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := base.Lookup(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Swaps in some order: the first found nothing, the second the
+		// first's value, and the map holds the second's.
+		if !(olds == [2]uint64{0, 1} && got == 2) && !(olds == [2]uint64{2, 0} && got == 1) {
+			t.Fatalf("round %d: Swaps returned %v and the map holds %d: not one swap after the other", r, olds, got)
+		}
+	}
+}
+
+// TestEntryFallbackNested: a function given to Update, and a validator,
+// may use other Entries of the same Map: the fallback runs them with no lock
+// held (a striped lock held around them deadlocked when the other key
+// shared its stripe).
+func TestEntryFallbackNested(t *testing.T) {
+	testenv.RequireBPF(t)
+	m, err := NewHash[uint32, uint64](256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	outer := m.Entry(0, userspace(), WithValidator(func(v uint64) error {
+		_, err := m.Entry(uint32(v), userspace()).Swap(v)
+		return err
+	}))
+	for k := uint64(1); k < 200; k++ {
+		v, err := outer.Update(func(v uint64) uint64 {
+			if err := m.Entry(uint32(k), userspace()).Store(k); err != nil {
+				t.Error(err)
+			}
+			return k
+		})
+		if v != k || err != nil {
+			t.Fatalf("Update: got %d, %v; want %d", v, err, k)
+		}
+	}
+	for k := uint32(0); k < 200; k++ {
+		want := uint64(k)
+		if k == 0 {
+			want = 199
+		}
+		if v, err := m.Lookup(k); v != want || err != nil {
+			t.Fatalf("key %d: got %d, %v; want %d", k, v, err, want)
 		}
 	}
 }
