@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 
-	bpfmaps "github.com/bpfchan/bpfchan/maps"
 	"github.com/bpfchan/bpfchan/internal/producer"
+	bpfmaps "github.com/bpfchan/bpfchan/maps"
 )
 
 // The event types, the keys of the stats map, as the lab numbers them.
