@@ -127,8 +127,8 @@ func (w *Watcher[T]) C() <-chan T { return w.c }
 
 // Wait blocks until the watcher's goroutine has exited and returns why it
 // stopped: nil after Close, context.Cause(ctx) after the context was
-// cancelled (also when that ends a Close's delivery), otherwise the poll error (errors.Is(err, ErrClosed) when the map
-// was closed).
+// cancelled (also when that ends a Close's delivery), otherwise the error of
+// the poll that failed (errors.Is(err, ErrClosed) when the map was closed).
 func (w *Watcher[T]) Wait() error {
 	<-w.done
 	return w.err
@@ -297,6 +297,9 @@ func (w *Watcher[T]) sent() {
 // context.Cause(ctx) when ctx ends first (what remains is then discarded by
 // finish).
 func (w *Watcher[T]) drain() error {
+	if w.ctx.Err() != nil { // aborted as well: no last sweep
+		return context.Cause(w.ctx)
+	}
 	_, perr := w.poll(w.emit)
 	for {
 		next, ok := w.front()
