@@ -29,8 +29,9 @@
 // add.
 //
 // No goroutines. A [Helper] is safe for concurrent use and does not own its
-// map; Close unloads the program or drops the mapping (ops racing with Close
-// never fault). Errors: [ErrKeyNotExist], [ErrFull] (a hash map with no room
+// map; Close unloads the program or drops the mapping. Ops racing with Close
+// never fault: they complete on the map or report ErrClosed (on the mmap
+// path, an op reporting ErrClosed may have reached the map all the same). Errors: [ErrKeyNotExist], [ErrFull] (a hash map with no room
 // for a new key), [ErrClosed], [ErrUnsupported] (map type, sizes, or
 // BPF_F_RDONLY_PROG), an error wrapping EPERM for an op the map's
 // BPF_F_RDONLY or BPF_F_WRONLY forbids userspace (as the map syscalls

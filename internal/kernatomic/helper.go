@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -129,8 +130,10 @@ func (h *Helper) Mmap() bool { return h.mem != nil }
 func (h *Helper) Program() *ebpf.Program { return h.prog }
 
 // Close unloads the helper program or unmaps the array. Ops after Close fail
-// with ErrClosed. An op racing with Close on the mmap path may land in
-// memory that is no longer the map's; it never faults.
+// with ErrClosed. An op racing with Close either completes on the map or
+// fails with ErrClosed; on the mmap path such a failed op may still have
+// reached the map (it ran on the memory as Close replaced it). It never
+// faults.
 func (h *Helper) Close() error {
 	if h.closed.Swap(true) {
 		return nil
@@ -198,10 +201,7 @@ func (s *Slot) Load() (uint64, error) {
 		return 0, err
 	}
 	if s.ptr != nil {
-		if s.h.valueSize == 4 {
-			return uint64(atomic.LoadUint32((*uint32)(s.ptr))), nil
-		}
-		return atomic.LoadUint64((*uint64)(s.ptr)), nil
+		return s.onMem(opLoad, 0, 0)
 	}
 	v, _, err := s.run(opLoad, 0, 0)
 	return v, err
@@ -228,17 +228,24 @@ func (s *Slot) Add(delta uint64) (old uint64, created bool, err error) {
 		return 0, false, err
 	}
 	if s.ptr != nil {
-		return uint64(atomic.AddUint32((*uint32)(s.ptr), uint32(delta)) - uint32(delta)), false, nil
+		old, err := s.onMem(opAdd, delta, 0)
+		return old, false, err
 	}
 	return s.run(opAdd, delta, 0)
 }
 
 // AddMmap64 is Add's fast path, small enough to inline into callers: on an
 // open helper's mmapped array of 8-byte values it adds delta and returns the
-// old value with ok set; otherwise it does nothing and the caller uses Add.
+// old value with ok set. Otherwise the caller must call Add, which reports
+// the error: when the helper was closed before, nothing was added; when
+// Close ran during the add (ok false after the add), the add may or may not
+// have reached the map, and Add reports ErrClosed without adding again.
 func (s *Slot) AddMmap64(delta uint64) (old uint64, ok bool) {
 	if p := s.w64; p != nil && !s.h.closed.Load() {
-		return atomic.AddUint64(p, delta) - delta, true
+		old = atomic.AddUint64(p, delta) - delta
+		ok = !s.h.closed.Load()
+		runtime.KeepAlive(s) // the Helper's cleanup unmaps *p
+		return old, ok
 	}
 	return 0, false
 }
@@ -257,10 +264,8 @@ func (s *Slot) swap(v uint64) (old uint64, created bool, err error) {
 		if s.h.closed.Load() {
 			return 0, false, s.h.errClosed()
 		}
-		if s.h.valueSize == 4 {
-			return uint64(atomic.SwapUint32((*uint32)(s.ptr), uint32(v))), false, nil
-		}
-		return atomic.SwapUint64((*uint64)(s.ptr), v), false, nil
+		old, err := s.onMem(opXchg, v, 0)
+		return old, false, err
 	}
 	return s.run(opXchg, v, 0)
 }
@@ -275,28 +280,11 @@ func (s *Slot) CompareAndSwap(old, new uint64, create bool) (prev uint64, swappe
 		return 0, false, err
 	}
 	if s.ptr != nil {
-		if s.h.valueSize == 4 {
-			p := (*uint32)(s.ptr)
-			for {
-				if atomic.CompareAndSwapUint32(p, uint32(old), uint32(new)) {
-					return old, true, nil
-				}
-				// Report the value that made it fail; if it changed back to
-				// old meanwhile, try again rather than report a bogus miss.
-				if cur := atomic.LoadUint32(p); cur != uint32(old) {
-					return uint64(cur), false, nil
-				}
-			}
+		prev, err := s.onMem(opCmpXchg, new, old)
+		if err != nil {
+			return 0, false, err
 		}
-		p := (*uint64)(s.ptr)
-		for {
-			if atomic.CompareAndSwapUint64(p, old, new) {
-				return old, true, nil
-			}
-			if cur := atomic.LoadUint64(p); cur != old {
-				return cur, false, nil
-			}
-		}
+		return prev, prev == old, nil
 	}
 	o := opCmpXchg
 	if create {

@@ -376,42 +376,61 @@ func casAdd(s *kernatomic.Slot, delta uint64) error {
 
 // TestCloseWhileRunning closes helpers while goroutines run ops on them: an
 // op completes or reports ErrClosed, and none faults (the mmap path keeps
-// the address range valid after Close).
+// the address range valid after Close). Every add reported done reached the
+// map: the map holds at least their sum, and at most one more per worker
+// (on the mmap path an add racing Close reports ErrClosed and may still
+// have landed).
 func TestCloseWhileRunning(t *testing.T) {
+	const workers = 4
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
 			m := newMap(t, k.typ, k.flags, 4, 8, 4)
-			h, err := kernatomic.New(m, "test")
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := slot(t, h, key32(1))
-			var wg sync.WaitGroup
-			errs := make(chan error, 4)
-			started := make(chan struct{}, 4)
-			for range 4 {
-				wg.Go(func() {
-					started <- struct{}{}
-					for {
-						if _, _, err := s.Add(1); err != nil {
-							if !errors.Is(err, kernatomic.ErrClosed) {
-								errs <- err
+			var total uint64
+			for round := range 10 {
+				h, err := kernatomic.New(m, "test")
+				if err != nil {
+					t.Fatal(err)
+				}
+				s := slot(t, h, key32(1))
+				var wg sync.WaitGroup
+				errs := make(chan error, workers)
+				done := make([]uint64, workers)
+				started := make(chan struct{}, workers)
+				for w := range workers {
+					wg.Go(func() {
+						started <- struct{}{}
+						for {
+							if _, _, err := s.Add(1); err != nil {
+								if !errors.Is(err, kernatomic.ErrClosed) {
+									errs <- err
+								}
+								return
 							}
-							return
+							done[w]++
 						}
-					}
-				})
-			}
-			for range 4 {
-				<-started
-			}
-			if err := h.Close(); err != nil {
-				t.Fatal(err)
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Fatal(err)
+					})
+				}
+				for range workers {
+					<-started
+				}
+				if err := h.Close(); err != nil {
+					t.Fatal(err)
+				}
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					t.Fatal(err)
+				}
+				for _, d := range done {
+					total += d
+				}
+				slack := uint64(0)
+				if k.mmap {
+					slack = workers * uint64(round+1)
+				}
+				if got := lookup(t, m, key32(1)); got < total || got > total+slack {
+					t.Fatalf("round %d: the map holds %d, the adds reported done sum to %d (want at most %d more)", round, got, total, slack)
+				}
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -39,4 +40,61 @@ func (h *Helper) unmap() error {
 	}
 	runtime.AddCleanup(h, func(b []byte) { _ = unix.Munmap(b) }, mem)
 	return nil
+}
+
+// onMem applies o to the slot's value in the mapped array and returns the
+// value before it (for opCmpXchg, the value found: expect when it swapped).
+//
+// An op racing Close may land in the memory that replaced the map's (see
+// unmap): it then reports ErrClosed, meaning the op may or may not have
+// reached the map. An op reporting success reached it: Close sets closed
+// before it replaces the mapping.
+func (s *Slot) onMem(o op, arg, expect uint64) (uint64, error) {
+	var old uint64
+	if s.h.valueSize == 4 {
+		p, a := (*uint32)(s.ptr), uint32(arg)
+		switch o {
+		case opLoad:
+			old = uint64(atomic.LoadUint32(p))
+		case opAdd:
+			old = uint64(atomic.AddUint32(p, a) - a)
+		case opXchg:
+			old = uint64(atomic.SwapUint32(p, a))
+		default:
+			old = uint64(cas(p, uint32(expect), a, atomic.CompareAndSwapUint32, atomic.LoadUint32))
+		}
+	} else {
+		p := (*uint64)(s.ptr)
+		switch o {
+		case opLoad:
+			old = atomic.LoadUint64(p)
+		case opAdd:
+			old = atomic.AddUint64(p, arg) - arg
+		case opXchg:
+			old = atomic.SwapUint64(p, arg)
+		default:
+			old = cas(p, expect, arg, atomic.CompareAndSwapUint64, atomic.LoadUint64)
+		}
+	}
+	closed := s.h.closed.Load()
+	runtime.KeepAlive(s) // the Helper's cleanup unmaps s.ptr
+	if closed {
+		return 0, fmt.Errorf("map %s: closed during the op, which may not have reached the map: %w", s.h.name, ErrClosed)
+	}
+	return old, nil
+}
+
+// cas swaps in new when *p is old and returns the value it found (old when
+// it swapped). When the compare fails it reports the value that made it
+// fail; if that changed back to old meanwhile, it tries again rather than
+// report a bogus miss.
+func cas[T uint32 | uint64](p *T, old, new T, swap func(*T, T, T) bool, load func(*T) T) T {
+	for {
+		if swap(p, old, new) {
+			return old
+		}
+		if cur := load(p); cur != old {
+			return cur
+		}
+	}
 }
