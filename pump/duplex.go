@@ -31,12 +31,20 @@ func (d *Duplex[T]) Peek() (T, error) { return d.in.Peek() }
 // completed are pushed, then what the map holds is delivered on Out() (so a
 // consumer must keep receiving), then Out() closes.
 func (d *Duplex[T]) Close() error {
-	return errors.Join(d.in.Close(), d.out.Close())
+	return join(d.in.Close(), d.out.Close())
 }
 
-// Wait waits for both directions and returns their errors joined.
+// Wait waits for both directions and returns their errors joined (once,
+// when both stopped for the same cause).
 func (d *Duplex[T]) Wait() error {
-	return errors.Join(d.in.Wait(), d.out.Wait())
+	return join(d.in.Wait(), d.out.Wait())
+}
+
+func join(a, b error) error {
+	if a == b {
+		return a
+	}
+	return errors.Join(a, b)
 }
 
 // Stats sums both directions' counters; InStats and OutStats give each.

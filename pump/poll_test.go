@@ -465,3 +465,18 @@ func TestWriterFullBlockRetries(t *testing.T) {
 		t.Fatalf("queue holds %v, want [1 2 3 4]", got)
 	}
 }
+
+// TestChannelCancel: cancelling stops both directions with the cause, once.
+func TestChannelCancel(t *testing.T) {
+	m := newQueue(t, ebpf.Stack, 8, 4)
+	cause := errors.New("test cause")
+	ctx, cancel := context.WithCancelCause(t.Context())
+	d, err := pump.StackChannel[uint64](ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel(cause)
+	if err := d.Wait(); err != cause {
+		t.Fatalf("Wait: %v, want %v", err, cause)
+	}
+}
