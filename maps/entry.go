@@ -23,28 +23,52 @@ import (
 // # Kernel atomicity
 //
 // Atomic reports true for a hash, LRU hash or array map whose values are 4
-// or 8 bytes. Then every op is a single atomic instruction on the value in
-// place, atomic against BPF programs that update the same value with atomic
-// instructions (__sync_fetch_and_add, BPF_XCHG, BPF_CMPXCHG) and against
-// other Entries, goroutines and processes doing the same:
+// or 8 bytes and whose keys are at most 504 bytes, unless the map was
+// created with BPF_F_RDONLY_PROG (no program may write it, so no helper
+// either). Then each op is atomic against BPF programs that update the same
+// value with atomic instructions (__sync_fetch_and_add, BPF_XCHG,
+// BPF_CMPXCHG) and against other Entries, goroutines and processes doing the
+// same:
 //
-//   - on an array created with BPF_F_MMAPABLE, sync/atomic on the map's
-//     memory mapped into this process (no syscall at all);
-//   - otherwise one run of a small helper program (BPF_PROG_TYPE_SYSCALL,
-//     through BPF_PROG_TEST_RUN) doing BPF_XCHG, BPF_CMPXCHG or a fetching
-//     BPF_ADD on the value. The program is loaded on the first Entry op that
-//     needs it, once per Map, and unloaded by Map.Close.
+//   - on an array created with BPF_F_MMAPABLE, the ops are sync/atomic
+//     instructions on the map's memory mapped into this process (no syscall
+//     at all): the same locked instructions a BPF program's atomics use;
+//   - otherwise each op is one run of a small helper program
+//     (BPF_PROG_TYPE_SYSCALL, through BPF_PROG_TEST_RUN) that looks the key
+//     up and applies one instruction to the value in place: a load (Load),
+//     BPF_XCHG (Store, Swap), BPF_CMPXCHG (CompareAndSwap) or a fetching
+//     BPF_ADD (Add). The program is loaded on the first Entry op that needs
+//     it, once per Map, and unloaded by Map.Close.
 //
-// Store is an atomic exchange too, not a map update: updating a hash element
-// replaces it, and a BPF program adding into the old element at that moment
-// would lose its add. Load is a single-copy atomic read. Update(f) is a
-// compare-and-swap loop: f may run more than once, on values that were
-// current when it ran.
+// Update(f) is a compare-and-swap loop of those ops: a Load, then
+// CompareAndSwap until it succeeds, so f may run more than once, on values
+// that were current when it ran. Add is a loop too when it must check or
+// decode the sum (see Add). Store is an exchange rather than a map update:
+// updating a hash element replaces it, and a BPF program adding into the old
+// element at that moment would lose its add. Load is a single-copy atomic
+// read.
 //
 // Writes the ops cannot protect against: a plain map update of the same key
 // (Map.Put, bpf_map_update_elem) replaces the value whatever was there, and a
 // BPF program doing a non-atomic read-modify-write (`*v += 1` without
-// __sync_fetch_and_add) can overwrite an Entry's change.
+// __sync_fetch_and_add) can overwrite an Entry's change. Nor can they
+// protect against the key being deleted: the helper looks the key up, then
+// operates on the element it found, and it is a sleepable program that can
+// be preempted in between. If the key is deleted (or, in an LRU map,
+// evicted) at that moment, the op lands on an element that is no longer in
+// the map, and on a hash or LRU map with preallocated elements (the default)
+// that element may already be reused for another key, whose value the op
+// then changes. Do not delete keys that Entries update.
+//
+// A map created with BPF_F_RDONLY (read-only to userspace) or BPF_F_WRONLY
+// (write-only) refuses what the map syscalls would refuse, with an error
+// wrapping EPERM: on a read-only map every op but Load, on a write-only map
+// every op but Store (the others return the value). Mapping an mmapable
+// array writable makes BPF_MAP_FREEZE of it fail until Map.Close.
+//
+// An op racing Map.Close completes or reports ErrClosed. On the mmap path,
+// an op that reports ErrClosed may still have reached the map (it ran as the
+// mapping was being dropped); one that reports success did.
 //
 // # The userspace fallback
 //
@@ -143,9 +167,9 @@ func (m *Map[K, V]) Entry(k K, opts ...EntryOption) *Entry[K, V] {
 }
 
 // Atomic reports whether the Entry's ops are kernel-atomic (see Entry). It
-// depends only on the map's type and value size. When it is true and the
-// helper cannot be set up, ops fail with that error: an atomic Entry never
-// falls back silently.
+// depends only on the map's type, key and value sizes and flags. When it is
+// true and the helper cannot be set up, ops fail with that error: an atomic
+// Entry never falls back silently.
 func (e *Entry[K, V]) Atomic() bool { return e.atomic }
 
 // Load returns the value; ErrKeyNotExist when the key is absent.

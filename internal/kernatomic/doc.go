@@ -24,6 +24,14 @@
 // hash element replaces it and a BPF program still holding the old element
 // would add into memory that is no longer the map's.
 //
+// The program looks the key up and then operates on the element it found;
+// it is sleepable, so it can be preempted in between. A concurrent delete or
+// LRU eviction of the same key there makes the op land on an element that
+// left the map, and in a preallocated hash or LRU map possibly on one
+// already reused for another key. Callers must not delete keys they update.
+// A writable mapping of an mmapable array makes BPF_MAP_FREEZE fail (EBUSY)
+// until Close.
+//
 // The atomic instructions come from internal/bpfasm: cilium/ebpf v0.22.0's
 // asm.FetchAdd, asm.Xchg and asm.CmpXchg marshal as a plain, non-fetching
 // add.
