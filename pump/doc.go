@@ -88,10 +88,12 @@
 // pre-filled, RingBufBatches (recycled batches, 0 allocations) costs
 // 1.22–1.44× a raw ReadInto+decode loop per 16-byte record, 1.28–1.30× for
 // 64 and 256 bytes (BenchmarkRingConsumer). With a BPF producer running
-// concurrently (BenchmarkRingProducer, 16-byte records) both RingBufBatches
-// and RingBuf (WithBuffer(1024)) kept up with no loss, at 1.4–1.9× and
-// 1.17–1.25× the raw blocking consumer's throughput (the raw consumer pays
-// an epoll_wait per catch-up). The queue pump drains at 0.75–0.84× a raw
+// concurrently (BenchmarkRingProducer, a 64 MiB ring, one million records)
+// RingBufBatches and RingBuf (WithBuffer(1024)) kept up with no loss at 16
+// and 64 bytes, at 0.99–1.24× and 1.08–1.22× the raw blocking consumer's
+// throughput; at 256 bytes RingBufBatches still lost nothing while the raw
+// consumer and RingBuf fell behind the producer (records lost) on that
+// loaded machine. The queue pump drains at 0.75–0.84× a raw
 // LookupAndDelete loop (BenchmarkQueueDrain): one channel hand-off per
 // value on top of the syscall.
 //

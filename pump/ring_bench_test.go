@@ -135,12 +135,12 @@ func benchProducer[T any](b *testing.B, size int) {
 	n := max(b.N, 1000)
 	// Each path gets its own ring and producer; the producer runs in chunks
 	// on its own goroutine while the consumer takes records as they come.
-	// Records a consumer fell too far behind for (a full 16 MiB ring) are
+	// Records a consumer fell too far behind for (a full 64 MiB ring) are
 	// reported as <path>-lost-recs; the consumer stops when it has all the
 	// others.
 	lost := map[string]uint64{}
 	measure := func(name string, consume func(ring *ebpf.Map, target func() (int, bool)) int) time.Duration {
-		ring := newRing(b, 16<<20)
+		ring := newRing(b, 64<<20)
 		p := ringProducer(b, ring, size)
 		var want atomic.Int64
 		want.Store(int64(n))
