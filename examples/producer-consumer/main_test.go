@@ -112,4 +112,3 @@ func TestBadFlags(t *testing.T) {
 		}
 	}
 }
-
