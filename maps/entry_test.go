@@ -752,3 +752,73 @@ func TestEntryFallbackNested(t *testing.T) {
 		}
 	}
 }
+
+// TestEntryConcurrentCreate: goroutines doing Add and Update and a BPF
+// program adding all start together on a missing key, each possibly
+// creating it. Creation never clobbers another creator (every side creates
+// with BPF_NOEXIST), so no update is lost.
+func TestEntryConcurrentCreate(t *testing.T) {
+	const (
+		keys    = 64
+		workers = 4 // half Add, half Update
+		perWork = 3
+		inBPF   = 3
+		want    = workers*perWork + inBPF
+	)
+	for _, typ := range []ebpf.MapType{ebpf.Hash, ebpf.LRUHash} {
+		t.Run(typ.String(), func(t *testing.T) {
+			testenv.RequireBPF(t)
+			m, err := New[uint32, uint64](&ebpf.MapSpec{Type: typ, MaxEntries: 2 * keys})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			for key := range uint32(keys) {
+				p, err := producer.NewHashAdd(m.Map(), key, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gate := make(chan struct{})
+				errs := make(chan error, workers+1)
+				var wg sync.WaitGroup
+				wg.Go(func() {
+					<-gate
+					errs <- p.Run(inBPF)
+				})
+				for w := range workers {
+					e := m.Entry(key)
+					wg.Go(func() {
+						<-gate
+						for range perWork {
+							var err error
+							if w%2 == 0 {
+								_, err = Add(e, 1)
+							} else {
+								_, err = e.Update(func(v uint64) uint64 { return v + 1 })
+							}
+							if err != nil {
+								errs <- err
+								return
+							}
+						}
+						errs <- nil
+					})
+				}
+				close(gate)
+				wg.Wait()
+				close(errs)
+				if err := p.Close(); err != nil {
+					t.Fatal(err)
+				}
+				for err := range errs {
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				if got, err := m.Lookup(key); got != want || err != nil {
+					t.Fatalf("key %d: got %d, %v; want %d", key, got, err, want)
+				}
+			}
+		})
+	}
+}
