@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -113,9 +114,7 @@ type Entry[K, V any] struct {
 	direct   bool        // V is copied as memory (vc.Direct)
 	stripe   *sync.Mutex // the fallback's lock for this key
 
-	bound sync.Once
-	slot  atomic.Pointer[kernatomic.Slot] // set once bound
-	bErr  error
+	slot atomic.Pointer[kernatomic.Slot] // set once bound
 }
 
 // EntryOption configures an Entry.
@@ -383,7 +382,8 @@ func (e *Entry[K, V]) check(op string, v V) error {
 }
 
 // bind returns the Entry's slot in the Map's helper, setting both up on
-// first use.
+// first use. A failure is not kept here: the helper keeps the final ones
+// (see atomicHelper), the next op retries the others.
 func (e *Entry[K, V]) bind(op string) (*kernatomic.Slot, error) {
 	if s := e.slot.Load(); s != nil {
 		return s, nil
@@ -391,47 +391,86 @@ func (e *Entry[K, V]) bind(op string) (*kernatomic.Slot, error) {
 	if e.err != nil {
 		return nil, opErr(op, e.m.name, e.err)
 	}
-	e.bound.Do(e.bindOnce)
-	if e.bErr != nil {
-		return nil, e.atomicErr(op, e.bErr)
-	}
-	return e.slot.Load(), nil
-}
-
-func (e *Entry[K, V]) bindOnce() {
 	h, err := e.m.atomicHelper()
 	if err != nil {
-		e.bErr = err
-		return
+		return nil, e.atomicErr(op, err)
 	}
 	s, err := h.Key(e.key)
 	if err != nil {
-		e.bErr = err
-		return
+		return nil, e.atomicErr(op, err)
 	}
-	e.slot.Store(s)
+	e.slot.CompareAndSwap(nil, s)
+	return e.slot.Load(), nil
+}
+
+// atomicHolder is what a Map's helper hook holds for its Entries: the
+// kernatomic Helper, built on first use and closed by Map.Close. A failure
+// to build it is kept only when it is final: the map's type, sizes or flags
+// do not allow it (ErrUnsupported), the verifier rejected the program, or
+// the Map is closed. Any other (a descriptor or memory limit, say) is
+// returned to the op that met it, and the next op tries again.
+type atomicHolder struct {
+	h      atomic.Pointer[kernatomic.Helper]
+	mu     sync.Mutex // serialises building and Close
+	err    error      // a final failure
+	closed bool
+}
+
+// Close closes the helper, if built, and makes later builds fail.
+func (a *atomicHolder) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.closed = true
+	if h := a.h.Load(); h != nil {
+		return h.Close()
+	}
+	return nil
 }
 
 // atomicHelper returns the Map's kernatomic helper, made on first use and
 // closed by Map.Close.
 func (m *Map[K, V]) atomicHelper() (*kernatomic.Helper, error) {
-	m.helper.once.Do(func() {
-		if !m.lf.acquire() {
-			m.helper.err = ErrClosed
-			return
-		}
-		defer m.lf.release()
-		h, err := kernatomic.New(m.m, m.name)
-		if err != nil {
-			m.helper.err = err
-			return
-		}
-		m.helper.c = h
-	})
+	m.helper.once.Do(func() { m.helper.c = &atomicHolder{} })
 	if m.helper.err != nil {
-		return nil, m.helper.err
+		return nil, m.helper.err // closed before any Entry needed a helper
 	}
-	return m.helper.c.(*kernatomic.Helper), nil
+	a := m.helper.c.(*atomicHolder)
+	if h := a.h.Load(); h != nil {
+		return h, nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch h := a.h.Load(); {
+	case h != nil:
+		return h, nil
+	case a.closed:
+		return nil, m.open()
+	case a.err != nil:
+		return nil, a.err
+	}
+	if !m.lf.acquire() {
+		return nil, m.open()
+	}
+	h, err := kernatomic.New(m.m, m.name)
+	m.lf.release()
+	if err != nil {
+		if finalLoadErr(err) {
+			a.err = err
+		}
+		return nil, err
+	}
+	a.h.Store(h)
+	return h, nil
+}
+
+// finalLoadErr reports whether the helper will never load: the map does not
+// allow it, or the verifier rejected the program (EACCES or EINVAL with a
+// log). cilium reports every failed load as a VerifierError, EMFILE or
+// ENOMEM included: those pass.
+func finalLoadErr(err error) bool {
+	var ve *ebpf.VerifierError
+	return errors.Is(err, kernatomic.ErrUnsupported) ||
+		errors.As(err, &ve) && (errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EINVAL))
 }
 
 // atomicErr wraps an error of the kernatomic path in this package's terms.

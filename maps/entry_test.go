@@ -4,10 +4,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfchan/bpfchan/internal/producer"
@@ -507,12 +510,12 @@ func TestEntryOneHelperPerMap(t *testing.T) {
 	if _, err := Add(e1, 1); err != nil {
 		t.Fatal(err)
 	}
-	h := m.helper.c
+	h := m.helper.c.(*atomicHolder).h.Load()
 	if _, err := Add(e2, 1); err != nil {
 		t.Fatal(err)
 	}
-	if h == nil || m.helper.c != h {
-		t.Fatalf("got helpers %p and %p, want one", h, m.helper.c)
+	if h2 := m.helper.c.(*atomicHolder).h.Load(); h == nil || h2 != h {
+		t.Fatalf("got helpers %p and %p, want one", h, h2)
 	}
 }
 
@@ -820,5 +823,61 @@ func TestEntryConcurrentCreate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEntryHelperRetry: a helper that could not be loaded for a passing
+// reason (here: no descriptor left) is tried again by the next op, while a
+// final reason is kept.
+func TestEntryHelperRetry(t *testing.T) {
+	m := newEntryMap[uint64](t, ebpf.Hash, 0)
+	e := m.Entry(1)
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	// The lowest free descriptor number becomes the limit: no new one.
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	low := lim
+	low.Cur = uint64(f.Fd())
+	f.Close()
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Add(e, 1)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(err, syscall.EMFILE) {
+		t.Fatalf("Add with no descriptor left: got %v, want EMFILE", err)
+	}
+	if v, err := Add(e, 1); v != 1 || err != nil {
+		t.Fatalf("Add once descriptors are back: got %d, %v; want 1", v, err)
+	}
+
+	// A verifier rejection is final (a program without an exit here).
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.SocketFilter, License: "MIT",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0)}})
+	if err == nil {
+		p.Close()
+		t.Fatal("the verifier accepted a program without an exit")
+	}
+	if !finalLoadErr(err) {
+		t.Fatalf("a verifier rejection (%v) is not taken as final", err)
+	}
+
+	// A final failure is kept: the Map is closed.
+	m2 := newEntryMap[uint64](t, ebpf.Hash, 0)
+	e2 := m2.Entry(1)
+	if err := m2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := Add(e2, 1); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Add after Close: got %v, want ErrClosed", err)
+		}
 	}
 }
