@@ -11,6 +11,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/bpfchan/bpfchan/internal/bpfasm"
 )
 
 // Errors returned by this package. Callers translate them to their own
@@ -70,8 +72,8 @@ func Supported(m *ebpf.Map) error {
 	if m.Flags()&unix.BPF_F_RDONLY_PROG != 0 {
 		return fmt.Errorf("map read-only to programs (BPF_F_RDONLY_PROG): %w", ErrUnsupported)
 	}
-	if vs := m.ValueSize(); vs != 4 && vs != 8 {
-		return fmt.Errorf("value size %d (want 4 or 8): %w", vs, ErrUnsupported)
+	if _, err := bpfasm.AtomicSize(m.ValueSize()); err != nil {
+		return fmt.Errorf("%w: %w", err, ErrUnsupported)
 	}
 	if ks := m.KeySize(); ks < 1 || ks > maxKeySize {
 		return fmt.Errorf("key size %d (want 1 to %d): %w", ks, maxKeySize, ErrUnsupported)
@@ -105,15 +107,12 @@ func New(m *ebpf.Map, name string) (*Helper, error) {
 		// A frozen or read-only-to-userspace array cannot be mapped
 		// writable: fall back to the helper program.
 	}
-	insns, err := program(m)
-	if err != nil {
-		return nil, fmt.Errorf("atomic ops on map %s: %w", name, err)
-	}
+	sz, _ := bpfasm.AtomicSize(m.ValueSize()) // checked by Supported
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name:         "bpfchan_atomic",
 		Type:         ebpf.Syscall,
 		Flags:        unix.BPF_F_SLEEPABLE,
-		Instructions: insns,
+		Instructions: program(m.FD(), h.keySize, sz),
 		License:      "Dual MIT/GPL",
 	})
 	if err != nil {

@@ -1,9 +1,6 @@
 package kernatomic
 
 import (
-	"fmt"
-
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
 
@@ -59,47 +56,25 @@ func align8(n int) int { return (n + 7) &^ 7 }
 // ctxSize is the size of the context for a key of keySize bytes.
 func ctxSize(keySize int) int { return offKey + align8(keySize) }
 
-// program returns the instructions of the helper for m: look up the key,
-// create it from zero with BPF_NOEXIST when the op allows (a concurrent
-// creator wins: EEXIST just means look it up again), then apply the atomic
-// op to the value in place and write the old value into the context.
-func program(m *ebpf.Map) (asm.Instructions, error) {
-	keySize := int(m.KeySize())
-	if keySize < 1 || keySize > maxKeySize {
-		return nil, fmt.Errorf("key size %d: want 1 to %d bytes", keySize, maxKeySize)
-	}
-	var sz asm.Size
-	switch m.ValueSize() {
-	case 4:
-		sz = asm.Word
-	case 8:
-		sz = asm.DWord
-	default:
-		return nil, fmt.Errorf("value size %d: want 4 or 8 bytes", m.ValueSize())
-	}
+// program returns the instructions of the helper for the map fd, with keys
+// of keySize bytes (1 to maxKeySize) and values of size sz (asm.Word or
+// asm.DWord), as Supported checked: look up the key, create it from zero
+// with BPF_NOEXIST when the op allows (a concurrent creator wins: EEXIST
+// just means look it up again), then apply the atomic op to the value in
+// place and write the old value into the context.
+func program(fd, keySize int, sz asm.Size) asm.Instructions {
 	keyOff := int16(-8 - align8(keySize)) // the key on the stack; the zero value at fp-8
 	insns := asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}
 	// Copy the key from the context to the stack: map helpers do not take
 	// context pointers.
-	for done := 0; done < keySize; {
-		w, s := 8, asm.DWord
-		switch rem := keySize - done; {
-		case rem >= 8:
-		case rem >= 4:
-			w, s = 4, asm.Word
-		case rem >= 2:
-			w, s = 2, asm.Half
-		default:
-			w, s = 1, asm.Byte
-		}
+	for off, s := range bpfasm.Pieces(keySize) {
 		insns = append(insns,
-			asm.LoadMem(asm.R1, asm.R6, int16(offKey+done), s),
-			asm.StoreMem(asm.RFP, keyOff+int16(done), asm.R1, s),
+			asm.LoadMem(asm.R1, asm.R6, offKey+off, s),
+			asm.StoreMem(asm.RFP, keyOff+off, asm.R1, s),
 		)
-		done += w
 	}
 	lookup := asm.Instructions{
-		asm.LoadMapPtr(asm.R1, m.FD()),
+		asm.LoadMapPtr(asm.R1, fd),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, int32(keyOff)),
 		asm.FnMapLookupElem.Call(),
@@ -116,7 +91,7 @@ func program(m *ebpf.Map) (asm.Instructions, error) {
 		asm.Return(),
 		asm.Mov.Imm(asm.R1, 0).WithSymbol("create"),
 		asm.StoreMem(asm.RFP, -8, asm.R1, asm.DWord),
-		asm.LoadMapPtr(asm.R1, m.FD()),
+		asm.LoadMapPtr(asm.R1, fd),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, int32(keyOff)),
 		asm.Mov.Reg(asm.R3, asm.RFP),
@@ -161,5 +136,5 @@ func program(m *ebpf.Map) (asm.Instructions, error) {
 		asm.Mov.Reg(asm.R0, asm.R7).WithSymbol("out"),
 		asm.Return(),
 	)
-	return insns, nil
+	return insns
 }

@@ -107,23 +107,12 @@ func load(name string, b body) (*Producer, error) {
 // it, covering size bytes. Stores are as wide as the remaining size allows.
 func fill(insns asm.Instructions, base asm.Register, off int16, size int) asm.Instructions {
 	insns = append(insns, asm.Mov.Imm(asm.R1, 0))
-	for done := 0; done < size; {
-		w, sz := 8, asm.DWord
-		switch rem := size - done; {
-		case rem >= 8:
-		case rem >= 4:
-			w, sz = 4, asm.Word
-		case rem >= 2:
-			w, sz = 2, asm.Half
-		default:
-			w, sz = 1, asm.Byte
-		}
+	for at, sz := range bpfasm.Pieces(size) {
 		src := asm.R1
-		if done == 0 {
+		if at == 0 {
 			src = asm.R7
 		}
-		insns = append(insns, asm.StoreMem(base, off+int16(done), src, sz))
-		done += w
+		insns = append(insns, asm.StoreMem(base, off+at, src, sz))
 	}
 	return insns
 }

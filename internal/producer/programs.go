@@ -119,14 +119,9 @@ func NewHashAdd(m *ebpf.Map, key uint32, delta int32) (*Producer, error) {
 	if m.KeySize() != 4 {
 		return nil, fmt.Errorf("add producer: key size %d, want 4", m.KeySize())
 	}
-	var sz asm.Size
-	switch m.ValueSize() {
-	case 4:
-		sz = asm.Word
-	case 8:
-		sz = asm.DWord
-	default:
-		return nil, fmt.Errorf("add producer: value size %d, want 4 or 8", m.ValueSize())
+	sz, err := bpfasm.AtomicSize(m.ValueSize())
+	if err != nil {
+		return nil, fmt.Errorf("add producer: %w", err)
 	}
 	return load("bpfchan_add", func(insns asm.Instructions) asm.Instructions {
 		return append(insns,
