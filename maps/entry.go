@@ -488,7 +488,7 @@ func (e *Entry[K, V]) atomicErr(op string, err error) error {
 
 // toWord converts v to the helper's word: its encoded bytes, native order.
 func (e *Entry[K, V]) toWord(op string, v V) (uint64, error) {
-	if e.m.vc.Direct() {
+	if e.direct {
 		return word(unsafe.Slice((*byte)(unsafe.Pointer(&v)), e.m.vs)), nil
 	}
 	return e.encodeWord(op, v)
@@ -522,7 +522,7 @@ func putWord(b []byte, u uint64) {
 
 // fromWord converts the helper's word back to a V.
 func (e *Entry[K, V]) fromWord(op string, u uint64) (V, error) {
-	if e.m.vc.Direct() {
+	if e.direct {
 		var v V
 		putWord(unsafe.Slice((*byte)(unsafe.Pointer(&v)), e.m.vs), u)
 		return v, nil

@@ -1,5 +1,6 @@
 // Package bpfasm builds the BPF atomic instructions that cilium/ebpf v0.22.0
-// gets wrong.
+// gets wrong, and holds the small sizing helpers the packages that assemble
+// programs share (AtomicSize, Pieces).
 //
 // asm.FetchAdd.Mem, asm.Xchg.Mem and asm.CmpXchg.Mem marshal with the wrong
 // immediate: Instruction.Marshal writes Constant into imm before it folds the

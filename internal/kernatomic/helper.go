@@ -333,7 +333,7 @@ func (s *Slot) run(o op, arg, expect uint64) (old uint64, created bool, err erro
 				return 0, false, fmt.Errorf("create key in map %s: %w", h.name, ErrFull)
 			}
 			return 0, false, fmt.Errorf("create key in map %s: %w", h.name, errno)
-		case statusNotRun, statusVanished:
+		case statusVanished:
 			// The key was deleted between lookup and op: nothing was
 			// changed, try again.
 		default:

@@ -35,9 +35,9 @@ const (
 	opLoad          op = 5 // read the value; a missing key is reported
 )
 
-// The program's return value (Program.Run's retval).
+// The program's return value (Program.Run's retval). It never returns 0, so
+// a 0 (the program did not run) is an unexpected status.
 const (
-	statusNotRun   = 0 // the program did not run (the context is unchanged)
 	statusFound    = 1 // the key existed; old holds the previous value
 	statusCreated  = 2 // the key was created from the zero value, then the op ran
 	statusMissing  = 3 // opCmpXchg or opLoad on a missing key: nothing happened

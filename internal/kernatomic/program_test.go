@@ -3,9 +3,11 @@ package kernatomic
 import (
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfchan/bpfchan/internal/testenv"
@@ -92,5 +94,39 @@ func TestWriteOnlyMap(t *testing.T) {
 	}
 	if v := binary.NativeEndian.Uint64(ctx[offOld:]); ret != statusFound || v != 7 {
 		t.Fatalf("the map holds: status %d, value %d; want %d, 7", ret, v, statusFound)
+	}
+}
+
+// TestStatusZero: the helper never returns 0, so a 0 from the run (a
+// program that did not do its work) is reported at once as unexpected, not
+// retried as if the key had vanished.
+func TestStatusZero(t *testing.T) {
+	testenv.RequireBPF(t)
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	h, err := New(m, "zero")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	zero, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.Syscall, Flags: unix.BPF_F_SLEEPABLE, License: "MIT",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := h.prog
+	h.prog = zero
+	defer func() { h.prog = orig; zero.Close() }()
+	s, err := h.Key(binary.NativeEndian.AppendUint32(nil, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Add(1); err == nil || !strings.Contains(err.Error(), "unexpected status 0") {
+		t.Fatalf("got %v, want an unexpected status 0", err)
 	}
 }

@@ -43,18 +43,12 @@ func testRun(fd int, ctx []byte) (uint32, error) {
 		ctxSizeIn: uint32(len(ctx)),
 		ctxIn:     uint64(uintptr(unsafe.Pointer(unsafe.SliceData(ctx)))),
 	}
-	for {
-		_, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_TEST_RUN, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
-		runtime.KeepAlive(ctx)
-		switch errno {
-		case 0:
-			return attr.retval, nil
-		case unix.EINTR:
-			// Before the program ran (a syscall program's run itself is
-			// never interrupted): try again.
-			continue
-		default:
-			return 0, errno
-		}
+	_, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_TEST_RUN, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+	runtime.KeepAlive(ctx)
+	if errno != 0 {
+		// No EINTR to retry: a syscall program runs once, with no repeat
+		// loop that checks for signals.
+		return 0, errno
 	}
+	return attr.retval, nil
 }
