@@ -53,7 +53,7 @@ func Perf[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[T], 
 	}
 	rd.SetDeadline(pastDeadline) // next never blocks; wait sets its own deadline
 	s := &Source[T]{}
-	f := &perfFeed{name: mi.name, rd: rd, drain: c.drain, n: &s.h.cnt}
+	f := &perfFeed{m: m, name: mi.name, rd: rd, drain: c.drain, n: &s.h.cnt}
 	start(ctx, c, f, dec, newSingle(c, s), s)
 	return s, nil
 }
@@ -61,6 +61,7 @@ func Perf[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[T], 
 // perfFeed drains cilium's perf reader with a deadline in the past, and
 // waits in it with the drain interval as deadline; interrupt is its Flush.
 type perfFeed struct {
+	m           *ebpf.Map
 	name        string
 	rd          *perf.Reader
 	rec         perf.Record
@@ -68,12 +69,18 @@ type perfFeed struct {
 	drain       time.Duration
 	interrupted atomic.Bool
 	n           *counters
+
+	held   bool  // graceful stop: read at most budget more buffer bytes
+	budget int64 // bytes left in every per-CPU buffer together
 }
 
 var pastDeadline = time.Unix(1, 0)
 
 func (f *perfFeed) next() ([]byte, bool, error) {
 	for {
+		if f.held && f.budget <= 0 {
+			return nil, false, nil
+		}
 		if f.pending {
 			f.pending = false
 		} else if err := f.rd.ReadInto(&f.rec); err != nil {
@@ -84,8 +91,10 @@ func (f *perfFeed) next() ([]byte, bool, error) {
 		}
 		if f.rec.LostSamples > 0 {
 			f.n.n.LostSamples += f.rec.LostSamples
+			f.budget -= 24 // header, id, count
 			continue
 		}
+		f.budget -= 12 + int64(len(f.rec.RawSample)) // header, size, padded data
 		return f.rec.RawSample, true, nil
 	}
 }
@@ -105,6 +114,11 @@ func (f *perfFeed) wait(context.Context) error {
 			return errInterrupted
 		}
 	case errors.Is(err, os.ErrDeadlineExceeded):
+		if f.m.FD() < 0 {
+			// cilium's reader keeps its own copy of the map: the periodic
+			// drain is where a map the caller closed is noticed.
+			return fmt.Errorf("read %s: %w", f.name, errClosed)
+		}
 	default:
 		return fmt.Errorf("wait for %s: %w", f.name, closedErr(err))
 	}
@@ -115,6 +129,17 @@ func (f *perfFeed) interrupt() {
 	if f.interrupted.CompareAndSwap(false, true) {
 		_ = f.rd.Flush()
 	}
+}
+
+// hold limits the rest of the drain to what the per-CPU buffers can hold
+// now; the drain also ends at the first "empty" (cilium reads each buffer up
+// to the head it loaded), so a producer that keeps up cannot delay Close.
+func (f *perfFeed) hold() {
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil || cpus > int(f.m.MaxEntries()) {
+		cpus = int(f.m.MaxEntries())
+	}
+	f.held, f.budget = true, int64(f.rd.BufferSize())*int64(max(cpus, 1))
 }
 
 func (f *perfFeed) close() error { return f.rd.Close() }

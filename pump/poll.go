@@ -92,9 +92,18 @@ type popFeed struct {
 	stop   chan struct{}
 	once   sync.Once
 	n      *counters
+
+	held   bool   // graceful stop: pop at most budget more values
+	budget uint32 // pops left: the map cannot hold more than MaxEntries
 }
 
 func (f *popFeed) next() ([]byte, bool, error) {
+	if f.held {
+		if f.budget == 0 {
+			return nil, false, nil
+		}
+		f.budget--
+	}
 	if f.armed == nil {
 		// Armed before looking: a push after the look closes it.
 		f.armed = f.pushed.Armed()
@@ -131,6 +140,9 @@ func (f *popFeed) wait(ctx context.Context) error {
 }
 
 func (f *popFeed) interrupt() { f.once.Do(func() { close(f.stop) }) }
+
+// hold limits the rest of the drain to as many pops as the map can hold.
+func (f *popFeed) hold() { f.held, f.budget = true, f.m.MaxEntries() }
 
 func (f *popFeed) close() error {
 	f.pushed.Release()

@@ -77,6 +77,9 @@ type ringFeed struct {
 	rec   ringbuf.Record
 	ready func() bool
 	drain time.Duration
+
+	held   bool  // graceful stop: read at most budget more ring bytes
+	budget int64 // ring bytes left to read; each record takes 8 + align8(len)
 }
 
 func newRingFeed(m *ebpf.Map, mi mapInfo, drain time.Duration) (*ringFeed, error) {
@@ -96,9 +99,16 @@ func newRingFeed(m *ebpf.Map, mi mapInfo, drain time.Duration) (*ringFeed, error
 }
 
 func (f *ringFeed) next() ([]byte, bool, error) {
+	if f.held && f.budget <= 0 {
+		return nil, false, nil
+	}
 	err := f.rd.ReadInto(&f.rec)
 	switch {
 	case err == nil:
+		if f.held {
+			// The record's header and its payload, padded to 8 bytes.
+			f.budget -= 8 + int64(len(f.rec.RawSample)+7)&^7
+		}
 		return f.rec.RawSample, true, nil
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return nil, false, nil
@@ -123,6 +133,9 @@ func (f *ringFeed) wait(context.Context) error {
 }
 
 func (f *ringFeed) interrupt() { f.w.Interrupt() }
+
+// hold limits the rest of the drain to the bytes the ring holds now.
+func (f *ringFeed) hold() { f.held, f.budget = true, int64(f.rd.AvailableBytes()) }
 
 func (f *ringFeed) close() error {
 	return errors.Join(f.w.Close(), f.rd.Close())

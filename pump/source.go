@@ -27,8 +27,10 @@ func (s *Source[T]) C() <-chan T { return s.c }
 // (naming the map) that stopped the pump.
 func (s *Source[T]) Wait() error { return s.h.Wait() }
 
-// Close stops the pump gracefully: what the kernel buffer already holds is
-// delivered on C() (so a consumer must keep receiving), then C() is closed.
+// Close stops the pump gracefully: what the kernel buffer already holds
+// when the pump sees Close is delivered on C() (so a consumer must keep
+// receiving), records produced after that are left in the map, then C() is
+// closed.
 // It returns Wait's result.
 func (s *Source[T]) Close() error { return s.h.Close() }
 
@@ -62,6 +64,11 @@ type feed interface {
 	// interrupt makes the current and every later wait return at once. It
 	// is called from other goroutines.
 	interrupt()
+	// hold starts a graceful stop: from now on next returns only what the
+	// map holds at this moment (a budget counted down per record), then
+	// reports empty, so a producer that keeps up cannot keep Close from
+	// finishing.
+	hold()
 	// close releases the feed's resources after the loop has exited.
 	close() error
 }
@@ -96,17 +103,24 @@ type pump[E any] struct {
 	em     emitter[E]
 }
 
-// run drains the feed, then waits for more, until a graceful stop finds it
-// empty, ctx is done, or the feed fails.
+// run drains the feed, then waits for more, until a graceful stop has
+// drained what the map held when the pump saw Close, ctx is done, or the
+// feed fails.
 func (p *pump[E]) run(ctx context.Context) (err error) {
 	n := &p.h.cnt.n
-	final := false
+	held := false // hold was called: the next empty feed ends the pump
 	defer func() {
 		p.em.discard()
 		p.em.close()
 	}()
 	for {
 		for {
+			if !held && p.h.closing.Load() {
+				// Seen in the inner loop too: a producer that keeps the
+				// map from ever being empty must not delay Close.
+				p.feed.hold()
+				held = true
+			}
 			room := p.em.room()
 			k, empty, err := p.fill(room, n)
 			p.em.add(k)
@@ -116,6 +130,9 @@ func (p *pump[E]) run(ctx context.Context) (err error) {
 			if err := p.em.due(ctx); err != nil {
 				return err
 			}
+			// Once per run of up to 64 records, so Stats stay fresh under
+			// sustained load.
+			p.h.cnt.publish()
 			if empty {
 				break
 			}
@@ -129,16 +146,11 @@ func (p *pump[E]) run(ctx context.Context) (err error) {
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
+		if held {
+			return nil // what the map held at Close is delivered
+		}
 		if p.h.closing.Load() {
-			// Graceful stop: one more full drain that starts after
-			// Close, so what the map held when Close was called is
-			// delivered even if the drain above ended early (cilium
-			// can report "empty" once for an earlier, stale wait).
-			if final {
-				return nil
-			}
-			final = true
-			continue
+			continue // hold, then drain what the map holds now
 		}
 		p.h.cnt.publish()
 		if err := p.feed.wait(ctx); err != nil && err != errInterrupted {
