@@ -51,6 +51,16 @@
 // a value evicted from C()'s buffer by DropOldest counts as dropped, not
 // delivered. Perf lost-sample reports are counted in LostSamples.
 //
+// # One reader per ring or perf map, many consumers
+//
+// A ring buffer or perf array has one reader in a process: a second
+// RingBuf, RingBufBatches or Perf pump on the same map fails with
+// [ErrBusy] (naming the map) until the first has stopped, because two
+// readers would split its records unpredictably, or (ring buffers, each
+// reader keeping its own position) deliver duplicates. Several consumers
+// share one pump's C(): each value goes to exactly one of them. Queue and
+// stack maps may have several pumps; each pops disjoint values.
+//
 // # Batches
 //
 // [RingBufBatches] sends slices of up to the batch size (default 256),

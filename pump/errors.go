@@ -21,6 +21,10 @@ var (
 	// ErrPanic: a user decoder or encoder panicked; the error carries the
 	// panic value.
 	ErrPanic = errors.New("callback panicked")
+	// ErrBusy: the ring buffer or perf array already has a pump reading it
+	// in this process (two readers would split or duplicate its records);
+	// share the first pump's C() instead.
+	ErrBusy = errors.New("map already has a reader")
 )
 
 var errClosed = maps.ErrClosed

@@ -47,13 +47,18 @@ func Perf[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[T], 
 			return exact(b, v)
 		}
 	}
+	release, err := claimReader(what, mi)
+	if err != nil {
+		return nil, err
+	}
 	rd, err := perf.NewReaderWithOptions(m, c.perfBytes, perf.ReaderOptions{WakeupEvents: c.wakeup})
 	if err != nil {
+		release()
 		return nil, fmt.Errorf("%s: open reader on %s: %w", what, mi.name, err)
 	}
 	rd.SetDeadline(pastDeadline) // next never blocks; wait sets its own deadline
 	s := &Source[T]{}
-	f := &perfFeed{m: m, name: mi.name, rd: rd, drain: c.drain, n: &s.h.cnt}
+	f := &perfFeed{m: m, name: mi.name, rd: rd, drain: c.drain, n: &s.h.cnt, release: release}
 	start(ctx, c, f, dec, newSingle(c, s), s)
 	return s, nil
 }
@@ -69,6 +74,7 @@ type perfFeed struct {
 	drain       time.Duration
 	interrupted atomic.Bool
 	n           *counters
+	release     func() // gives up the map's reader registration
 
 	held   bool  // graceful stop: read at most budget more buffer bytes
 	budget int64 // bytes left in every per-CPU buffer together
@@ -142,4 +148,7 @@ func (f *perfFeed) hold() {
 	f.held, f.budget = true, int64(f.rd.BufferSize())*int64(max(cpus, 1))
 }
 
-func (f *perfFeed) close() error { return f.rd.Close() }
+func (f *perfFeed) close() error {
+	defer f.release()
+	return f.rd.Close()
+}

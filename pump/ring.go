@@ -60,10 +60,16 @@ func openRing[T any](ctx context.Context, what string, m *ebpf.Map, accepted []s
 	if err != nil {
 		return c, nil, nil, fmt.Errorf("%s: %s: %w", what, mi.name, err)
 	}
+	release, err := claimReader(what, mi)
+	if err != nil {
+		return c, nil, nil, err
+	}
 	f, err := newRingFeed(m, mi, c.drain)
 	if err != nil {
+		release()
 		return c, nil, nil, fmt.Errorf("%s: %w", what, err)
 	}
+	f.release = release
 	return c, f, dec, nil
 }
 
@@ -77,6 +83,8 @@ type ringFeed struct {
 	rec   ringbuf.Record
 	ready func() bool
 	drain time.Duration
+
+	release func() // gives up the map's reader registration
 
 	held   bool  // graceful stop: read at most budget more ring bytes
 	budget int64 // ring bytes left to read; each record takes 8 + align8(len)
@@ -138,5 +146,6 @@ func (f *ringFeed) interrupt() { f.w.Interrupt() }
 func (f *ringFeed) hold() { f.held, f.budget = true, int64(f.rd.AvailableBytes()) }
 
 func (f *ringFeed) close() error {
+	defer f.release()
 	return errors.Join(f.w.Close(), f.rd.Close())
 }
