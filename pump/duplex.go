@@ -3,6 +3,7 @@ package pump
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 )
@@ -11,10 +12,20 @@ import (
 // In() are pushed into the map, values popped from it arrive on Out()
 // (clj-ebpf's queue-channel and stack-channel). It is a Sink and a Source
 // sharing the map; a push through In() wakes the Out() poller at once.
+//
+// The two directions stand or fall together: when one stops on an error
+// (FullFail, a decoder panic, a closed map), the other is cancelled with
+// that error, and Wait reports it once.
 type Duplex[T any] struct {
-	in  *Sink[T]
-	out *Source[T]
+	in   *Sink[T]
+	out  *Source[T]
+	done chan struct{}
 }
+
+// Done returns a channel that is closed when both directions have stopped
+// (Wait then returns at once). Send on In() in a select with Done when the
+// Duplex may stop on an error.
+func (d *Duplex[T]) Done() <-chan struct{} { return d.done }
 
 // In returns the channel to send values on; the caller may close it when
 // done (Out keeps running until Close or ctx).
@@ -86,7 +97,26 @@ func newDuplex[T any](ctx context.Context, what string, m *ebpf.Map, typ ebpf.Ma
 		f.close()
 		return nil, err
 	}
-	in.h.start(ctx, w.interrupt, w.run, w.close)
-	start(ctx, c, f, dec, newSingle(c, out), out)
-	return &Duplex[T]{in: in, out: out}, nil
+	// Both directions run under one ctx of their own: the first error
+	// that is not the caller's cancel stops the other direction too.
+	dctx, cancel := context.WithCancelCause(ctx)
+	d := &Duplex[T]{in: in, out: out, done: make(chan struct{})}
+	failed := func(err error) {
+		if ctx.Err() == nil {
+			cancel(err)
+		}
+	}
+	var left atomic.Int32
+	left.Store(2)
+	exited := func() {
+		if left.Add(-1) == 0 {
+			cancel(nil)
+			close(d.done)
+		}
+	}
+	in.h.failed, in.h.exited = failed, exited
+	out.h.failed, out.h.exited = failed, exited
+	in.h.start(dctx, w.interrupt, w.run, w.close)
+	start(dctx, c, f, dec, newSingle(c, out), out)
+	return d, nil
 }

@@ -17,9 +17,15 @@ type handle struct {
 	err     error // set before done is closed
 	cnt     counters
 
+	// Set before start, both optional: failed is called with the error
+	// that stopped run (not after a graceful stop); exited after done is
+	// closed.
+	failed func(error)
+	exited func()
+
 	mu        sync.Mutex // orders interrupt against the feed's cleanup
-	exited    bool
-	interrupt func() // wakes the pump's blocking wait at once; sticky
+	gone      bool       // the goroutine has exited
+	interrupt func()     // wakes the pump's blocking wait at once; sticky
 }
 
 // wake interrupts the pump's wait, unless the pump has already exited and
@@ -27,7 +33,7 @@ type handle struct {
 func (h *handle) wake() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.exited {
+	if !h.gone {
 		h.interrupt()
 	}
 }
@@ -47,14 +53,22 @@ func (h *handle) start(ctx context.Context, interrupt func(), run func(context.C
 		h.wake()
 	})
 	go func() {
-		defer close(h.done)
+		defer func() {
+			close(h.done)
+			if h.exited != nil {
+				h.exited()
+			}
+		}()
 		err := run(ctx)
+		if err != nil && h.failed != nil {
+			h.failed(err)
+		}
 		if stopAfter() {
 			afterDone.Done()
 		}
 		afterDone.Wait()
 		h.mu.Lock()
-		h.exited = true
+		h.gone = true
 		h.mu.Unlock()
 		if cerr := cleanup(); err == nil && cerr != nil && !h.closing.Load() {
 			err = cerr
@@ -71,6 +85,9 @@ func (h *handle) Close() error {
 	}
 	return h.Wait()
 }
+
+// Done returns a channel closed when the pump's goroutine has exited.
+func (h *handle) Done() <-chan struct{} { return h.done }
 
 // Wait blocks until the pump's goroutine has exited and returns its error.
 func (h *handle) Wait() error {

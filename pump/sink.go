@@ -37,8 +37,22 @@ func (s *Sink[T]) Wait() error { return s.h.Wait() }
 
 // Close stops the sink without closing C(): once the caller has stopped
 // sending, every value whose send completed (including those still in C()'s
-// buffer) is pushed, then the pump exits. A send after Close blocks forever.
+// buffer) is pushed, then the pump exits. A send after Close is misuse: the
+// value may be lost (taken into C()'s buffer, never pushed nor counted) or
+// the send may block forever.
 func (s *Sink[T]) Close() error { return s.h.Close() }
+
+// Done returns a channel that is closed when the pump has stopped. A caller
+// that may outlive the pump (FullFail, a map closed under it) sends with
+//
+//	select {
+//	case s.C() <- v:
+//	case <-s.Done():
+//		return s.Wait()
+//	}
+//
+// since no one receives from C() after the pump stopped.
+func (s *Sink[T]) Done() <-chan struct{} { return s.h.Done() }
 
 // Stats returns the pump's counters (see Source.Stats).
 func (s *Sink[T]) Stats() Stats { return s.h.Stats() }

@@ -27,6 +27,10 @@ func (s *Source[T]) C() <-chan T { return s.c }
 // (naming the map) that stopped the pump.
 func (s *Source[T]) Wait() error { return s.h.Wait() }
 
+// Done returns a channel that is closed when the pump has stopped (Wait
+// then returns at once).
+func (s *Source[T]) Done() <-chan struct{} { return s.h.Done() }
+
 // Close stops the pump gracefully: what the kernel buffer already holds
 // when the pump sees Close is delivered on C() (so a consumer must keep
 // receiving), records produced after that are left in the map, then C() is
