@@ -1,6 +1,7 @@
 package pump
 
 import (
+	"context"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -54,6 +55,73 @@ func TestBatchAge(t *testing.T) {
 		}
 		if st := b.n.n; st.Delivered != 169 {
 			t.Fatalf("delivered %d, want 169", st.Delivered)
+		}
+	})
+}
+
+// TestBatchAgeAfterIdle: a batch's age runs from its first value. It used
+// to run from when its slot was handed out, before an idle period, so the
+// first batch of a burst went out after one run (64) instead of full (256).
+func TestBatchAgeAfterIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &Source[[]int]{}
+		c, err := newConfig("test", batchOpts, []Option{WithBuffer(10), WithBatch(256, time.Millisecond)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := newBatcher(c, s)
+		b.room() // the loop asks for room; the ring is empty
+		b.add(0)
+		if err := b.flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second) // idle (synctest's fake clock)
+		for range 3 {           // a burst of 192 records arrives at once
+			b.add(len(b.room()))
+			if err := b.due(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(s.c) != 0 {
+			t.Fatalf("a batch of %d sent during the burst: its age counted from before the idle period", len(<-s.c))
+		}
+	})
+}
+
+// TestSingleHolds: with C() full and no receiver, a single-value source
+// takes one value more out of the map and then stops taking: it used to
+// keep taking until its run was full (WithBuffer(4) popped 8).
+func TestSingleHolds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &Source[int]{}
+		c, err := newConfig("test", sourceOpts, []Option{WithBuffer(4)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		em := newSingle(c, s)
+		ctx, cancel := context.WithCancel(t.Context())
+		taken := 0
+		done := make(chan error)
+		go func() {
+			for { // the pump's loop, with a map that never runs dry
+				k := len(em.room())
+				taken += k
+				em.add(k)
+				if err := em.due(ctx); err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+		synctest.Wait() // blocked sending, nobody receives
+		if taken != 5 || len(s.c) != 4 {
+			t.Errorf("took %d values out of the map with %d in C(), want 4 in C() and one in hand", taken, len(s.c))
+		}
+		cancel()
+		<-done
+		em.discard()
+		if n := em.n.n; n.Delivered != 4 || n.Dropped != 1 {
+			t.Errorf("counters %+v, want 4 delivered and 1 dropped", n)
 		}
 	})
 }

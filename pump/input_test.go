@@ -45,6 +45,10 @@ func TestBadInput(t *testing.T) {
 			_, err := pump.QueueWriter[uint64](ctx, queue, pump.WithOverflow(chans.DropNewest))
 			return err
 		}, pump.ErrOption, []string{"WithOverflow"}},
+		{"drop-oldest without a buffer", func() error {
+			_, err := pump.RingBuf[rec16](ctx, ring, pump.WithOverflow(chans.DropOldest))
+			return err
+		}, pump.ErrOption, []string{"drop-oldest", "WithBuffer"}},
 		{"negative buffer", func() error { _, err := pump.RingBuf[rec16](ctx, ring, pump.WithBuffer(-1)); return err }, pump.ErrOption, []string{"WithBuffer(-1)"}},
 		{"bad poll range", func() error {
 			_, err := pump.Queue[uint64](ctx, queue, pump.WithPoll(time.Second, time.Millisecond))

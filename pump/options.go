@@ -96,7 +96,8 @@ func WithBuffer(n int) Option {
 
 // WithOverflow sets what a source does when its consumer is slower than the
 // kernel: chans.Block (default) waits, chans.DropNewest and chans.DropOldest
-// drop, counted in Stats.Dropped.
+// drop, counted in Stats.Dropped. DropOldest evicts from C()'s buffer, so it
+// needs WithBuffer(n > 0).
 func WithOverflow(p chans.Policy) Option {
 	return func(c *config) {
 		c.mark("WithOverflow")
@@ -225,6 +226,11 @@ func newConfig(what string, accepted []string, opts []Option) (config, error) {
 		if !contains(accepted, name) {
 			return c, fmt.Errorf("%s does not take %s: %w", what, name, ErrOption)
 		}
+	}
+	if c.overflow == chans.DropOldest && c.buffer == 0 {
+		// An unbuffered C() holds nothing to evict: it would act as
+		// DropNewest.
+		return c, fmt.Errorf("%s: WithOverflow(%v) needs WithBuffer(n > 0): %w", what, c.overflow, ErrOption)
 	}
 	if c.batchSize == 0 {
 		c.batchSize, c.batchAge = DefaultBatchSize, DefaultBatchAge

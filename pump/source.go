@@ -240,16 +240,28 @@ type single[E any] struct {
 	n    *counters
 }
 
+// free is the room left in C()'s buffer once the values in hand are sent.
+func (s *single[E]) free() int { return cap(s.out) - len(s.out) - len(s.pend) }
+
 // room is limited to the free space of C()'s buffer, so the pump takes out
-// of the map only what a receiver is likely to take soon.
+// of the map only what a receiver is likely to take soon: with C() full it
+// holds one value in hand, and none more while it holds any (due then
+// sends them first).
 func (s *single[E]) room() []E {
-	free := cap(s.out) - len(s.out) - len(s.pend)
-	return s.pend[len(s.pend) : len(s.pend)+max(1, min(cap(s.pend)-len(s.pend), free))]
+	l := len(s.pend)
+	n := min(cap(s.pend)-l, s.free())
+	if n <= 0 {
+		if l > 0 {
+			return s.pend[l:l]
+		}
+		n = 1
+	}
+	return s.pend[l : l+n]
 }
 func (s *single[E]) add(k int) { s.pend = s.pend[:len(s.pend)+k] }
 
 func (s *single[E]) due(ctx context.Context) error {
-	if len(s.pend) == cap(s.pend) {
+	if len(s.pend) == cap(s.pend) || (len(s.pend) > 0 && s.free() <= 0) {
 		return s.flush(ctx)
 	}
 	return nil
@@ -327,13 +339,19 @@ func (b *batcher[E]) room() []E {
 		default:
 			b.cur = make([]E, 0, b.size)
 		}
-		b.start = time.Now()
 	}
 	l := len(b.cur)
 	return b.cur[l:min(b.size, l+64)]
 }
 
-func (b *batcher[E]) add(k int) { b.cur = b.cur[:len(b.cur)+k] }
+func (b *batcher[E]) add(k int) {
+	if len(b.cur) == 0 && k > 0 {
+		// The batch's age runs from its first value, not from when its
+		// slot was handed out (maybe before an idle period).
+		b.start = time.Now()
+	}
+	b.cur = b.cur[:len(b.cur)+k]
+}
 
 func (b *batcher[E]) due(ctx context.Context) error {
 	// The age is looked at once per run of up to 64 records: a batch only
