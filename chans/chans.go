@@ -65,10 +65,14 @@ func Send[T any](ctx context.Context, ch chan<- T, v T) error {
 }
 
 // All yields the values received from ch until ch is closed or ctx is done.
-// It starts no goroutine; breaking out of the loop leaves ch untouched.
+// Once ctx is done it yields nothing more, even while values are ready. It
+// starts no goroutine; breaking out of the loop leaves ch untouched.
 func All[T any](ctx context.Context, ch <-chan T) iter.Seq[T] {
 	return func(yield func(T) bool) {
 		for {
+			if ctx.Err() != nil {
+				return // select picks at random among ready cases
+			}
 			select {
 			case v, ok := <-ch:
 				if !ok || !yield(v) {

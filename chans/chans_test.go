@@ -93,6 +93,28 @@ func TestAll(t *testing.T) {
 	}
 }
 
+// TestAllStopsAtCancel: once ctx is done All yields nothing more, even with
+// values ready (a select between a ready channel and a done ctx picks at
+// random: 100 rounds with 64 ready values each all but surely hit it).
+func TestAllStopsAtCancel(t *testing.T) {
+	for range 100 {
+		ch := make(chan int, 64)
+		for i := range 64 {
+			ch <- i
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		n := 0
+		for range chans.All(ctx, ch) {
+			n++
+			cancel()
+		}
+		cancel()
+		if n != 1 {
+			t.Fatalf("yielded %d values, the last %d after cancel", n, n-1)
+		}
+	}
+}
+
 func TestUntil(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ch := make(chan int)

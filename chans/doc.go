@@ -15,8 +15,10 @@
 // Wait returns. C() is the one channel a caller closes.
 //
 // The helpers ([Recv], [RecvTimeout], [Send], [All], [Until]) never start a
-// goroutine; each blocking one takes a ctx first and stops when it is done,
-// reporting context.Cause(ctx).
+// goroutine. Recv, Send and All take a ctx first and stop when it is done
+// (Recv and Send reporting context.Cause(ctx)); RecvTimeout and Until take
+// no ctx and are bounded by their timeout instead: RecvTimeout returns
+// ErrTimeout, Until ends when no value came for its idle time.
 //
 // [Policy] names what a producer does when its output channel is full.
 package chans
