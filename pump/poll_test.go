@@ -189,7 +189,7 @@ func TestWriterFull(t *testing.T) {
 			for i := range uint64(10) {
 				select {
 				case w.C() <- i:
-				case <-done(w):
+				case <-w.Done():
 				}
 			}
 			close(w.C())
@@ -206,6 +206,27 @@ func TestWriterFull(t *testing.T) {
 			}
 		})
 	}
+	t.Run("overwrite/stack", func(t *testing.T) {
+		// The kernel evicts the oldest value of a stack too: the bottom.
+		m := newQueue(t, ebpf.Stack, 8, 4)
+		w, err := pump.StackWriter[uint64](t.Context(), m, pump.WithFull(pump.FullOverwrite))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range uint64(10) {
+			w.C() <- i
+		}
+		close(w.C())
+		if err := w.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if got := popAll(t, m); !slices.Equal(got, seq(9, 5)) {
+			t.Fatalf("stack holds %v, want %v", got, seq(9, 5))
+		}
+		if st := w.Stats(); st.Received != 10 || st.Delivered != 10 || st.Overwritten != 6 || st.Dropped != 0 {
+			t.Fatalf("stats %+v, want 10 received and delivered, 6 overwritten", st)
+		}
+	})
 	t.Run("block", func(t *testing.T) {
 		m := newQueue(t, ebpf.Queue, 8, 4)
 		w, err := pump.QueueWriter[uint64](t.Context(), m)
@@ -237,17 +258,6 @@ func TestWriterFull(t *testing.T) {
 			t.Fatalf("writer stats %+v, want 100 delivered", st)
 		}
 	})
-}
-
-// done returns a channel closed when s stops (a FullFail writer stops
-// receiving).
-func done(s interface{ Wait() error }) <-chan struct{} {
-	c := make(chan struct{})
-	go func() {
-		s.Wait()
-		close(c)
-	}()
-	return c
 }
 
 // TestWriterCloseDrains: Close without closing C() pushes every value whose

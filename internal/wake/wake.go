@@ -92,3 +92,11 @@ func (s *Signal) Notify() {
 	}
 	s.mu.Unlock()
 }
+
+// Len returns how many signals are registered: zero once every pump that
+// registered one has stopped (a leak check for tests).
+func Len() int {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	return len(registry.signals)
+}

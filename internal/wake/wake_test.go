@@ -46,3 +46,17 @@ func TestSignal(t *testing.T) {
 	a.Notify()
 	a.Notify() // nobody armed: nothing to do
 }
+
+func TestLen(t *testing.T) {
+	before := wake.Len()
+	a := wake.Register(8, wake.Pushed)
+	b := wake.Register(8, wake.Pushed)
+	if n := wake.Len(); n != before+1 {
+		t.Fatalf("Len %d, want %d", n, before+1)
+	}
+	a.Release()
+	b.Release()
+	if n := wake.Len(); n != before {
+		t.Fatalf("Len %d after every Release, want %d", n, before)
+	}
+}
