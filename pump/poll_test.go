@@ -3,11 +3,11 @@ package pump_test
 import (
 	"context"
 	"errors"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 	"unsafe"
 
@@ -449,28 +449,36 @@ func TestWriterCancelCounts(t *testing.T) {
 // until a consumer makes room, then pushes the value in order.
 func TestWriterFullBlockRetries(t *testing.T) {
 	m := newQueue(t, ebpf.Queue, 8, 4)
-	w, err := pump.QueueWriter[uint64](t.Context(), m, pump.WithPoll(time.Microsecond, time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range uint64(5) {
-		w.C() <- i
-	}
-	deadline := time.Now().Add(failAfter)
-	for w.Stats().FullRetries == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no retry counted after %v", failAfter)
+	// In a synctest bubble the writer's backoff timer is fake: once every
+	// value is handed over, synctest.Wait returns when the writer sleeps
+	// out its (one hour) backoff after finding the map full; advancing the
+	// fake clock makes it retry. A raw pop (no wake-up from this package)
+	// makes room in between.
+	synctest.Test(t, func(t *testing.T) {
+		w, err := pump.QueueWriter[uint64](t.Context(), m, pump.WithPoll(time.Hour, time.Hour))
+		if err != nil {
+			t.Fatal(err)
 		}
-		runtime.Gosched()
-	}
-	var v uint64
-	if err := m.LookupAndDelete(nil, unsafe.Pointer(&v)); err != nil || v != 0 {
-		t.Fatalf("pop: %d, %v", v, err)
-	}
-	close(w.C())
-	if err := w.Wait(); err != nil {
-		t.Fatal(err)
-	}
+		for i := range uint64(5) {
+			w.C() <- i
+		}
+		synctest.Wait()
+		if st := w.Stats(); st.FullRetries != 1 || st.Delivered != 4 {
+			t.Fatalf("stats %+v, want 4 delivered and the fifth waiting to retry", st)
+		}
+		var v uint64
+		if err := m.LookupAndDelete(nil, unsafe.Pointer(&v)); err != nil || v != 0 {
+			t.Fatalf("pop: %d, %v", v, err)
+		}
+		time.Sleep(time.Hour)
+		close(w.C())
+		if err := w.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if st := w.Stats(); st.FullRetries != 1 || st.Delivered != 5 {
+			t.Fatalf("stats %+v, want 5 delivered after one retry", st)
+		}
+	})
 	if got := popAll(t, m); !slices.Equal(got, seq(1, 5)) {
 		t.Fatalf("queue holds %v, want [1 2 3 4]", got)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -196,10 +197,11 @@ func TestRingNoWakeup(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeOnCleanup(t, cancel, src)
-	// A woken round trip first, so the pump is (most likely) parked when
-	// the silent records arrive.
+	// A woken round trip first, then wait until the pump is parked in the
+	// netpoller, so only the periodic drain can find the silent records.
 	run(t, first, 1)
 	recv(t, src.C())
+	waitParked(t)
 	run(t, p, 3)
 	for want := uint64(0); want < 3; want++ {
 		if v, _ := recv(t, src.C()); v.Seq != want {
@@ -358,4 +360,24 @@ func threads(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// waitParked returns once a goroutine is parked in netpoll.Waiter.Wait (an
+// idle ring pump), or fails after failAfter.
+func waitParked(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	deadline := time.Now().Add(failAfter)
+	for {
+		st := string(buf[:runtime.Stack(buf, true)])
+		for _, g := range strings.Split(st, "\n\n") {
+			if strings.Contains(g, "[IO wait") && strings.Contains(g, "netpoll.(*Waiter).Wait") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ring pump parked after %v", failAfter)
+		}
+		runtime.Gosched()
+	}
 }
