@@ -2,7 +2,6 @@ package pump_test
 
 import (
 	"errors"
-	"os"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -139,48 +138,70 @@ func benchProducer[T any](b *testing.B, size int) {
 	// reported as <path>-lost-recs; the consumer stops when it has all the
 	// others.
 	lost := map[string]uint64{}
-	measure := func(name string, consume func(ring *ebpf.Map, target func() (int, bool)) int) time.Duration {
+	// measure runs the producer on its own goroutine and consume on this
+	// one. consume sets up, then calls tg.begin (the clock starts, the
+	// producer runs); tg.finished is closed once the producer is done, and
+	// tg.want is then how many records consume must get (n less what the
+	// producer lost). consume returns how many it got and when it had the
+	// last of them. onDone, if consume set it before begin, runs on the
+	// producer's goroutine when it is done.
+	type target struct {
+		begin    func()
+		finished <-chan struct{}
+		want     func() int
+	}
+	measure := func(name string, consume func(ring *ebpf.Map, tg target, onDone *func()) (int, time.Time)) time.Duration {
 		ring := newRing(b, 64<<20)
 		p := ringProducer(b, ring, size)
 		var want atomic.Int64
 		want.Store(int64(n))
-		var finished atomic.Bool
+		finished := make(chan struct{})
+		onDone := func() {}
 		errc := make(chan error, 1)
-		t0 := time.Now()
+		start := make(chan struct{})
 		go func() {
+			<-start
 			var err error
 			for sent := 0; sent < n && err == nil; sent += producerChunk {
 				err = p.Run(min(producerChunk, n-sent))
 			}
 			_, lost, _ := p.Counts()
 			want.Store(int64(n) - int64(lost))
-			finished.Store(true)
+			close(finished)
+			onDone()
 			errc <- err
 		}()
-		got := consume(ring, func() (int, bool) { return int(want.Load()), finished.Load() })
-		d := time.Since(t0)
+		var t0 time.Time
+		tg := target{
+			begin:    func() { t0 = time.Now(); close(start) },
+			finished: finished,
+			want:     func() int { return int(want.Load()) },
+		}
+		got, end := consume(ring, tg, &onDone)
 		if err := <-errc; err != nil {
 			b.Fatal(err)
 		}
 		if got != int(want.Load()) {
-			b.Fatalf("received %d records, want %d", got, want.Load())
+			b.Fatalf("%s: received %d records, want %d", name, got, want.Load())
 		}
 		lost[name] += uint64(n - got)
-		return d
+		return end.Sub(t0)
 	}
-	// poll is how long a consumer waits before looking whether the
-	// producer finished with losses.
-	const poll = 10 * time.Millisecond
-	rawTime := measure("raw", func(ring *ebpf.Map, target func() (int, bool)) int {
+	// The raw consumer blocks in ReadInto with no deadline (it sets none
+	// per record). It ends when it has all n records or, after the
+	// producer lost some, at the ErrFlushed the producer's Flush causes
+	// once every record left in the ring has been read.
+	rawTime := measure("raw", func(ring *ebpf.Map, tg target, onDone *func()) (int, time.Time) {
 		raw := newRawReader[T](b, ring)
+		*onDone = func() { raw.rd.Flush() }
+		tg.begin()
 		got := 0
-		for {
-			if want, fin := target(); fin && got >= want {
-				return got
-			}
-			raw.rd.SetDeadline(time.Now().Add(poll))
+		for got < n {
 			err := raw.rd.ReadInto(&raw.rec)
-			if errors.Is(err, os.ErrDeadlineExceeded) {
+			if errors.Is(err, ringbuf.ErrFlushed) {
+				if got >= tg.want() {
+					break
+				}
 				continue
 			}
 			if err != nil {
@@ -191,25 +212,20 @@ func benchProducer[T any](b *testing.B, size int) {
 			}
 			got++
 		}
+		return got, time.Now()
 	})
-	// The pump paths range over C(); once the producer has finished, Close
-	// delivers what the ring still holds and ends the loop.
-	closeWhenDone := func(src interface{ Close() error }, target func() (int, bool)) (wait func()) {
+	// The pump paths range over C(). The time is taken when the consumer
+	// has every record; it then closes the pump. After the producer lost
+	// some, Close (once the producer is done) delivers what the ring
+	// still holds and ends the loop.
+	closeWhenDone := func(src interface{ Close() error }, tg target) (wait func()) {
 		stop := make(chan struct{})
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			tick := time.NewTicker(poll)
-			defer tick.Stop()
-			for {
-				if _, fin := target(); fin {
-					break
-				}
-				select {
-				case <-tick.C:
-				case <-stop:
-					return
-				}
+			select {
+			case <-tg.finished:
+			case <-stop:
 			}
 			if err := src.Close(); err != nil {
 				b.Error(err)
@@ -217,30 +233,46 @@ func benchProducer[T any](b *testing.B, size int) {
 		}()
 		return func() { close(stop); <-done }
 	}
-	batchTime := measure("batches", func(ring *ebpf.Map, target func() (int, bool)) int {
+	batchTime := measure("batches", func(ring *ebpf.Map, tg target, _ *func()) (int, time.Time) {
 		src, err := pump.RingBufBatches[T](b.Context(), ring)
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer closeWhenDone(src, target)()
-		got := 0
+		wait := closeWhenDone(src, tg)
+		tg.begin()
+		got, end := 0, time.Time{}
 		for batch := range src.C() {
 			got += len(batch)
 			src.Recycle(batch)
+			if got == n {
+				end = time.Now()
+			}
 		}
-		return got
+		if got < n {
+			end = time.Now()
+		}
+		wait()
+		return got, end
 	})
-	singleTime := measure("single", func(ring *ebpf.Map, target func() (int, bool)) int {
+	singleTime := measure("single", func(ring *ebpf.Map, tg target, _ *func()) (int, time.Time) {
 		src, err := pump.RingBuf[T](b.Context(), ring, pump.WithBuffer(1024))
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer closeWhenDone(src, target)()
-		got := 0
+		wait := closeWhenDone(src, tg)
+		tg.begin()
+		got, end := 0, time.Time{}
 		for range src.C() {
 			got++
+			if got == n {
+				end = time.Now()
+			}
 		}
-		return got
+		if got < n {
+			end = time.Now()
+		}
+		wait()
+		return got, end
 	})
 	b.ReportMetric(float64(rawTime.Nanoseconds())/float64(n), "raw-ns/rec")
 	b.ReportMetric(float64(batchTime.Nanoseconds())/float64(n), "batches-ns/rec")
