@@ -74,15 +74,18 @@
 // consumer that keeps up is woken once per run rather than once per value.
 // A run is sent as soon as the map is empty. With the default unbuffered
 // C() a value is sent as soon as it is decoded: a queue or stack pump holds
-// at most one popped value that no receiver has taken, so LIFO order is
-// exact for the values already in a stack. A program that needs strict
-// pop-on-demand uses maps.Stack.PopWait.
+// at most one popped value that no receiver has taken (with WithBuffer(n),
+// n in C() and one in hand). LIFO order is therefore exact only for the
+// values already in a stack: a Stack pump or StackChannel pops ahead of its
+// receiver, so after 1 then 2 are pushed the first value out can be 1. A
+// program that needs strict pop-on-demand (undo/redo) uses
+// maps.Stack.PopWait.
 //
 // # Waiting, and what it costs
 //
 // A ring-buffer pump waits for data in Go's netpoller, on a non-blocking
-// duplicate of the map's descriptor: an idle pump holds no OS thread and no
-// CPU (100 idle pumps add no thread). The netpoller is edge-triggered, so
+// duplicate of the map's descriptor: an idle pump holds no OS thread (100
+// idle pumps add no thread) and wakes only for the periodic drain below. The netpoller is edge-triggered, so
 // the pump drains the ring completely (cilium's ReadInto, made
 // non-blocking by a deadline in the past) before it waits again. Records
 // submitted with BPF_RB_NO_WAKEUP raise no event; a periodic drain

@@ -73,7 +73,11 @@ func QueueChannel[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Dup
 	return newDuplex[T](ctx, "queue channel", m, ebpf.Queue, opts)
 }
 
-// StackChannel starts a Duplex over the stack map m: LIFO.
+// StackChannel starts a Duplex over the stack map m: LIFO, exactly for the
+// values already in the stack. Its poller pops ahead of its receiver (it
+// holds one popped value, more with WithBuffer), so after pushing 1 then 2
+// through In() the first value out of Out() can be 1. Undo/redo-style
+// strict pop-on-demand uses maps.Stack.PopWait instead.
 func StackChannel[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Duplex[T], error) {
 	return newDuplex[T](ctx, "stack channel", m, ebpf.Stack, opts)
 }

@@ -12,6 +12,23 @@ import (
 	"github.com/bpfchan/bpfchan/pump"
 )
 
+// The examples drive real BPF programs from this module's internal
+// producer package (it stands in for your own BPF program, which you cannot
+// import from here): each Run executes the program in the kernel that many
+// times, writing into the map.
+
+// must stops the example on an error.
+func must[T any](v T, err error) T {
+	check(err)
+	return v
+}
+
+func check(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
 // event is what the example producers write: a sequence number, then
 // padding.
 type event struct {
@@ -34,9 +51,9 @@ func ExampleRingBuf() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	prod, _ := producer.NewRing(rb, 16) // a BPF program writing 16-byte records
+	prod := must(producer.NewRing(rb, 16)) // a BPF program writing 16-byte records
 	defer prod.Close()
-	prod.Run(3)
+	check(prod.Run(3))
 
 	for range 3 {
 		ev := <-src.C()
@@ -57,9 +74,9 @@ func ExampleRingBufBatches() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	prod, _ := producer.NewRing(rb, 16)
+	prod := must(producer.NewRing(rb, 16))
 	defer prod.Close()
-	prod.Run(100)
+	check(prod.Run(100))
 
 	// Close delivers what the ring holds, then closes C().
 	go src.Close()
@@ -79,9 +96,9 @@ func ExamplePerf() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	prod, _ := producer.NewPerf(arr, 16)
+	prod := must(producer.NewPerf(arr, 16))
 	defer prod.Close()
-	prod.Run(2)
+	check(prod.Run(2))
 	fmt.Println((<-src.C()).Seq, (<-src.C()).Seq)
 	src.Close()
 	fmt.Println("lost:", src.Stats().LostSamples)
@@ -93,9 +110,9 @@ func ExamplePerf() {
 func ExampleQueue() {
 	q := mustMap(&ebpf.MapSpec{Type: ebpf.Queue, ValueSize: 8, MaxEntries: 16})
 	defer q.Close()
-	prod, _ := producer.NewPush(q) // pushes 0, 1, 2...
+	prod := must(producer.NewPush(q)) // pushes 0, 1, 2...
 	defer prod.Close()
-	prod.Run(3)
+	check(prod.Run(3))
 	src, err := pump.Queue[uint64](context.Background(), q, pump.WithPoll(100*time.Microsecond, 10*time.Millisecond))
 	if err != nil {
 		log.Fatal(err)
@@ -108,9 +125,9 @@ func ExampleQueue() {
 func ExampleStack() {
 	s := mustMap(&ebpf.MapSpec{Type: ebpf.Stack, ValueSize: 8, MaxEntries: 16})
 	defer s.Close()
-	prod, _ := producer.NewPush(s)
+	prod := must(producer.NewPush(s))
 	defer prod.Close()
-	prod.Run(3)
+	check(prod.Run(3))
 	src, err := pump.Stack[uint64](context.Background(), s)
 	if err != nil {
 		log.Fatal(err)
@@ -132,7 +149,7 @@ func ExampleQueueWriter() {
 	}
 	close(w.C()) // no more; Wait returns once every value is pushed
 	fmt.Println(w.Wait())
-	front, _ := w.Peek()
+	front := must(w.Peek())
 	st := w.Stats()
 	fmt.Println(front, st.Delivered, st.Dropped)
 	// Output:
@@ -150,7 +167,7 @@ func ExampleStackWriter() {
 	w.C() <- 1
 	w.C() <- 2
 	fmt.Println(w.Close()) // pushes what was sent, without closing C()
-	top, _ := w.Peek()
+	top := must(w.Peek())
 	fmt.Println(top)
 	// Output:
 	// <nil>
@@ -179,9 +196,9 @@ func ExampleQueueChannel() {
 func ExampleStackChannel() {
 	s := mustMap(&ebpf.MapSpec{Type: ebpf.Stack, ValueSize: 8, MaxEntries: 8})
 	defer s.Close()
-	prod, _ := producer.NewPush(s) // 0, 1, 2 already in the stack
+	prod := must(producer.NewPush(s)) // 0, 1, 2 already in the stack
 	defer prod.Close()
-	prod.Run(3)
+	check(prod.Run(3))
 	ch, err := pump.StackChannel[uint64](context.Background(), s)
 	if err != nil {
 		log.Fatal(err)
@@ -212,12 +229,12 @@ func Example_select() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	ringProd, _ := producer.NewRing(rb, 16)
+	ringProd := must(producer.NewRing(rb, 16))
 	defer ringProd.Close()
-	queueProd, _ := producer.NewPush(q)
+	queueProd := must(producer.NewPush(q))
 	defer queueProd.Close()
-	ringProd.Run(2)
-	queueProd.Run(2)
+	check(ringProd.Run(2))
+	check(queueProd.Run(2))
 
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()

@@ -17,7 +17,9 @@ import (
 // T, on C(). The kernel pads samples to 8 bytes: a sample decodes when it is
 // at least the size of T and less than 8 bytes longer; other sizes are
 // counted in Stats.DecodeErrors. Samples the kernel reports lost (a full
-// per-CPU buffer) are counted in Stats.LostSamples.
+// per-CPU buffer) are counted in Stats.LostSamples. Samples are in order per
+// CPU only: those written on different CPUs arrive in no defined order.
+// Only one pump may read a perf array at a time (ErrBusy).
 //
 // Options: WithBuffer, WithOverflow, WithDecoder, WithPerfBuffer,
 // WithWakeupEvents, WithDrainInterval. Unlike a ring-buffer pump, an idle

@@ -18,8 +18,11 @@ import (
 // the records' (a record of another size is counted in Stats.DecodeErrors),
 // unless WithDecoder is given.
 //
-// An idle pump parks in Go's netpoller: it holds no OS thread and uses no
-// CPU. Options: WithBuffer, WithOverflow, WithDecoder, WithDrainInterval.
+// An idle pump parks in Go's netpoller: it holds no OS thread, and wakes
+// only for the periodic drain that picks up records written with
+// BPF_RB_NO_WAKEUP (WithDrainInterval; by default 10 times a second, a
+// look at the ring's positions). Only one pump may read a ring at a time
+// (ErrBusy); several consumers share its C(). Options: WithBuffer, WithOverflow, WithDecoder, WithDrainInterval.
 func RingBuf[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[T], error) {
 	const what = "ring buffer pump"
 	c, f, dec, err := openRing[T](ctx, what, m, ringOpts, opts)

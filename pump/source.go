@@ -54,6 +54,12 @@ func (s *Source[T]) Recycle(v T) {
 	}
 }
 
+// Compile-time checks of the chans contracts.
+var (
+	_ chans.Receiver[int] = (*Source[int])(nil)
+	_ chans.Sender[int]   = (*Sink[int])(nil)
+)
+
 // feed is where a source's records come from: one implementation per kind
 // of map (ring buffer, perf buffer, queue or stack poller). The one loop in
 // pump.run drives them all.
