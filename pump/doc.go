@@ -33,9 +33,9 @@
 // no more: records produced after that are left in the map, so a producer
 // that keeps up cannot delay Close. The pump takes a budget when it sees
 // Close: the ring's unread bytes, a queue's or stack's capacity in pops,
-// the perf buffers' size (and a perf drain also ends at its first "empty").
-// A sink
-// pushes every value whose send completed, even without C() being closed.
+// the perf buffers' size (and a perf drain also ends once it finds the
+// buffers empty at heads loaded after Close). A sink pushes every value
+// whose send completed, even without C() being closed.
 // Cancelling the constructor's ctx stops the pump at once, interrupting a
 // wait in the kernel (the netpoller deadline, the perf reader's Flush, the
 // poller's timer); a value in hand is then counted as dropped. Wait returns

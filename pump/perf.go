@@ -78,8 +78,9 @@ type perfFeed struct {
 	n           *counters
 	release     func() // gives up the map's reader registration
 
-	held   bool  // graceful stop: read at most budget more buffer bytes
-	budget int64 // bytes left in every per-CPU buffer together
+	held     bool  // graceful stop: read at most budget more buffer bytes
+	relooked bool  // held, and an "empty" was looked past once
+	budget   int64 // bytes left in every per-CPU buffer together
 }
 
 var pastDeadline = time.Unix(1, 0)
@@ -93,6 +94,13 @@ func (f *perfFeed) next() ([]byte, bool, error) {
 			f.pending = false
 		} else if err := f.rd.ReadInto(&f.rec); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, perf.ErrFlushed) {
+				if f.held && !f.relooked {
+					// cilium reports "empty" once the buffers are read
+					// up to the heads it loaded at its last wait, maybe
+					// before hold: look once more, at heads loaded now.
+					f.relooked = true
+					continue
+				}
 				return nil, false, nil
 			}
 			return nil, false, fmt.Errorf("read %s: %w", f.name, closedErr(err))
@@ -140,8 +148,9 @@ func (f *perfFeed) interrupt() {
 }
 
 // hold limits the rest of the drain to what the per-CPU buffers can hold
-// now; the drain also ends at the first "empty" (cilium reads each buffer up
-// to the head it loaded), so a producer that keeps up cannot delay Close.
+// now; the drain also ends at the second "empty" (cilium reads each buffer
+// up to the head it loaded at its last wait; the first may predate hold),
+// so a producer that keeps up cannot delay Close.
 func (f *perfFeed) hold() {
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil || cpus > int(f.m.MaxEntries()) {
