@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -70,12 +69,10 @@ func newPopSource[T any](what string, m *ebpf.Map, mi mapInfo, c config) (*Sourc
 		buf:    make([]byte, max(m.ValueSize(), 1)),
 		pushed: wake.Register(mi.id, wake.Pushed),
 		popped: wake.Register(mi.id, wake.Popped),
-		bo:     backoff.Backoff{Min: c.pollMin, Max: c.pollMax},
-		timer:  time.NewTimer(time.Hour),
+		sleep:  backoff.Sleeper{Backoff: backoff.Backoff{Min: c.pollMin, Max: c.pollMax}},
 		stop:   make(chan struct{}),
 		n:      &s.h.cnt,
 	}
-	f.timer.Stop()
 	return s, f, dec, nil
 }
 
@@ -87,8 +84,7 @@ type popFeed struct {
 	pushed *wake.Signal // our writers pushed: look now
 	popped *wake.Signal // we made room: tell waiting writers
 	armed  <-chan struct{}
-	bo     backoff.Backoff
-	timer  *time.Timer
+	sleep  backoff.Sleeper
 	stop   chan struct{}
 	once   sync.Once
 	n      *counters
@@ -112,7 +108,7 @@ func (f *popFeed) next() ([]byte, bool, error) {
 	err := f.m.LookupAndDelete(nil, unsafe.Pointer(&f.buf[0]))
 	switch {
 	case err == nil:
-		f.bo.Reset()
+		f.sleep.Reset()
 		f.popped.Notify()
 		return f.buf[:f.m.ValueSize()], true, nil
 	case errors.Is(err, ebpf.ErrKeyNotExist):
@@ -124,15 +120,12 @@ func (f *popFeed) next() ([]byte, bool, error) {
 }
 
 func (f *popFeed) wait(ctx context.Context) error {
-	f.timer.Reset(f.bo.Next())
-	defer f.timer.Stop()
-	select {
-	case <-f.timer.C:
-	case <-f.armed:
-		f.bo.Reset()
-	case <-f.stop:
+	switch f.sleep.Sleep(ctx, f.armed, f.stop) {
+	case backoff.Woken:
+		f.sleep.Reset()
+	case backoff.Stopped:
 		return errInterrupted
-	case <-ctx.Done():
+	case backoff.Cancelled:
 		return context.Cause(ctx)
 	}
 	f.armed = nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -106,7 +105,7 @@ type writer[T any] struct {
 	buf    []byte
 	pushed *wake.Signal
 	popped *wake.Signal
-	bo     backoff.Backoff
+	sleep  backoff.Sleeper
 	stop   chan struct{}
 	once   sync.Once
 }
@@ -114,13 +113,13 @@ type writer[T any] struct {
 func newWriter[T any](what string, m *ebpf.Map, mi mapInfo, c config, s *Sink[T]) (*writer[T], error) {
 	size := int(m.ValueSize())
 	w := &writer[T]{
-		s:    s,
-		m:    m,
-		name: mi.name,
-		full: c.full,
-		buf:  make([]byte, 0, max(size, 1)),
-		bo:   backoff.Backoff{Min: c.pollMin, Max: c.pollMax},
-		stop: make(chan struct{}),
+		s:     s,
+		m:     m,
+		name:  mi.name,
+		full:  c.full,
+		buf:   make([]byte, 0, max(size, 1)),
+		sleep: backoff.Sleeper{Backoff: backoff.Backoff{Min: c.pollMin, Max: c.pollMax}},
+		stop:  make(chan struct{}),
 	}
 	if c.encoder != nil {
 		f, ok := c.encoder.(func(T) ([]byte, error))
@@ -172,36 +171,38 @@ func newWriter[T any](what string, m *ebpf.Map, mi mapInfo, c config, s *Sink[T]
 // run receives until C() is closed, Close (then drains what completed its
 // send), ctx, or a push fails.
 func (w *writer[T]) run(ctx context.Context) error {
+	stop := w.stop // nil once Close was seen: from then on receive without blocking
 	for {
-		select {
-		case v, ok := <-w.s.c:
-			if !ok {
-				return nil
+		var (
+			v  T
+			ok bool
+		)
+		if stop == nil {
+			select {
+			case v, ok = <-w.s.c:
+			default:
+				return nil // everything whose send completed is pushed
 			}
-			if err := w.push(ctx, v); err != nil {
-				return err
-			}
-			w.s.h.cnt.publish()
-		case <-w.stop:
-			if ctx.Err() != nil {
+		} else {
+			select {
+			case v, ok = <-w.s.c:
+			case <-stop:
+				if ctx.Err() != nil {
+					return context.Cause(ctx)
+				}
+				stop = nil
+				continue
+			case <-ctx.Done():
 				return context.Cause(ctx)
 			}
-			for {
-				select {
-				case v, ok := <-w.s.c:
-					if !ok {
-						return nil
-					}
-					if err := w.push(ctx, v); err != nil {
-						return err
-					}
-				default:
-					return nil
-				}
-			}
-		case <-ctx.Done():
-			return context.Cause(ctx)
 		}
+		if !ok {
+			return nil
+		}
+		if err := w.push(ctx, v); err != nil {
+			return err
+		}
+		w.s.h.cnt.publish()
 	}
 }
 
@@ -217,7 +218,7 @@ func (w *writer[T]) push(ctx context.Context, v T) (err error) {
 		return nil
 	}
 	ptr := unsafe.Pointer(&w.buf[0])
-	w.bo.Reset()
+	w.sleep.Reset()
 	var armed <-chan struct{} // set once the map was found full
 	for {
 		if ctx.Err() != nil {
@@ -261,13 +262,7 @@ func (w *writer[T]) push(ctx context.Context, v T) (err error) {
 		}
 		n.FullRetries++
 		w.s.h.cnt.publish()
-		t := time.NewTimer(w.bo.Next())
-		select {
-		case <-t.C:
-		case <-armed:
-		case <-ctx.Done():
-		}
-		t.Stop()
+		w.sleep.Sleep(ctx, armed, nil) // ctx is looked at above
 		armed = nil
 	}
 }

@@ -288,30 +288,41 @@ func (s *single[E]) flush(ctx context.Context) error {
 }
 
 func (s *single[E]) send(ctx context.Context, v E) error {
+	return offer(ctx, s.out, v, 1, s.p, s.n, func(E) uint64 { return 1 })
+}
+
+// offer sends v, which holds w values, on out under policy p, keeping the
+// counters: Delivered when sent, Dropped when the policy drops it or ctx
+// ends the wait, and for a value DropOldest evicts from out's buffer (w of
+// the evicted one, by dropped, which may also recycle it) Delivered is
+// taken back and Dropped counted. The counters are published before a
+// blocking send, so Stats are fresh while the pump waits for its consumer.
+func offer[V any](ctx context.Context, out chan V, v V, w uint64, p chans.Policy, n *counters, dropped func(V) uint64) error {
 	select {
-	case s.out <- v:
-		s.n.n.Delivered++
+	case out <- v:
+		n.n.Delivered += w
 		return nil
 	default:
 	}
-	if s.p == chans.Block {
-		s.n.publish()
+	if p == chans.Block {
+		n.publish()
 	}
 	sent := true
-	_, err := chans.OfferFunc(ctx, s.out, v, s.p, func(_ E, evicted bool) {
-		s.n.n.Dropped++
+	_, err := chans.OfferFunc(ctx, out, v, p, func(d V, evicted bool) {
+		dw := dropped(d)
+		n.n.Dropped += dw
 		if evicted {
-			s.n.n.Delivered--
+			n.n.Delivered -= dw
 		} else {
 			sent = false
 		}
 	})
 	if err != nil {
-		s.n.n.Dropped++
+		n.n.Dropped += w
 		return err
 	}
 	if sent {
-		s.n.n.Delivered++
+		n.n.Delivered += w
 	}
 	return nil
 }
@@ -375,33 +386,10 @@ func (b *batcher[E]) flush(ctx context.Context) error {
 		return nil
 	}
 	b.cur = nil
-	select {
-	case b.out <- batch:
-		b.n.n.Delivered += uint64(len(batch))
-		return nil
-	default:
-	}
-	if b.p == chans.Block {
-		b.n.publish()
-	}
-	sent := true
-	_, err := chans.OfferFunc(ctx, b.out, batch, b.p, func(d []E, evicted bool) {
-		b.n.n.Dropped += uint64(len(d))
-		if evicted {
-			b.n.n.Delivered -= uint64(len(d))
-		} else {
-			sent = false
-		}
+	return offer(ctx, b.out, batch, uint64(len(batch)), b.p, b.n, func(d []E) uint64 {
 		b.put(d)
+		return uint64(len(d))
 	})
-	if err != nil {
-		b.n.n.Dropped += uint64(len(batch))
-		return err
-	}
-	if sent {
-		b.n.n.Delivered += uint64(len(batch))
-	}
-	return nil
 }
 
 // put keeps a batch for reuse; it is called by the pump and by Recycle.
