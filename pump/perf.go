@@ -27,19 +27,12 @@ import (
 // netpoller integration).
 func Perf[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[T], error) {
 	const what = "perf pump"
-	mi, err := check(ctx, what, m, ebpf.PerfEventArray)
+	r, err := openReader[T](ctx, what, m, ebpf.PerfEventArray, perfOpts, opts)
 	if err != nil {
 		return nil, err
 	}
-	c, err := newConfig(what, perfOpts, opts)
-	if err != nil {
-		return nil, err
-	}
-	dec, size, err := decoderFor[T](c, mi.name)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", what, mi.name, err)
-	}
-	if size > 0 {
+	mi, c, dec, release := r.mi, r.c, r.dec, r.release
+	if size := r.size; size > 0 {
 		// Trim the kernel's padding (DESIGN rule 6).
 		exact := dec
 		dec = func(b []byte, v *T) error {
@@ -48,10 +41,6 @@ func Perf[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[T], 
 			}
 			return exact(b, v)
 		}
-	}
-	release, err := claimReader(what, mi)
-	if err != nil {
-		return nil, err
 	}
 	rd, err := perf.NewReaderWithOptions(m, c.perfBytes, perf.ReaderOptions{WakeupEvents: c.wakeup})
 	if err != nil {

@@ -1,9 +1,37 @@
 package pump
 
 import (
+	"context"
 	"fmt"
 	"sync"
+
+	"github.com/cilium/ebpf"
 )
+
+// reader is what the ring-buffer and perf constructors share: the checked
+// map, the options, the decoder (and the codec's size, -1 for a user
+// decoder), and the map's reader registration, which release gives up.
+type reader[T any] struct {
+	mi      mapInfo
+	c       config
+	dec     func([]byte, *T) error
+	size    int
+	release func()
+}
+
+func openReader[T any](ctx context.Context, what string, m *ebpf.Map, typ ebpf.MapType, accepted []string, opts []Option) (r reader[T], err error) {
+	if r.mi, err = check(ctx, what, m, typ); err != nil {
+		return r, err
+	}
+	if r.c, err = newConfig(what, accepted, opts); err != nil {
+		return r, err
+	}
+	if r.dec, r.size, err = decoderFor[T](r.c, r.mi.name); err != nil {
+		return r, fmt.Errorf("%s: %s: %w", what, r.mi.name, err)
+	}
+	r.release, err = claimReader(what, r.mi)
+	return r, err
+}
 
 // readers is the process-wide registry of ring-buffer and perf pumps, keyed
 // by map ID. Two readers of one ring buffer or perf array split its records

@@ -22,7 +22,9 @@ import (
 // only for the periodic drain that picks up records written with
 // BPF_RB_NO_WAKEUP (WithDrainInterval; by default 10 times a second, a
 // look at the ring's positions). Only one pump may read a ring at a time
-// (ErrBusy); several consumers share its C(). Options: WithBuffer, WithOverflow, WithDecoder, WithDrainInterval.
+// (ErrBusy); several consumers share its C().
+//
+// Options: WithBuffer, WithOverflow, WithDecoder, WithDrainInterval.
 func RingBuf[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[T], error) {
 	const what = "ring buffer pump"
 	c, f, dec, err := openRing[T](ctx, what, m, ringOpts, opts)
@@ -51,23 +53,12 @@ func RingBufBatches[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*S
 }
 
 func openRing[T any](ctx context.Context, what string, m *ebpf.Map, accepted []string, opts []Option) (config, *ringFeed, func([]byte, *T) error, error) {
-	mi, err := check(ctx, what, m, ebpf.RingBuf)
+	r, err := openReader[T](ctx, what, m, ebpf.RingBuf, accepted, opts)
 	if err != nil {
-		return config{}, nil, nil, err
+		return r.c, nil, nil, err
 	}
-	c, err := newConfig(what, accepted, opts)
-	if err != nil {
-		return c, nil, nil, err
-	}
-	dec, _, err := decoderFor[T](c, mi.name)
-	if err != nil {
-		return c, nil, nil, fmt.Errorf("%s: %s: %w", what, mi.name, err)
-	}
-	release, err := claimReader(what, mi)
-	if err != nil {
-		return c, nil, nil, err
-	}
-	f, err := newRingFeed(m, mi, c.drain)
+	c, dec, release := r.c, r.dec, r.release
+	f, err := newRingFeed(m, r.mi, c.drain)
 	if err != nil {
 		release()
 		return c, nil, nil, fmt.Errorf("%s: %w", what, err)
