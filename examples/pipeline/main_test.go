@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/bpfchan/bpfchan/examples/internal/clitest"
 	"github.com/bpfchan/bpfchan/internal/testenv"
 )
 
@@ -69,17 +70,8 @@ func TestRun(t *testing.T) {
 // TestText runs the program with the text summary and a non-default set of
 // important syscalls.
 func TestText(t *testing.T) {
-	testenv.RequireBPF(t)
-	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"-duration", "1s", "-important", "execve,connect"}, &stdout, &stderr)
-	if code != 0 {
-		t.Fatalf("run: exit code %d, want 0; stderr:\n%s\nstdout:\n%s", code, &stderr, &stdout)
-	}
-	for _, want := range []string{"(important: execve,connect)", "syscalls traced", "the figures reconcile"} {
-		if !strings.Contains(stdout.String(), want) {
-			t.Errorf("stdout does not contain %q:\n%s", want, &stdout)
-		}
-	}
+	out := clitest.Run(context.Background(), t, run, "-duration", "1s", "-important", "execve,connect")
+	clitest.Contains(t, out, "(important: execve,connect)", "syscalls traced", "the figures reconcile")
 }
 
 func TestFlags(t *testing.T) {

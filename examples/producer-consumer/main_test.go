@@ -1,12 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
-	"strings"
 	"testing"
 
+	"github.com/bpfchan/bpfchan/examples/internal/clitest"
 	"github.com/bpfchan/bpfchan/internal/testenv"
 )
 
@@ -72,43 +71,17 @@ func TestExact(t *testing.T) {
 // TestRun runs the program with tiny queues and ring, so that events are
 // dropped at every step, and checks that the figures still reconcile.
 func TestRun(t *testing.T) {
-	testenv.RequireBPF(t)
-	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"-events", "50000", "-duration", "0", "-rate", "1000000",
-		"-queue", "4", "-ring", "4096"}, &stdout, &stderr)
-	if code != 0 {
-		t.Fatalf("run: exit code %d, want 0; stderr:\n%s\nstdout:\n%s", code, &stderr, &stdout)
-	}
-	for _, want := range []string{"BPF producer:    50000 events produced", "the figures reconcile"} {
-		if !strings.Contains(stdout.String(), want) {
-			t.Errorf("stdout does not contain %q:\n%s", want, &stdout)
-		}
-	}
+	out := clitest.Run(context.Background(), t, run, "-events", "50000", "-duration", "0", "-rate", "1000000",
+		"-queue", "4", "-ring", "4096")
+	clitest.Contains(t, out, "BPF producer:    50000 events produced", "the figures reconcile")
 }
 
 // TestCancel checks that a cancelled context (Ctrl-C) stops the program
 // gracefully, with figures that reconcile.
 func TestCancel(t *testing.T) {
-	testenv.RequireBPF(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	var stdout, stderr bytes.Buffer
-	if code := run(ctx, []string{"-duration", "0"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("run: exit code %d, want 0; stderr:\n%s\nstdout:\n%s", code, &stderr, &stdout)
-	}
-	if !strings.Contains(stdout.String(), "the figures reconcile") {
-		t.Errorf("stdout:\n%s", &stdout)
-	}
+	clitest.Cancelled(t, run, "-duration", "0")
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"extra"}, {"-full", "never"}, {"-workers", "0"}, {"-interval", "0"}, {"-ring", "1000"}, {"-nosuchflag"}} {
-		var stdout, stderr bytes.Buffer
-		if code := run(context.Background(), args, &stdout, &stderr); code != 2 {
-			t.Errorf("run %q: exit code %d, want 2", args, code)
-		}
-		if stderr.Len() == 0 {
-			t.Errorf("run %q: nothing on stderr", args)
-		}
-	}
+	clitest.Usage(t, run, []string{"extra"}, []string{"-full", "never"}, []string{"-workers", "0"}, []string{"-interval", "0"}, []string{"-ring", "1000"}, []string{"-nosuchflag"})
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bpfchan/bpfchan/examples/internal/clitest"
 	"github.com/bpfchan/bpfchan/internal/testenv"
 )
 
@@ -15,13 +16,8 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // TestRun runs the three parts of the lab and checks that every step gave
 // the lab's document and the final documents are the lab's.
 func TestRun(t *testing.T) {
-	testenv.RequireBPF(t)
-	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), nil, &stdout, &stderr); code != 0 {
-		t.Fatalf("run: exit code %d, want 0; stderr:\n%s\nstdout:\n%s", code, &stderr, &stdout)
-	}
-	out := stdout.String()
-	for _, want := range []string{
+	out := clitest.Run(context.Background(), t, run)
+	clitest.Contains(t, out,
 		`Final document (test): "Testing 123"`,
 		`Final document (demo): "Hello? World"`,
 		`Final document (multi): "ABCD"`,
@@ -29,11 +25,7 @@ func TestRun(t *testing.T) {
 		"Nothing to redo", // the demo's redo after a new edit
 		"=== Undo History ===\n  1: INSERT at 5: '?'\n  2: INSERT at 5: ' World'\n  3: INSERT at 0: 'Hello'\n",
 		"Every step gave the lab's document",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("stdout does not contain %q:\n%s", want, out)
-		}
-	}
+	)
 	if strings.Contains(out, "FAIL") {
 		t.Errorf("a step failed:\n%s", out)
 	}
@@ -52,15 +44,7 @@ func TestRunPart(t *testing.T) {
 }
 
 func TestBadArguments(t *testing.T) {
-	for _, args := range [][]string{{"bogus"}, {"-depth", "0"}, {"-wait", "-1s"}, {"-nosuchflag"}} {
-		var stdout, stderr bytes.Buffer
-		if code := run(context.Background(), args, &stdout, &stderr); code != 2 {
-			t.Errorf("run %q: exit code %d, want 2", args, code)
-		}
-		if stderr.Len() == 0 {
-			t.Errorf("run %q: nothing on stderr", args)
-		}
-	}
+	clitest.Usage(t, run, []string{"bogus"}, []string{"-depth", "0"}, []string{"-wait", "-1s"}, []string{"-nosuchflag"})
 }
 
 func newTestManager(t *testing.T, depth int) *Manager {
