@@ -25,15 +25,7 @@ func NewBloomFilter[V any](maxEntries uint32, hashes int) (*Bloom[V], error) {
 	if hashes < 0 || hashes > 15 {
 		return nil, fmt.Errorf("create %s: %d hash functions, want 0 to 15: %w", describeSpec(spec), hashes, ErrInvalidSize)
 	}
-	vc, err := codec.For[V]()
-	if err == nil && vc.Size() < 0 {
-		err = fmt.Errorf("type %s has no fixed size", vc)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("create %s: value: %w", describeSpec(spec), err)
-	}
-	spec.ValueSize = uint32(vc.Size())
-	em, err := create(spec)
+	em, err := createFixed[V](spec, &spec.ValueSize, "value", "OpenBloomFilter")
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package maps
 
 import (
 	"errors"
-	"fmt"
 	"iter"
 )
 
@@ -100,38 +99,14 @@ func (m *Map[K, V]) Clear() (int, error) { return m.table().clearAll() }
 // how many the kernel stored (the first n of keys) with the error that
 // stopped it.
 func (m *Map[K, V]) BatchPut(keys []K, values []V) (int, error) {
-	if len(keys) != len(values) {
-		return 0, opErr("batch put", m.name, fmt.Errorf("%d keys but %d values", len(keys), len(values)))
-	}
-	if len(keys) == 0 {
-		return 0, nil
-	}
-	t := m.table()
-	kr, err := encodeKeys(t, m.kc, "batch put", keys)
-	if err != nil {
-		return 0, err
-	}
-	vr := makeRaw(m.vs, len(values))
-	for i := range values {
-		if _, err := m.vc.EncodeSized(vr.b[i*m.vs:i*m.vs], &values[i], m.vs); err != nil {
-			return 0, opErr("batch put", m.name, fmt.Errorf("value %d: %w", i, err))
-		}
-	}
-	return t.put("batch put", kr, vr)
+	return batchPut(m.table(), m.kc, keys, values, "value", func(dst []byte, v *V) error {
+		_, err := m.vc.EncodeSized(dst[:0], v, m.vs)
+		return err
+	})
 }
 
 // BatchDelete deletes the keys in one syscall and returns how many it
 // deleted: the kernel stops at the first missing key (ErrKeyNotExist), so
 // the first n keys are gone and the rest untouched. As with Delete, array
 // elements cannot be deleted.
-func (m *Map[K, V]) BatchDelete(keys []K) (int, error) {
-	if len(keys) == 0 {
-		return 0, nil
-	}
-	t := m.table()
-	kr, err := encodeKeys(t, m.kc, "batch delete", keys)
-	if err != nil {
-		return 0, err
-	}
-	return t.del("batch delete", kr)
-}
+func (m *Map[K, V]) BatchDelete(keys []K) (int, error) { return batchDelete(m.table(), m.kc, keys) }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/bpfchan/bpfchan/internal/codec"
 	"github.com/cilium/ebpf"
 )
 
@@ -91,4 +92,20 @@ func create(spec *ebpf.MapSpec) (*ebpf.Map, error) {
 		return nil, fmt.Errorf("create %s: %w", describeSpec(spec), err)
 	}
 	return m, nil
+}
+
+// createFixed creates the map of spec, whose keys (what is "key") or values
+// ("value") are T's, after setting *size (the spec's KeySize or ValueSize)
+// to T's size. T must have a fixed size; open names the function that wraps
+// a map of a variable-size T made with ebpf.NewMap.
+func createFixed[T any](spec *ebpf.MapSpec, size *uint32, what, open string) (*ebpf.Map, error) {
+	c, err := codec.For[T]()
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %s: %w", describeSpec(spec), what, err)
+	}
+	if c.Size() < 0 {
+		return nil, fmt.Errorf("create %s: %s type %s has no fixed size: use ebpf.NewMap and %s", describeSpec(spec), what, c, open)
+	}
+	*size = uint32(c.Size())
+	return create(spec)
 }

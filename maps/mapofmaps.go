@@ -1,7 +1,6 @@
 package maps
 
 import (
-	"errors"
 	"fmt"
 	"iter"
 	"sync/atomic"
@@ -37,15 +36,7 @@ func newMapOfMaps[K any](spec *ebpf.MapSpec) (*MapOfMaps[K], error) {
 	if spec.InnerMap == nil {
 		return nil, fmt.Errorf("create %s: inner map spec: %w", describeSpec(spec), ErrNilMap)
 	}
-	kc, err := codec.For[K]()
-	if err == nil && kc.Size() < 0 {
-		err = fmt.Errorf("key type %s has no fixed size", kc)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("create %s: key: %w", describeSpec(spec), err)
-	}
-	spec.KeySize = uint32(kc.Size())
-	em, err := create(spec)
+	em, err := createFixed[K](spec, &spec.KeySize, "key", "OpenMapOfMaps")
 	if err != nil {
 		return nil, err
 	}
@@ -110,14 +101,7 @@ func (m *MapOfMaps[K]) Delete(k K) error {
 
 // key encodes k and checks an array index.
 func (m *MapOfMaps[K]) key(op string, k *K) ([]byte, error) {
-	kb, err := m.kc.EncodeSized(nil, k, m.ks)
-	if err != nil {
-		return nil, opErr(op, m.name, err)
-	}
-	if err := m.checkIndex(op, m.name, ptr(kb)); err != nil {
-		return nil, err
-	}
-	return kb, nil
+	return keyBytes(m.kc, &m.index, m.ks, op, m.name, k)
 }
 
 // Keys iterates over the keys that hold a map, as Map.All does (same error
@@ -127,16 +111,8 @@ func (m *MapOfMaps[K]) Keys(errp *error) iter.Seq[K] {
 		panic("maps: Keys needs a non-nil error pointer")
 	}
 	return func(yield func(K) bool) {
-		var derr error
 		t := &table{handle: &m.handle, index: m.index, ks: m.ks, vs: 4, per: 1, noBatch: &m.noBatch}
-		err := t.walk(false, func(kb, _ []byte) bool {
-			var k K
-			if derr = m.kc.Decode(kb, &k); derr != nil {
-				return false
-			}
-			return yield(k)
-		})
-		*errp = m.fail("iterate", errors.Join(err, derr))
+		*errp = walkKeys(t, m.kc, yield)
 	}
 }
 

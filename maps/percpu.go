@@ -171,17 +171,7 @@ func (m *PerCPUMap[K, V]) Keys(errp *error) iter.Seq[K] {
 	if errp == nil {
 		panic("maps: Keys needs a non-nil error pointer")
 	}
-	return func(yield func(K) bool) {
-		var derr error
-		err := m.table().walk(false, func(kb, _ []byte) bool {
-			var k K
-			if derr = m.kc.Decode(kb, &k); derr != nil {
-				return false
-			}
-			return yield(k)
-		})
-		*errp = m.fail("iterate", errors.Join(err, derr))
-	}
+	return func(yield func(K) bool) { *errp = walkKeys(m.table(), m.kc, yield) }
 }
 
 // Drain removes every element with batch lookup-and-deletes and returns
@@ -210,38 +200,13 @@ func (m *PerCPUMap[K, V]) Clear() (int, error) { return m.table().clearAll() }
 // being the per-CPU values of keys[i] (as in Put), and returns how many the
 // kernel stored, as Map.BatchPut does.
 func (m *PerCPUMap[K, V]) BatchPut(keys []K, values [][]V) (int, error) {
-	if len(keys) != len(values) {
-		return 0, opErr("batch put", m.name, fmt.Errorf("%d keys but %d values", len(keys), len(values)))
-	}
-	if len(keys) == 0 {
-		return 0, nil
-	}
-	t := m.table()
-	kr, err := encodeKeys(t, m.kc, "batch put", keys)
-	if err != nil {
-		return 0, err
-	}
-	vr, size := makeRaw(m.vs, len(values)*m.cpus), m.vs*m.cpus
-	for i := range values {
-		if err := m.encode(vr.b[i*size:(i+1)*size], values[i]); err != nil {
-			return 0, opErr("batch put", m.name, fmt.Errorf("values %d: %w", i, err))
-		}
-	}
-	return t.put("batch put", kr, vr)
+	return batchPut(m.table(), m.kc, keys, values, "values", func(dst []byte, v *[]V) error { return m.encode(dst, *v) })
 }
 
 // BatchDelete deletes the keys in one syscall and returns how many it
 // deleted, as Map.BatchDelete does.
 func (m *PerCPUMap[K, V]) BatchDelete(keys []K) (int, error) {
-	if len(keys) == 0 {
-		return 0, nil
-	}
-	t := m.table()
-	kr, err := encodeKeys(t, m.kc, "batch delete", keys)
-	if err != nil {
-		return 0, err
-	}
-	return t.del("batch delete", kr)
+	return batchDelete(m.table(), m.kc, keys)
 }
 
 // Close closes the map; later calls return ErrClosed.
@@ -259,14 +224,7 @@ func (m *PerCPUMap[K, V]) table() *table {
 
 // key encodes k and checks an array index.
 func (m *PerCPUMap[K, V]) key(op string, k *K) ([]byte, error) {
-	kb, err := m.kc.EncodeSized(nil, k, m.ks)
-	if err != nil {
-		return nil, opErr(op, m.name, err)
-	}
-	if err := m.checkIndex(op, m.name, ptr(kb)); err != nil {
-		return nil, err
-	}
-	return kb, nil
+	return keyBytes(m.kc, &m.index, m.ks, op, m.name, k)
 }
 
 // encode writes values, one per CPU, into dst (cpus values of vs bytes,

@@ -63,15 +63,7 @@ func OpenStack[V any](m *ebpf.Map) (*Stack[V], error) {
 // createValues creates a queue or stack (typ) of values V.
 func createValues[V any](typ ebpf.MapType, maxEntries uint32) (*ebpf.Map, error) {
 	spec := &ebpf.MapSpec{Type: typ, MaxEntries: maxEntries}
-	vc, err := codec.For[V]()
-	if err != nil {
-		return nil, fmt.Errorf("create %s: value: %w", describeSpec(spec), err)
-	}
-	if vc.Size() < 0 {
-		return nil, fmt.Errorf("create %s: value type %s has no fixed size: use ebpf.NewMap and OpenQueue/OpenStack", describeSpec(spec), vc)
-	}
-	spec.ValueSize = uint32(vc.Size())
-	return create(spec)
+	return createFixed[V](spec, &spec.ValueSize, "value", "OpenQueue/OpenStack")
 }
 
 func adoptQueue[V any](em *ebpf.Map) (*Queue[V], error) { return adoptValues[V](em, ebpf.Queue) }

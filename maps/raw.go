@@ -189,6 +189,71 @@ func encodeKeys[K any](t *table, kc codec.Codec[K], op string, keys []K) (raw, e
 	return kr, nil
 }
 
+// batchPut creates or replaces len(keys) elements of t in one syscall, the
+// batch put of Map and PerCPUMap: enc writes one key's value (t.per values
+// of t.vs bytes) into dst, and what names the value in its error. It returns
+// how many the kernel stored with the error that stopped it.
+func batchPut[K, V any](t *table, kc codec.Codec[K], keys []K, values []V, what string, enc func(dst []byte, v *V) error) (int, error) {
+	if len(keys) != len(values) {
+		return 0, opErr("batch put", t.name, fmt.Errorf("%d keys but %d values", len(keys), len(values)))
+	}
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	kr, err := encodeKeys(t, kc, "batch put", keys)
+	if err != nil {
+		return 0, err
+	}
+	vr, size := makeRaw(t.vs, len(values)*t.per), t.vs*t.per
+	for i := range values {
+		if err := enc(vr.b[i*size:(i+1)*size], &values[i]); err != nil {
+			return 0, opErr("batch put", t.name, fmt.Errorf("%s %d: %w", what, i, err))
+		}
+	}
+	return t.put("batch put", kr, vr)
+}
+
+// batchDelete deletes keys from t in one syscall, the batch delete of Map
+// and PerCPUMap, and returns how many it deleted.
+func batchDelete[K any](t *table, kc codec.Codec[K], keys []K) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	kr, err := encodeKeys(t, kc, "batch delete", keys)
+	if err != nil {
+		return 0, err
+	}
+	return t.del("batch delete", kr)
+}
+
+// walkKeys gives yield t's keys, decoded by kc, with batch lookups as All
+// does (the walk behind Keys of PerCPUMap and MapOfMaps), and returns the
+// iteration's error.
+func walkKeys[K any](t *table, kc codec.Codec[K], yield func(K) bool) error {
+	var derr error
+	err := t.walk(false, func(kb, _ []byte) bool {
+		var k K
+		if derr = kc.Decode(kb, &k); derr != nil {
+			return false
+		}
+		return yield(k)
+	})
+	return t.fail("iterate", errors.Join(err, derr))
+}
+
+// keyBytes encodes k (ks bytes) for op on the map called name and checks an
+// array index: the key encoding of PerCPUMap and MapOfMaps.
+func keyBytes[K any](kc codec.Codec[K], ix *index, ks int, op, name string, k *K) ([]byte, error) {
+	kb, err := kc.EncodeSized(nil, k, ks)
+	if err != nil {
+		return nil, opErr(op, name, err)
+	}
+	if err := ix.checkIndex(op, name, ptr(kb)); err != nil {
+		return nil, err
+	}
+	return kb, nil
+}
+
 // put writes the encoded keys and values in one syscall and returns how
 // many the kernel stored, with the error (of op) that stopped it.
 func (t *table) put(op string, keys, vals raw) (int, error) {
