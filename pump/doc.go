@@ -24,7 +24,11 @@
 // A source's C() is made and closed by the pump, once, after its last send,
 // so `for v := range src.C()` always ends. A sink's C() is the exception:
 // the caller sends on it and closes it to say "no more"; the pump then
-// pushes every value it received before Wait returns.
+// pushes every value it received before Wait returns. Every handle has
+// Done(), closed when its goroutine has exited: a caller that sends on a
+// sink which may stop on an error (FullFail, a closed map) selects on it,
+// since nothing receives from C() after that. The two directions of a
+// Duplex stop together: an error in one cancels the other with that error.
 //
 // # Stopping
 //
