@@ -98,6 +98,31 @@ func (h *handle) Wait() error {
 // Stats returns a snapshot of the counters.
 func (h *handle) Stats() Stats { return h.cnt.load() }
 
+// latch is the sticky "interrupted" the feeds and the writer share: set
+// once by interrupt (from any goroutine), then seen by every later look.
+type latch struct {
+	once sync.Once
+	c    chan struct{}
+}
+
+func newLatch() *latch { return &latch{c: make(chan struct{})} }
+
+// set closes the latch; it reports whether this call did (the first).
+func (l *latch) set() (first bool) {
+	l.once.Do(func() { close(l.c); first = true })
+	return first
+}
+
+// isSet reports whether set was called.
+func (l *latch) isSet() bool {
+	select {
+	case <-l.c:
+		return true
+	default:
+		return false
+	}
+}
+
 // guard runs a user callback, turning a panic into an error carrying the
 // panic value.
 func guard(what string, f func() error) (err error) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -49,7 +48,7 @@ func Perf[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[T], 
 	}
 	rd.SetDeadline(pastDeadline) // next never blocks; wait sets its own deadline
 	s := &Source[T]{}
-	f := &perfFeed{m: m, name: mi.name, rd: rd, drain: c.drain, n: &s.h.cnt, release: release}
+	f := &perfFeed{m: m, name: mi.name, rd: rd, drain: c.drain, n: &s.h.cnt, release: release, interrupted: newLatch()}
 	start(ctx, c, f, dec, newSingle(c, s), s)
 	return s, nil
 }
@@ -63,7 +62,7 @@ type perfFeed struct {
 	rec         perf.Record
 	pending     bool // rec holds a sample read by wait
 	drain       time.Duration
-	interrupted atomic.Bool
+	interrupted *latch
 	n           *counters
 	release     func() // gives up the map's reader registration
 
@@ -105,7 +104,7 @@ func (f *perfFeed) next() ([]byte, bool, error) {
 }
 
 func (f *perfFeed) wait(context.Context) error {
-	if f.interrupted.Load() {
+	if f.interrupted.isSet() {
 		return errInterrupted
 	}
 	f.rd.SetDeadline(time.Now().Add(f.drain))
@@ -115,7 +114,7 @@ func (f *perfFeed) wait(context.Context) error {
 	case err == nil:
 		f.pending = true
 	case errors.Is(err, perf.ErrFlushed):
-		if f.interrupted.Load() {
+		if f.interrupted.isSet() {
 			return errInterrupted
 		}
 	case errors.Is(err, os.ErrDeadlineExceeded):
@@ -131,7 +130,7 @@ func (f *perfFeed) wait(context.Context) error {
 }
 
 func (f *perfFeed) interrupt() {
-	if f.interrupted.CompareAndSwap(false, true) {
+	if f.interrupted.set() {
 		_ = f.rd.Flush()
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -70,7 +69,7 @@ func newPopSource[T any](what string, m *ebpf.Map, mi mapInfo, c config) (*Sourc
 		pushed: wake.Register(mi.id, wake.Pushed),
 		popped: wake.Register(mi.id, wake.Popped),
 		sleep:  backoff.Sleeper{Backoff: backoff.Backoff{Min: c.pollMin, Max: c.pollMax}},
-		stop:   make(chan struct{}),
+		stop:   newLatch(),
 		n:      &s.h.cnt,
 	}
 	return s, f, dec, nil
@@ -85,8 +84,7 @@ type popFeed struct {
 	popped *wake.Signal // we made room: tell waiting writers
 	armed  <-chan struct{}
 	sleep  backoff.Sleeper
-	stop   chan struct{}
-	once   sync.Once
+	stop   *latch
 	n      *counters
 
 	held   bool   // graceful stop: pop at most budget more values
@@ -120,7 +118,7 @@ func (f *popFeed) next() ([]byte, bool, error) {
 }
 
 func (f *popFeed) wait(ctx context.Context) error {
-	switch f.sleep.Sleep(ctx, f.armed, f.stop) {
+	switch f.sleep.Sleep(ctx, f.armed, f.stop.c) {
 	case backoff.Woken:
 		f.sleep.Reset()
 	case backoff.Stopped:
@@ -132,7 +130,7 @@ func (f *popFeed) wait(ctx context.Context) error {
 	return nil
 }
 
-func (f *popFeed) interrupt() { f.once.Do(func() { close(f.stop) }) }
+func (f *popFeed) interrupt() { f.stop.set() }
 
 // hold limits the rest of the drain to as many pops as the map can hold.
 func (f *popFeed) hold() { f.held, f.budget = true, f.m.MaxEntries() }

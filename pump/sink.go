@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"syscall"
 	"unsafe"
 
@@ -106,8 +105,7 @@ type writer[T any] struct {
 	pushed *wake.Signal
 	popped *wake.Signal
 	sleep  backoff.Sleeper
-	stop   chan struct{}
-	once   sync.Once
+	stop   *latch
 }
 
 func newWriter[T any](what string, m *ebpf.Map, mi mapInfo, c config, s *Sink[T]) (*writer[T], error) {
@@ -119,7 +117,7 @@ func newWriter[T any](what string, m *ebpf.Map, mi mapInfo, c config, s *Sink[T]
 		full:  c.full,
 		buf:   make([]byte, 0, max(size, 1)),
 		sleep: backoff.Sleeper{Backoff: backoff.Backoff{Min: c.pollMin, Max: c.pollMax}},
-		stop:  make(chan struct{}),
+		stop:  newLatch(),
 	}
 	if c.encoder != nil {
 		f, ok := c.encoder.(func(T) ([]byte, error))
@@ -171,7 +169,7 @@ func newWriter[T any](what string, m *ebpf.Map, mi mapInfo, c config, s *Sink[T]
 // run receives until C() is closed, Close (then drains what completed its
 // send), ctx, or a push fails.
 func (w *writer[T]) run(ctx context.Context) error {
-	stop := w.stop // nil once Close was seen: from then on receive without blocking
+	stop := w.stop.c // nil once Close was seen: from then on receive without blocking
 	for {
 		var (
 			v  T
@@ -267,7 +265,7 @@ func (w *writer[T]) push(ctx context.Context, v T) (err error) {
 	}
 }
 
-func (w *writer[T]) interrupt() { w.once.Do(func() { close(w.stop) }) }
+func (w *writer[T]) interrupt() { w.stop.set() }
 
 func (w *writer[T]) close() error {
 	w.pushed.Release()
