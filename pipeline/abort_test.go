@@ -67,8 +67,10 @@ func TestNothingPassesAfterAbort(t *testing.T) {
 		}
 	})
 	t.Run("Batch", func(t *testing.T) {
-		// The input closes while the batch holds a value, and the abort comes
-		// before the stage has run again: the partial batch is discarded.
+		// The batch holds a value; the group aborts, and only then does the
+		// input close: whichever of the two the stage sees first, the partial
+		// batch is discarded. (Closing first would let the stage flush
+		// legitimately before the abort.)
 		synctest.Test(t, func(t *testing.T) {
 			parent, cancel := context.WithCancelCause(t.Context())
 			g, _ := pipeline.New(parent)
@@ -76,8 +78,8 @@ func TestNothingPassesAfterAbort(t *testing.T) {
 			out := pipeline.Batch(g, in, 10, 0, pipeline.Buffer(1))
 			in <- 1
 			synctest.Wait() // the batch holds 1 and waits for more
-			close(in)
 			cancel(errQuit)
+			close(in)
 			if err := g.Wait(); err != errQuit {
 				t.Fatalf("Wait: %v, want %v", err, errQuit)
 			}
