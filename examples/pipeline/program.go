@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"time"
 
@@ -67,10 +66,9 @@ loop:
 
 	// Stop the kernel side first, so that its figures are final and the
 	// ring buffer holds everything the flow still has to process.
+	// The pump's graceful Close then delivers what the ring held when it
+	// saw the Close: with the tracer quiesced, that is every event.
 	runs, quiesceErr := tr.Quiesce()
-	if quiesceErr == nil {
-		quiesceErr = catchUp(tr, f, runs)
-	}
 	f.Stop()
 	err = errors.Join(quiesceErr, f.Wait())
 	elapsed := time.Since(v.start)
@@ -87,33 +85,6 @@ loop:
 	t.counted.Store(k.Counted)
 	top, _ := topSyscalls(k.counts, 10)
 	return newSummary(elapsed, cfg, k.kernelFigures, f.Figures(), t, top), nil
-}
-
-// catchUpTimeout bounds how long catchUp waits for the ring pump.
-const catchUpTimeout = 10 * time.Second
-
-// catchUp waits until the ring pump has taken out of the ring buffer every
-// event the kernel wrote (it publishes its Stats whenever it has drained the
-// ring), so that the graceful Stop that follows loses nothing.
-//
-// Workaround: pump.Source.Close checks for a pending close only after a
-// drain pass, so records written between its last pass and the Close call
-// stay in the ring buffer (seen here: a few dozen of a million). Once pump
-// re-reads the ring after a Close, this wait is merely redundant.
-func catchUp(tr *tracer, f flow, runs uint64) error {
-	ringFull, _, err := tr.kernelDrops()
-	if err != nil {
-		return err
-	}
-	written := runs - ringFull
-	deadline := time.Now().Add(catchUpTimeout)
-	for pause := 50 * time.Microsecond; f.Figures().Ring.Received < written; pause = min(2*pause, 10*time.Millisecond) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the ring pump took %d of %d events out of the ring buffer in %s", f.Figures().Ring.Received, written, catchUpTimeout)
-		}
-		time.Sleep(pause)
-	}
-	return nil
 }
 
 // finalFigures is what the maps hold after the flow has stopped.
