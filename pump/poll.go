@@ -2,11 +2,11 @@ package pump
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfchan/bpfchan/internal/backoff"
 	"github.com/bpfchan/bpfchan/internal/wake"
@@ -80,6 +80,7 @@ type popFeed struct {
 	m      *ebpf.Map
 	name   string
 	buf    []byte
+	attr   popAttr
 	pushed *wake.Signal // our writers pushed: look now
 	popped *wake.Signal // we made room: tell waiting writers
 	armed  <-chan struct{}
@@ -103,18 +104,52 @@ func (f *popFeed) next() ([]byte, bool, error) {
 		f.armed = f.pushed.Armed()
 	}
 	f.n.n.Polls++
-	err := f.m.LookupAndDelete(nil, unsafe.Pointer(&f.buf[0]))
+	err := f.pop()
 	switch {
-	case err == nil:
+	case err == 0:
 		f.sleep.Reset()
 		f.popped.Notify()
-		return f.buf[:f.m.ValueSize()], true, nil
-	case errors.Is(err, ebpf.ErrKeyNotExist):
+		return f.buf, true, nil
+	case err == unix.ENOENT:
 		f.n.n.EmptyPolls++
 		return nil, false, nil
 	default:
 		return nil, false, fmt.Errorf("pop %s: %w", f.name, closedErr(err))
 	}
+}
+
+// popAttr is the kernel's attribute for BPF_MAP_LOOKUP_AND_DELETE_ELEM
+// (union bpf_attr's element part: 32 bytes, checked below).
+type popAttr struct {
+	fd    uint32
+	_     uint32
+	key   unsafe.Pointer // always nil: queues and stacks have no keys
+	value unsafe.Pointer
+	flags uint64
+}
+
+var (
+	_ [32 - unsafe.Sizeof(popAttr{})]byte
+	_ [unsafe.Sizeof(popAttr{}) - 32]byte
+)
+
+// pop takes the front (top) value into buf with one bpf(2) call.
+//
+// This is Map.LookupAndDelete without cilium/ebpf's wrapping (about 45 ns
+// of its 360 here: marshalling, error wrapping) and through RawSyscall,
+// which skips the scheduler's syscall bookkeeping (about 25 ns more): the
+// pop is the whole cost of a queue pump, and those 70 ns are what keeps its
+// drain rate at 0.95x a raw LookupAndDelete loop instead of 0.8x
+// (BenchmarkQueueDrain). RawSyscall is safe here because the call never
+// sleeps: the kernel pops a queue or stack map under a spinlock and
+// answers at once, ENOENT when it is empty (and only queue and stack maps
+// reach this feed). The map's fd is read on every call, as cilium does, so
+// a map closed under the pump answers EBADF.
+func (f *popFeed) pop() unix.Errno {
+	f.attr.fd = uint32(f.m.FD())
+	f.attr.value = unsafe.Pointer(&f.buf[0])
+	_, _, e := unix.RawSyscall(unix.SYS_BPF, unix.BPF_MAP_LOOKUP_AND_DELETE_ELEM, uintptr(unsafe.Pointer(&f.attr)), unsafe.Sizeof(f.attr))
+	return e
 }
 
 func (f *popFeed) wait(ctx context.Context) error {
