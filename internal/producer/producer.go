@@ -37,12 +37,18 @@ const (
 type Option func(*options)
 
 type options struct {
-	flags int64
+	flags   int64
+	discard bool
 }
 
 // NoWakeup makes a ring producer submit with BPF_RB_NO_WAKEUP, so readers
 // are not notified and must find the records by draining.
 func NoWakeup() Option { return func(o *options) { o.flags = 1 } }
+
+// Discard makes a ring producer reserve each record, fill it and then
+// discard it (bpf_ringbuf_discard) instead of submitting it: the record
+// takes its place in the ring, and a reader must skip it.
+func Discard() Option { return func(o *options) { o.discard = true } }
 
 // Overwrite makes a push producer use BPF_EXIST: a full queue or stack
 // evicts its oldest value instead of refusing the push.

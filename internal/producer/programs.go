@@ -24,7 +24,8 @@ func apply(opts []Option) options {
 // NewRing loads a producer that writes one record of size bytes into the
 // ring buffer rb per run (bpf_ringbuf_reserve/submit). The record starts
 // with the run's sequence number (uint64, little-endian, truncated when size
-// is under 8); the rest is zero. A full ring counts the run as lost.
+// is under 8); the rest is zero. A full ring counts the run as lost. With
+// Discard the record is reserved and filled, then discarded.
 func NewRing(rb *ebpf.Map, size int, opts ...Option) (*Producer, error) {
 	if rb == nil || rb.Type() != ebpf.RingBuf {
 		return nil, fmt.Errorf("ring producer: need a ring buffer map")
@@ -42,10 +43,14 @@ func NewRing(rb *ebpf.Map, size int, opts ...Option) (*Producer, error) {
 			asm.JEq.Imm(asm.R0, 0, "lost"),
 		)
 		insns = fill(insns, asm.R0, 0, size)
+		release := asm.FnRingbufSubmit
+		if o.discard {
+			release = asm.FnRingbufDiscard
+		}
 		return append(insns,
 			asm.Mov.Reg(asm.R1, asm.R0),
 			asm.Mov.Imm(asm.R2, int32(o.flags)),
-			asm.FnRingbufSubmit.Call(),
+			release.Call(),
 		)
 	})
 }
