@@ -1,0 +1,261 @@
+package ringread_test
+
+import (
+	"encoding/binary"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/bpfchan/bpfchan/internal/producer"
+	"github.com/bpfchan/bpfchan/internal/ringread"
+	"github.com/bpfchan/bpfchan/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func newRing(t *testing.T, size uint32) *ebpf.Map {
+	t.Helper()
+	testenv.RequireBPF(t)
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.RingBuf, MaxEntries: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func open(t *testing.T, m *ebpf.Map) *ringread.Reader {
+	t.Helper()
+	r, err := ringread.Open(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return r
+}
+
+func newProducer(t *testing.T, m *ebpf.Map, size int, opts ...producer.Option) *producer.Producer {
+	t.Helper()
+	p, err := producer.NewRing(m, size, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func run(t *testing.T, p *producer.Producer, n int) {
+	t.Helper()
+	if err := p.Run(n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func lost(t *testing.T, p *producer.Producer) uint64 {
+	t.Helper()
+	_, l, err := p.Counts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// seq is the producer's sequence number at the start of rec (truncated to
+// the record's size), after checking that the rest of rec is zero.
+func seq(t *testing.T, rec []byte) uint64 {
+	t.Helper()
+	var b [8]byte
+	copy(b[:], rec)
+	for i, c := range rec[min(8, len(rec)):] {
+		if c != 0 {
+			t.Fatalf("byte %d of a %d-byte record is %#x, want 0", 8+i, len(rec), c)
+		}
+	}
+	return binary.LittleEndian.Uint64(b[:])
+}
+
+// next returns the next record, failing the test when there is none.
+func next(t *testing.T, r *ringread.Reader) []byte {
+	t.Helper()
+	rec, ok, err := r.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		t.Fatal("Next: ring empty, want a record")
+	}
+	return rec
+}
+
+func wantEmpty(t *testing.T, r *ringread.Reader) {
+	t.Helper()
+	if rec, ok, err := r.Next(); ok || err != nil {
+		t.Fatalf("Next = %d bytes, %v, %v; want an empty ring", len(rec), ok, err)
+	}
+	if n := r.Available(); n != 0 {
+		t.Fatalf("Available = %d on an empty ring", n)
+	}
+}
+
+// Records of every padding class come out whole, in order, with their own
+// length (not the padded one).
+func TestSizesAndOrder(t *testing.T) {
+	m := newRing(t, 1<<16)
+	r := open(t, m)
+	sizes := []int{1, 7, 8, 9, 16, 255}
+	for _, size := range sizes {
+		run(t, newProducer(t, m, size), 3)
+	}
+	if got, want := r.Available(), 3*(8*len(sizes)+1+7+8+9+16+255+(7+1+0+7+0+1)); got != want {
+		t.Fatalf("Available = %d, want %d (headers and padding included)", got, want)
+	}
+	for _, size := range sizes {
+		for i := range 3 {
+			rec := next(t, r)
+			if len(rec) != size {
+				t.Fatalf("record of %d bytes, want %d", len(rec), size)
+			}
+			want := uint64(i)
+			if got := seq(t, rec); got != want {
+				t.Fatalf("%d-byte record %d has seq %d", size, i, got)
+			}
+		}
+	}
+	wantEmpty(t, r)
+}
+
+// 3,000 records of 40 bytes (48 in the ring, which does not divide 4096)
+// through a one-page ring: records straddle the end of the data area and
+// must read as one piece, and publishing hands the space back (the
+// producer never finds the ring full).
+func TestWrapAround(t *testing.T) {
+	m := newRing(t, 4096)
+	r := open(t, m)
+	p := newProducer(t, m, 40)
+	want := uint64(0)
+	for range 50 {
+		run(t, p, 60) // 2,880 bytes: two rounds do not fit without a publish
+		for range 60 {
+			if got := seq(t, next(t, r)); got != want {
+				t.Fatalf("seq %d, want %d", got, want)
+			}
+			want++
+		}
+		wantEmpty(t, r)
+		r.Publish()
+	}
+	if l := lost(t, p); l != 0 {
+		t.Fatalf("the producer lost %d records: space read and published was not handed back", l)
+	}
+}
+
+// Records read but not yet published keep their space; Publish returns it,
+// and so does Next on its own once PublishEvery records were read.
+func TestPublish(t *testing.T) {
+	m := newRing(t, 4096)
+	r := open(t, m)
+	p := newProducer(t, m, 40)
+	run(t, p, 85) // 4,080 of 4,096 bytes
+	for range 10 {
+		next(t, r)
+	}
+	run(t, p, 1)
+	if l := lost(t, p); l != 1 {
+		t.Fatalf("lost %d records, want 1: ten records read, not published, should keep their space", l)
+	}
+	r.Publish()
+	run(t, p, 10)
+	if l := lost(t, p); l != 1 {
+		t.Fatalf("lost %d records after Publish, want still 1", l)
+	}
+	// 85 records are unread. Reading PublishEvery of them and one more
+	// publishes the first PublishEvery without a call to Publish.
+	for range ringread.PublishEvery + 1 {
+		next(t, r)
+	}
+	run(t, p, ringread.PublishEvery)
+	if l := lost(t, p); l != 1 {
+		t.Fatalf("lost %d records, want still 1: Next did not publish after %d records", l, ringread.PublishEvery)
+	}
+}
+
+// Discarded records take space in the ring but are never returned.
+func TestDiscardSkipped(t *testing.T) {
+	m := newRing(t, 1<<16)
+	r := open(t, m)
+	sub, dis := newProducer(t, m, 16), newProducer(t, m, 16, producer.Discard())
+	run(t, sub, 2)
+	run(t, dis, 3)
+	run(t, sub, 2)
+	run(t, dis, 3)
+	for i := range uint64(4) {
+		if got := seq(t, next(t, r)); got != i {
+			t.Fatalf("seq %d, want %d", got, i)
+		}
+	}
+	wantEmpty(t, r)
+}
+
+// The mappings keep the kernel map alive after the caller closed its
+// *ebpf.Map (the producer program holds it too).
+func TestOutlivesMapFD(t *testing.T) {
+	m := newRing(t, 1<<16)
+	r := open(t, m)
+	p := newProducer(t, m, 8)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	run(t, p, 1)
+	if got := seq(t, next(t, r)); got != 0 {
+		t.Fatalf("seq %d, want 0", got)
+	}
+}
+
+// A second reader opened later starts where the first one published.
+func TestStartsAtPublished(t *testing.T) {
+	m := newRing(t, 1<<16)
+	r := open(t, m)
+	p := newProducer(t, m, 8)
+	run(t, p, 5)
+	next(t, r)
+	next(t, r)
+	r.Publish()
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r2 := open(t, m)
+	if got := seq(t, next(t, r2)); got != 2 {
+		t.Fatalf("a new reader starts at seq %d, want 2", got)
+	}
+}
+
+func TestOpenWrongType(t *testing.T) {
+	testenv.RequireBPF(t)
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Hash, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	_, err = ringread.Open(m)
+	if err == nil || !strings.Contains(err.Error(), "not a ring buffer") {
+		t.Fatalf("Open(hash map) = %v, want an error saying it is not a ring buffer", err)
+	}
+}
+
+func TestCloseTwice(t *testing.T) {
+	r, err := ringread.Open(newRing(t, 4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatalf("second Close = %v, want nil", err)
+	}
+}
