@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/bpfchan/bpfchan/internal/netpoll"
+	"github.com/bpfchan/bpfchan/internal/ringread"
 )
 
 // RingBuf starts a pump that reads the ring buffer map m and sends each
@@ -67,14 +66,14 @@ func openRing[T any](ctx context.Context, what string, m *ebpf.Map, accepted []s
 	return c, f, dec, nil
 }
 
-// ringFeed drains a ring buffer with cilium's reader, made non-blocking by
-// a deadline in the past, and waits for it in the netpoller.
+// ringFeed reads a ring buffer through its shared memory (internal/ringread:
+// records decoded in place, no syscall to find the ring empty) and waits
+// for it in the netpoller.
 type ringFeed struct {
 	m     *ebpf.Map
 	name  string
-	rd    *ringbuf.Reader
+	rd    *ringread.Reader
 	w     *netpoll.Waiter
-	rec   ringbuf.Record
 	ready func() bool
 	drain time.Duration
 
@@ -85,18 +84,17 @@ type ringFeed struct {
 }
 
 func newRingFeed(m *ebpf.Map, mi mapInfo, drain time.Duration) (*ringFeed, error) {
-	rd, err := ringbuf.NewReader(m)
+	rd, err := ringread.Open(m)
 	if err != nil {
 		return nil, fmt.Errorf("open reader on %s: %w", mi.name, err)
 	}
-	rd.SetDeadline(time.Unix(1, 0))
 	w, err := netpoll.New(m.FD(), mi.name)
 	if err != nil {
 		rd.Close()
 		return nil, err
 	}
 	f := &ringFeed{m: m, name: mi.name, rd: rd, w: w, drain: drain}
-	f.ready = func() bool { return f.rd.AvailableBytes() > 0 }
+	f.ready = func() bool { return f.rd.Available() > 0 }
 	return f, nil
 }
 
@@ -104,22 +102,25 @@ func (f *ringFeed) next() ([]byte, bool, error) {
 	if f.held && f.budget <= 0 {
 		return nil, false, nil
 	}
-	err := f.rd.ReadInto(&f.rec)
+	rec, ok, err := f.rd.Next()
 	switch {
-	case err == nil:
-		if f.held {
-			// The record's header and its payload, padded to 8 bytes.
-			f.budget -= 8 + int64(len(f.rec.RawSample)+7)&^7
-		}
-		return f.rec.RawSample, true, nil
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, false, nil
-	default:
+	case err != nil:
 		return nil, false, fmt.Errorf("read %s: %w", f.name, err)
+	case ok && f.held:
+		// The record's header and its payload, padded to 8 bytes.
+		f.budget -= 8 + int64(len(rec)+7)&^7
 	}
+	return rec, ok, nil
 }
 
 func (f *ringFeed) wait(context.Context) error {
+	// Before sleeping, linger a moment with the position unpublished: a
+	// live producer has usually written more by then, and it sends no
+	// wake-up while we have not published that we caught up.
+	if f.rd.Linger() {
+		return nil
+	}
+	f.rd.Publish()
 	ok, err := f.w.Wait(f.ready, f.drain)
 	switch {
 	case errors.Is(err, netpoll.ErrInterrupted):
@@ -137,7 +138,7 @@ func (f *ringFeed) wait(context.Context) error {
 func (f *ringFeed) interrupt() { f.w.Interrupt() }
 
 // hold limits the rest of the drain to the bytes the ring holds now.
-func (f *ringFeed) hold() { f.held, f.budget = true, int64(f.rd.AvailableBytes()) }
+func (f *ringFeed) hold() { f.held, f.budget = true, int64(f.rd.Available()) }
 
 func (f *ringFeed) close() error {
 	defer f.release()
