@@ -7,9 +7,8 @@
 // past, to return at once). A pump reads records only to decode them into
 // its own slots and waits in Go's netpoller instead, so this Reader hands
 // out each payload in place (valid until the next call), tells an empty
-// ring from a load of two positions, and publishes the consumer position
-// once per run of records instead of once per record, and not at all while
-// it lingers for the next record (Linger).
+// ring from one load of the producer position, and does not publish that
+// it caught up while it lingers for the next record (Linger).
 //
 // The kernel side of the protocol (kernel/bpf/ringbuf.c): the first page of
 // the map is the consumer position, written by us; the second the producer
@@ -42,8 +41,17 @@ const (
 )
 
 // ErrCorrupt reports positions or a header that cannot come from the
-// kernel: a record longer than what the producer says is there.
+// kernel's ring protocol: a record longer than the ring or than what the
+// producer says is there, a producer more than a ring ahead.
 var ErrCorrupt = errors.New("ring buffer positions inconsistent")
+
+// busySpins is how many times Next looks again at a record that is
+// reserved but not yet committed before it reports the ring empty. A
+// producer commits within tens of nanoseconds, unless it is a sleepable
+// program that sleeps in between: then the caller waits like for an empty
+// ring, and the commit wakes it (the record sits at the published
+// position).
+const busySpins = 256
 
 // Reader reads one ring buffer map. It is not safe for concurrent use.
 type Reader struct {
@@ -52,17 +60,12 @@ type Reader struct {
 	cons     *uintptr
 	prod     *uintptr
 	data     []byte
+	size     uintptr
 	mask     uintptr
 
-	pos       uintptr // our consumer position, maybe not yet published
+	pos       uintptr // our consumer position: the end of the last record read
 	published uintptr // the consumer position the kernel sees
-	unpub     int     // records read since the last publish
 }
-
-// PublishEvery is how many records a Reader reads before it publishes its
-// position even though the ring is not yet empty, so that a producer gets
-// the space back while a long run is read.
-const PublishEvery = 64
 
 // Open maps m, a BPF_MAP_TYPE_RINGBUF. The mappings keep the kernel map
 // alive until Close, whatever happens to m.
@@ -87,6 +90,7 @@ func Open(m *ebpf.Map) (*Reader, error) {
 		cons:     (*uintptr)(unsafe.Pointer(&cons[0])),
 		prod:     (*uintptr)(unsafe.Pointer(&prod[0])),
 		data:     prod[page:],
+		size:     uintptr(size),
 		mask:     uintptr(size - 1),
 	}
 	r.pos = atomic.LoadUintptr(r.cons)
@@ -100,53 +104,74 @@ func (r *Reader) Available() int {
 	return int(atomic.LoadUintptr(r.prod) - r.pos)
 }
 
-// Next returns the payload of the next committed record, in place: the
-// bytes are valid until the next call to Next or Publish, after which the
-// producer may overwrite them. ok is false when the ring holds no record.
-// Next publishes the position itself only every PublishEvery records; a
-// caller that found the ring empty must Publish before it waits for a
-// wake-up (see Linger). Discarded records are skipped; a record still
-// being written (busy) is waited for, as the producer commits it within
-// its program's run.
-func (r *Reader) Next() (rec []byte, ok bool, err error) {
-	if r.unpub >= PublishEvery {
-		r.Publish()
+// Pos returns the Reader's position: the end of the last record read.
+// Positions only grow; the ring holds the records from Pos to Head.
+func (r *Reader) Pos() uintptr { return r.pos }
+
+// Head returns the producer's position: the end of the last record
+// reserved.
+func (r *Reader) Head() uintptr { return atomic.LoadUintptr(r.prod) }
+
+// Ready reports whether Next has a record to return: the ring holds one
+// and the first is committed (or discarded).
+func (r *Reader) Ready() bool {
+	if atomic.LoadUintptr(r.prod) == r.pos {
+		return false
 	}
-	spins := 0
-	for {
+	return atomic.LoadUint32(r.header(r.pos))&busyBit == 0
+}
+
+func (r *Reader) header(pos uintptr) *uint32 {
+	return (*uint32)(unsafe.Pointer(&r.data[pos&r.mask]))
+}
+
+// Next returns the payload of the next committed record, in place, in the
+// read-only mapping of the ring: the bytes are valid until the next call to
+// Next or Publish, after which the producer may overwrite them; a caller
+// that keeps them, or hands them to code that might write to them, copies
+// them first. ok is false when the ring holds no record, or its first
+// record is still being written (busySpins).
+//
+// Next hands back the space of the records before the one it returns (it
+// publishes the position at that record's start: a committed record sits
+// there, so no producer is told to wake anyone). The space of the last
+// record read, and the news that the Reader caught up, wait for Publish,
+// which a caller that found the ring empty calls before it sleeps (see
+// Linger). Discarded records are skipped.
+func (r *Reader) Next() (rec []byte, ok bool, err error) {
+	for spins := 0; ; {
 		prod := atomic.LoadUintptr(r.prod)
-		if prod == r.pos {
+		avail := prod - r.pos
+		switch {
+		case avail == 0:
 			return nil, false, nil
+		case avail > r.size:
+			return nil, false, fmt.Errorf("%w: the producer is %d bytes ahead in a %d-byte ring", ErrCorrupt, avail, r.size)
+		case avail < hdrSize:
+			return nil, false, fmt.Errorf("%w: %d bytes left, less than a header", ErrCorrupt, avail)
 		}
-		if prod-r.pos < hdrSize {
-			return nil, false, fmt.Errorf("%w: %d bytes left, less than a header", ErrCorrupt, prod-r.pos)
-		}
-		off := r.pos & r.mask
-		hdr := atomic.LoadUint32((*uint32)(unsafe.Pointer(&r.data[off])))
+		hdr := atomic.LoadUint32(r.header(r.pos))
 		if hdr&busyBit != 0 {
-			if spins++; spins%64 == 0 {
-				runtime.Gosched()
+			if spins++; spins < busySpins {
+				continue
 			}
-			continue
+			return nil, false, nil
 		}
 		n := uintptr(hdr & lenMask)
 		padded := (n + 7) &^ 7
-		if prod-r.pos-hdrSize < padded {
-			return nil, false, fmt.Errorf("%w: a %d-byte record, %d bytes left", ErrCorrupt, n, prod-r.pos-hdrSize)
+		if padded > avail-hdrSize {
+			return nil, false, fmt.Errorf("%w: a %d-byte record, %d bytes left", ErrCorrupt, n, avail-hdrSize)
 		}
-		start := off + hdrSize
+		at := r.pos
 		r.pos += hdrSize + padded
-		r.unpub++
 		if hdr&discardBit != 0 {
 			continue
 		}
+		r.publish(at)
+		start := at&r.mask + hdrSize
 		return r.data[start : start+n : start+n], true, nil
 	}
 }
-
-// LingerYields is how many times Linger yields the processor while it
-// waits for a record.
-const LingerYields = 16
 
 // Linger yields the processor a few times (LingerYields), watching for a
 // record, and reports whether one came. A consumer that found the ring
@@ -157,27 +182,35 @@ const LingerYields = 16
 // after nearly every record, and every record written at a published
 // position costs the producer a wake-up (an irq_work, expensive under
 // virtualisation) and the consumer a trip through the scheduler. With
-// nothing else to run, a yield costs well under a microsecond.
+// nothing else to run, a yield costs well under a microsecond. Only the
+// last record read keeps its space meanwhile.
 func (r *Reader) Linger() bool {
 	for range LingerYields {
 		runtime.Gosched()
-		if atomic.LoadUintptr(r.prod) != r.pos {
+		if r.Ready() {
 			return true
 		}
 	}
 	return false
 }
 
-// Publish tells the kernel that everything read so far is consumed.
-func (r *Reader) Publish() {
-	r.unpub = 0
-	if r.pos != r.published {
-		atomic.StoreUintptr(r.cons, r.pos)
-		r.published = r.pos
+// LingerYields is how many times Linger yields the processor while it
+// waits for a record.
+const LingerYields = 16
+
+// Publish tells the kernel that everything read so far is consumed. Once
+// the Reader has caught up, the producer's next record wakes it.
+func (r *Reader) Publish() { r.publish(r.pos) }
+
+func (r *Reader) publish(pos uintptr) {
+	if pos != r.published {
+		atomic.StoreUintptr(r.cons, pos)
+		r.published = pos
 	}
 }
 
-// Close publishes what was read and unmaps the ring.
+// Close publishes what was read and unmaps the ring. The Reader must not
+// be used afterwards (its methods then panic).
 func (r *Reader) Close() error {
 	if r.consPage == nil {
 		return nil
@@ -185,5 +218,6 @@ func (r *Reader) Close() error {
 	r.Publish()
 	err := errors.Join(unix.Munmap(r.prodPage), unix.Munmap(r.consPage))
 	r.consPage, r.prodPage, r.data = nil, nil, nil
+	r.cons, r.prod = nil, nil
 	return err
 }

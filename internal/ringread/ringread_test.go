@@ -2,10 +2,14 @@ package ringread_test
 
 import (
 	"encoding/binary"
+	"errors"
+	"os"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfchan/bpfchan/internal/producer"
 	"github.com/bpfchan/bpfchan/internal/ringread"
@@ -129,18 +133,19 @@ func TestSizesAndOrder(t *testing.T) {
 	wantEmpty(t, r)
 }
 
-// 3,000 records of 40 bytes (48 in the ring, which does not divide 4096)
-// through a one-page ring: records straddle the end of the data area and
-// must read as one piece, and publishing hands the space back (the
-// producer never finds the ring full).
+// 3,000 records of 16 bytes (24 in the ring) through a one-page ring:
+// over the rounds a record starts at every 8-byte offset, so headers sit
+// at the very end of the data area with their payload wholly in the second
+// mapping, and payloads straddle the end. Reading each round and
+// publishing hands the space back (the producer never finds the ring full).
 func TestWrapAround(t *testing.T) {
 	m := newRing(t, 4096)
 	r := open(t, m)
-	p := newProducer(t, m, 40)
+	p := newProducer(t, m, 16)
 	want := uint64(0)
-	for range 50 {
-		run(t, p, 60) // 2,880 bytes: two rounds do not fit without a publish
-		for range 60 {
+	for range 30 {
+		run(t, p, 100) // 2,400 bytes: two rounds do not fit without a publish
+		for range 100 {
 			if got := seq(t, next(t, r)); got != want {
 				t.Fatalf("seq %d, want %d", got, want)
 			}
@@ -154,33 +159,87 @@ func TestWrapAround(t *testing.T) {
 	}
 }
 
-// Records read but not yet published keep their space; Publish returns it,
-// and so does Next on its own once PublishEvery records were read.
+// Next hands back the space of the records before the one it returns; the
+// last one read keeps its space until Publish (or Close).
 func TestPublish(t *testing.T) {
 	m := newRing(t, 4096)
 	r := open(t, m)
-	p := newProducer(t, m, 40)
-	run(t, p, 85) // 4,080 of 4,096 bytes
+	p := newProducer(t, m, 40) // 48 bytes in the ring: 85 fit in 4,095
+	run(t, p, 85)
+	if l := lost(t, p); l != 0 {
+		t.Fatalf("lost %d filling the ring", l)
+	}
 	for range 10 {
 		next(t, r)
 	}
+	run(t, p, 9) // the space of the first nine
+	if l := lost(t, p); l != 0 {
+		t.Fatalf("lost %d records: Next did not hand back the space of the records before the last", l)
+	}
 	run(t, p, 1)
 	if l := lost(t, p); l != 1 {
-		t.Fatalf("lost %d records, want 1: ten records read, not published, should keep their space", l)
+		t.Fatalf("lost %d records, want 1: the last record read keeps its space until Publish", l)
 	}
 	r.Publish()
-	run(t, p, 10)
+	run(t, p, 1)
 	if l := lost(t, p); l != 1 {
 		t.Fatalf("lost %d records after Publish, want still 1", l)
 	}
-	// 85 records are unread. Reading PublishEvery of them and one more
-	// publishes the first PublishEvery without a call to Publish.
-	for range ringread.PublishEvery + 1 {
-		next(t, r)
+}
+
+// Close publishes: a reader opened afterwards starts after the last record
+// the first one read.
+func TestClosePublishes(t *testing.T) {
+	m := newRing(t, 1<<16)
+	p := newProducer(t, m, 8)
+	run(t, p, 5)
+	r, err := ringread.Open(m)
+	if err != nil {
+		t.Fatal(err)
 	}
-	run(t, p, ringread.PublishEvery)
-	if l := lost(t, p); l != 1 {
-		t.Fatalf("lost %d records, want still 1: Next did not publish after %d records", l, ringread.PublishEvery)
+	next(t, r)
+	next(t, r)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r2 := open(t, m)
+	if got := seq(t, next(t, r2)); got != 2 {
+		t.Fatalf("a new reader starts at seq %d, want 2", got)
+	}
+}
+
+// A consumer position the kernel could not have produced (here: written
+// through our own mapping of the consumer page, a ring and a half behind)
+// is reported as ErrCorrupt, not read past the mapping.
+func TestCorruptPositions(t *testing.T) {
+	m := newRing(t, 4096)
+	run(t, newProducer(t, m, 8), 1)
+	page, err := unix.Mmap(m.FD(), 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(page)
+	*(*uint64)(unsafe.Pointer(&page[0])) -= 6144
+	r := open(t, m)
+	if _, _, err := r.Next(); !errors.Is(err, ringread.ErrCorrupt) {
+		t.Fatalf("Next = %v, want ErrCorrupt", err)
+	}
+}
+
+// Ready tells a committed record from an empty ring.
+func TestReady(t *testing.T) {
+	m := newRing(t, 4096)
+	r := open(t, m)
+	if r.Ready() {
+		t.Fatal("Ready on an empty ring")
+	}
+	run(t, newProducer(t, m, 8), 1)
+	if !r.Ready() {
+		t.Fatal("not Ready with a committed record")
+	}
+	next(t, r)
+	if r.Ready() {
+		t.Fatal("Ready after the only record was read")
 	}
 }
 
@@ -213,24 +272,6 @@ func TestOutlivesMapFD(t *testing.T) {
 	run(t, p, 1)
 	if got := seq(t, next(t, r)); got != 0 {
 		t.Fatalf("seq %d, want 0", got)
-	}
-}
-
-// A second reader opened later starts where the first one published.
-func TestStartsAtPublished(t *testing.T) {
-	m := newRing(t, 1<<16)
-	r := open(t, m)
-	p := newProducer(t, m, 8)
-	run(t, p, 5)
-	next(t, r)
-	next(t, r)
-	r.Publish()
-	if err := r.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r2 := open(t, m)
-	if got := seq(t, next(t, r2)); got != 2 {
-		t.Fatalf("a new reader starts at seq %d, want 2", got)
 	}
 }
 
