@@ -147,7 +147,9 @@ func WithFull(f FullPolicy) Option {
 // WithDecoder replaces the built-in decoding of records into T. A record the
 // decoder rejects is counted in Stats.DecodeErrors; a decoder that panics
 // stops the pump with an error carrying the panic value. T must be the
-// pump's element type.
+// pump's element type. The decoder may modify the bytes it is given, but
+// they are valid only during the call: the pump reuses them for the next
+// record, so a decoder that keeps them (or part of them) copies them.
 func WithDecoder[T any](f func([]byte) (T, error)) Option {
 	return func(c *config) {
 		c.mark("WithDecoder")

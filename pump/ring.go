@@ -8,6 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/bpfchan/bpfchan/internal/codec"
 	"github.com/bpfchan/bpfchan/internal/netpoll"
 	"github.com/bpfchan/bpfchan/internal/ringread"
 )
@@ -57,7 +58,9 @@ func openRing[T any](ctx context.Context, what string, m *ebpf.Map, accepted []s
 		return r.c, nil, nil, err
 	}
 	c, dec, release := r.c, r.dec, r.release
-	f, err := newRingFeed(m, r.mi, c.drain)
+	cd, err := codec.For[T]()
+	inPlace := c.decoder == nil && err == nil && cd.Direct()
+	f, err := newRingFeed(m, r.mi, c.drain, !inPlace)
 	if err != nil {
 		release()
 		return c, nil, nil, fmt.Errorf("%s: %w", what, err)
@@ -79,11 +82,19 @@ type ringFeed struct {
 
 	release func() // gives up the map's reader registration
 
-	held   bool  // graceful stop: read at most budget more ring bytes
-	budget int64 // ring bytes left to read; each record takes 8 + align8(len)
+	// copyOut: records are copied out of the ring before they are decoded.
+	// The ring is mapped read-only and overwritten once read: only the
+	// codec's own decoders (which read and copy) get it in place; a
+	// user's decoder, or a type's UnmarshalBinary, gets a copy it may
+	// write to, valid until the next record.
+	copyOut bool
+	buf     []byte
+
+	held  bool    // graceful stop: read only up to until
+	until uintptr // the ring's producer position when hold was called
 }
 
-func newRingFeed(m *ebpf.Map, mi mapInfo, drain time.Duration) (*ringFeed, error) {
+func newRingFeed(m *ebpf.Map, mi mapInfo, drain time.Duration, copyOut bool) (*ringFeed, error) {
 	rd, err := ringread.Open(m)
 	if err != nil {
 		return nil, fmt.Errorf("open reader on %s: %w", mi.name, err)
@@ -93,22 +104,22 @@ func newRingFeed(m *ebpf.Map, mi mapInfo, drain time.Duration) (*ringFeed, error
 		rd.Close()
 		return nil, err
 	}
-	f := &ringFeed{m: m, name: mi.name, rd: rd, w: w, drain: drain}
-	f.ready = func() bool { return f.rd.Available() > 0 }
+	f := &ringFeed{m: m, name: mi.name, rd: rd, w: w, drain: drain, copyOut: copyOut}
+	f.ready = f.rd.Ready
 	return f, nil
 }
 
 func (f *ringFeed) next() ([]byte, bool, error) {
-	if f.held && f.budget <= 0 {
+	if f.held && f.rd.Pos() >= f.until {
 		return nil, false, nil
 	}
 	rec, ok, err := f.rd.Next()
 	switch {
 	case err != nil:
 		return nil, false, fmt.Errorf("read %s: %w", f.name, err)
-	case ok && f.held:
-		// The record's header and its payload, padded to 8 bytes.
-		f.budget -= 8 + int64(len(rec)+7)&^7
+	case ok && f.copyOut:
+		f.buf = append(f.buf[:0], rec...)
+		rec = f.buf
 	}
 	return rec, ok, nil
 }
@@ -137,8 +148,9 @@ func (f *ringFeed) wait(context.Context) error {
 
 func (f *ringFeed) interrupt() { f.w.Interrupt() }
 
-// hold limits the rest of the drain to the bytes the ring holds now.
-func (f *ringFeed) hold() { f.held, f.budget = true, int64(f.rd.Available()) }
+// hold limits the rest of the drain to the records the ring holds now
+// (reserved ones included: they are delivered once committed).
+func (f *ringFeed) hold() { f.held, f.until = true, f.rd.Head() }
 
 func (f *ringFeed) close() error {
 	defer f.release()

@@ -381,3 +381,103 @@ func waitParked(t *testing.T) {
 		runtime.Gosched()
 	}
 }
+
+type rec248 struct {
+	Seq uint64
+	Pad [240]byte
+}
+
+// TestRingSlowConsumerKeepsSpace: a pump whose receiver is slow holds at
+// most the record it is trying to deliver; the space of the records
+// before it goes back to the producer at once. A one-page ring holds 15
+// records of 248 bytes; it is filled, then each value received makes room
+// for one more record, 30 times over, and the producer must never find
+// the ring full.
+func TestRingSlowConsumerKeepsSpace(t *testing.T) {
+	rb := newRing(t, 4096)
+	p := ringProducer(t, rb, 248)
+	ctx, cancel := context.WithCancel(t.Context())
+	src, err := pump.RingBuf[rec248](ctx, rb) // unbuffered: one value in hand
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOnCleanup(t, cancel, src)
+	run(t, p, 15)
+	for i := range uint64(31) {
+		v, _ := recv(t, src.C())
+		if v.Seq != i {
+			t.Fatalf("got seq %d, want %d", v.Seq, i)
+		}
+		// Value i was read, so the records before it are handed back:
+		// with one refill per value after the first, one slot is free.
+		if i > 0 {
+			run(t, p, 1)
+		}
+	}
+	if _, lost, _ := p.Counts(); lost != 0 {
+		t.Fatalf("the producer lost %d records: the pump kept the space of records it had read", lost)
+	}
+	// The ring is full again and nobody receives: stop at once.
+	cancel()
+	if err := src.Wait(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait after cancel = %v, want context.Canceled", err)
+	}
+}
+
+// TestRingDecoderOwnsItsBytes: the ring is mapped read-only and reused, so
+// a decoder gets a copy: writing to it does not crash the process, and
+// bytes it kept stay readable after the pump stopped (they are only
+// overwritten by later records, as WithDecoder says).
+func TestRingDecoderOwnsItsBytes(t *testing.T) {
+	rb := newRing(t, 4096)
+	p := ringProducer(t, rb, 16)
+	var kept []byte
+	src, err := pump.RingBuf[uint64](t.Context(), rb, pump.WithDecoder(func(b []byte) (uint64, error) {
+		b[0] ^= 0xff // an in-place transform
+		kept = b
+		return uint64(b[0]), nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, p, 2)
+	for i := range uint64(2) {
+		if v, _ := recv(t, src.C()); v != i^0xff {
+			t.Fatalf("got %#x, want %#x", v, i^0xff)
+		}
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if kept[0] != 1^0xff {
+		t.Fatalf("kept bytes read %#x after Close, want %#x", kept[0], 1^0xff)
+	}
+}
+
+// TestRingWakeups: with the periodic drain an hour away, every record must
+// come through a wake-up, in bursts of one to three separated by the
+// consumer catching up, so the pump parks between most of them.
+func TestRingWakeups(t *testing.T) {
+	rb := newRing(t, 4096)
+	p := ringProducer(t, rb, 16)
+	ctx, cancel := context.WithCancel(t.Context())
+	src, err := pump.RingBuf[rec16](ctx, rb, pump.WithDrainInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOnCleanup(t, cancel, src)
+	want := uint64(0)
+	for round := range 3000 {
+		k := 1 + round%3
+		run(t, p, k)
+		for range k {
+			if v, _ := recv(t, src.C()); v.Seq != want {
+				t.Fatalf("got seq %d, want %d", v.Seq, want)
+			}
+			want++
+		}
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
