@@ -7,8 +7,8 @@
 // on their C() into the kernel: [QueueWriter] and [StackWriter]. A [Duplex]
 // ([QueueChannel], [StackChannel]) is both over one map. Every source runs
 // the same loop (drain the map, send, wait for more); what differs is the
-// feed it drains: cilium's ring reader, its perf reader, or a
-// LookupAndDelete poller.
+// feed it drains: the ring's shared memory (read directly, not through
+// cilium's ring reader), cilium's perf reader, or a pop poller.
 //
 // # Ownership
 //
@@ -36,7 +36,9 @@
 // the pump sees Close (a consumer must keep receiving until C() closes) and
 // no more: records produced after that are left in the map, so a producer
 // that keeps up cannot delay Close. The pump takes a budget when it sees
-// Close: the ring's unread bytes, a queue's or stack's capacity in pops,
+// Close: the ring's records up to its producer position (a discarded
+// record too; one still reserved once committed), a queue's or stack's
+// capacity in pops,
 // the perf buffers' size (and a perf drain also ends once it finds the
 // buffers empty at heads loaded after Close). A sink pushes every value
 // whose send completed, even without C() being closed.
@@ -89,44 +91,66 @@
 //
 // A ring-buffer pump waits for data in Go's netpoller, on a non-blocking
 // duplicate of the map's descriptor: an idle pump holds no OS thread (100
-// idle pumps add no thread) and wakes only for the periodic drain below. The netpoller is edge-triggered, so
-// the pump drains the ring completely (cilium's ReadInto, made
-// non-blocking by a deadline in the past) before it waits again. Records
-// submitted with BPF_RB_NO_WAKEUP raise no event; a periodic drain
-// (WithDrainInterval, default 100 ms) delivers them. A perf pump blocks an
-// OS thread in cilium's reader (it has no netpoller integration).
+// idle pumps add no thread) and wakes only for the periodic drain below.
+// It reads the ring through its own mapping of the ring's memory
+// (internal/ringread), not cilium's ringbuf.Reader: records are decoded
+// straight out of the ring with no lock and no copy (a WithDecoder
+// function or a type's UnmarshalBinary gets a copy it may keep until the
+// next record), and an empty ring is seen from one load, with no syscall.
+// The netpoller is edge-triggered, so the pump drains the ring before it
+// waits again. The space of each record goes back to the producer as soon
+// as the pump has read the next one; the last record read keeps its space
+// until the pump is about to sleep. Records submitted with
+// BPF_RB_NO_WAKEUP raise no event; a periodic drain (WithDrainInterval,
+// default 100 ms) delivers them. A perf pump blocks an OS thread in
+// cilium's reader (it has no netpoller integration).
 //
-// The netpoller costs at most about a microsecond of wake-up latency
-// against a consumer blocked directly in cilium's epoll_wait. Measured on a
-// 2-vCPU VM (BenchmarkRingLatency, one 16-byte record produced, then the
-// time until a goroutine holds it; 2000–3000 rounds, several runs): raw
-// blocking ReadInto median 7.6–10.0 µs, p99 17–84 µs; RingBuf pump median
-// 8.5–9.5 µs, p99 21–39 µs (re-measured: raw 7.7–7.8 µs and 19 µs, pump
-// 9.1 µs and 24–25 µs). A runtime.Gosched after a flush that empties
-// the ring made no measurable difference with the netpoller (the pump
-// parks right after its send, which hands its P to the consumer), so the
-// pump does not yield.
+// Before a ring pump that found the ring empty tells the kernel it caught
+// up and parks, it yields up to 16 times (runtime.Gosched), watching for a
+// record. A BPF producer wakes the reader for every record written at the
+// position the reader last published; a reader that keeps up would be
+// woken after nearly every record, and each wake-up costs the producer an
+// irq_work (an expensive interrupt under virtualisation) and the reader a
+// trip through the scheduler. While the pump lingers, the producer sends
+// no wake-up, and a producer still at work has usually written the next
+// record by the end of the yields. This costs a few microseconds of CPU
+// each time the pump goes idle. A record still being written (reserved, not
+// committed) is waited for briefly, then like an empty ring: its commit
+// wakes the pump, so a sleepable BPF program that sleeps between reserve
+// and submit cannot keep the pump spinning, or keep Close and cancel from
+// working.
 //
-// Throughput, same machine, raw cilium in the same run (re-measured after
-// the benchmarks were made fair; the machine is shared, so figures taken
-// while it was busy spread widely). With the ring pre-filled,
-// RingBufBatches (recycled batches, 0 allocations per record) costs
-// 1.15–1.20× a raw ReadInto+decode loop per 16-byte record, 1.12–1.13× at
-// 64 bytes and 1.00–1.08× at 256 bytes on a quiet machine
-// (BenchmarkRingConsumer, 300,000 records; 1.09–2.67× while others ran
-// tests). With a BPF producer running concurrently (BenchmarkRingProducer,
-// a 64 MiB ring, 300,000 records, the raw consumer blocking in ReadInto
-// with no per-record deadline, each path timed to its last record) no path
-// lost a record; the throughput ratios against raw spread from
-// 0.54–1.72× (RingBufBatches) and 0.63–1.17× (RingBuf, WithBuffer(1024))
-// over runs, dominated by how the producer, the consumer and other work
-// share the two CPUs: the 0.95× target is not shown to hold. The queue
-// pump drains at 0.79–0.82× a raw LookupAndDelete loop
-// (BenchmarkQueueDrain, the pump started on a full queue, its
-// construction and every value timed; the earlier 0.86–0.89× timed from
-// the second value after the pump had already popped some): one channel
-// hand-off per value on top of the ~350 ns syscall; the 0.9× target is
-// missed.
+// Measured on a 2-vCPU VM under nested virtualisation, raw cilium/ebpf in
+// the same run (ratios; the machine is noisy, so ranges over runs):
+//
+//   - Wake-up latency, one 16-byte record produced to a goroutine holding
+//     it (BenchmarkRingLatency, 3000 rounds, 3 runs): RingBuf pump median
+//     4.9–5.1 µs, p99 16–23 µs; a consumer blocked in cilium's ReadInto
+//     7.8–8.3 µs and 18–20 µs. The pump is quicker because it lingers:
+//     a record written soon after the last one is found without a
+//     wake-up.
+//   - Consumer-bound (ring pre-filled, BenchmarkRingConsumer, 300,000
+//     records, 3 runs): RingBufBatches with recycled batches costs
+//     0.54–0.67× / 0.54–0.65× / 0.66–0.73× the time of a raw
+//     ReadInto+decode loop per record at 16 / 64 / 256 bytes, 0
+//     allocations per record.
+//   - Producer-bound (a BPF producer running concurrently, a 64 MiB ring,
+//     BenchmarkRingProducer at -benchtime 1000000x, 11 runs): throughput
+//     against the raw consumer (blocking ReadInto), no record lost on any
+//     path. RingBufBatches: medians 1.04× / 1.06× / 1.08× at 16 / 64 /
+//     256 bytes (runs 0.81–1.17×, 0.77–1.27×, 0.84–1.22×); RingBuf with
+//     WithBuffer(1024): 1.18× / 1.06× / 1.04× (0.94–1.33×, 0.73–1.30×,
+//     0.84–1.06×). The runs under 0.95× (8 of 66) are runs in which the
+//     raw consumer was unusually fast (71–80 ns per record against its
+//     usual 90–120); the pump's own time per record stays within 77–108
+//     ns. Shorter runs (300,000 records) spread from 0.6× to 2.2× on this
+//     VM: producer, pump and consumer share two CPUs, and the producer's
+//     speed depends on how often it has to wake the reader.
+//   - Queue drain (BenchmarkQueueDrain, the pump started on a full queue,
+//     construction and every value timed, 4 runs): 0.92–1.01× a raw
+//     LookupAndDelete loop. The pump pops with its own bpf(2) call (see
+//     poll.go); against a loop making that same bare call it reaches
+//     0.77–0.80×: that difference is the channel hand-off per value.
 //
 // Queue and stack maps offer no readiness notification, so their pumps
 // poll: without sleeping while values come, then backing off from 50 µs,
@@ -135,7 +159,7 @@
 // 100 µs of CPU on that VM (mostly the OS wake-up), 0.22–0.43% of a core
 // in all (BenchmarkQueueIdle). A push made by this package's writers to the
 // same map in this process wakes the map's pollers at once (a value sent to
-// a QueueWriter arrives on a Queue pump in about 4 µs at the median,
+// a QueueWriter arrives on a Queue pump in about 3.5–4 µs at the median,
 // BenchmarkWriterToSource), and a pop wakes writers waiting for room
 // (FullBlock). A value pushed by a BPF program into an idle queue waits up
 // to the poll maximum.
