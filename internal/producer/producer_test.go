@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/perf"
@@ -173,3 +174,37 @@ func TestBadMaps(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// A gate's run that is never opened still submits its record once its
+// loop runs out, and says it reserved one.
+func TestGateSubmitsWhenLoopEnds(t *testing.T) {
+	rb := newMap(t, &ebpf.MapSpec{Type: ebpf.RingBuf, MaxEntries: 4096})
+	g, err := producer.NewRingGate(rb, 0xabcdef, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if ok, err := g.Reserved(); ok || err != nil {
+		t.Fatalf("Reserved before a run = %v, %v", ok, err)
+	}
+	start := time.Now()
+	if err := g.Run(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("an unopened run held its record %v", time.Since(start))
+	if ok, err := g.Reserved(); !ok || err != nil {
+		t.Fatalf("Reserved after a run = %v, %v", ok, err)
+	}
+	r, err := ringbuf.NewReader(rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rec, err := r.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := binary.NativeEndian.Uint64(rec.RawSample); got != 0xabcdef {
+		t.Fatalf("record %#x, want 0xabcdef", got)
+	}
+}
