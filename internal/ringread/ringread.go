@@ -16,9 +16,11 @@
 // record wrapping around the end reads as one contiguous slice. Each record
 // starts with an 8-byte header whose length word carries a busy bit
 // (reserved, not yet committed) and a discard bit; records are padded to 8
-// bytes. A producer wakes the consumer only for a record written exactly at
-// the published consumer position, so the position must be published before
-// a consumer that found the ring empty goes to sleep.
+// bytes. When it commits a record, a producer wakes the consumer only if
+// the record starts at the published consumer position (compared modulo the
+// ring size), unless it passed BPF_RB_FORCE_WAKEUP (always) or
+// BPF_RB_NO_WAKEUP (never); so the position must be published before a
+// consumer that found the ring empty goes to sleep.
 package ringread
 
 import (
@@ -46,11 +48,11 @@ const (
 var ErrCorrupt = errors.New("ring buffer positions inconsistent")
 
 // busySpins is how many times Next looks again at a record that is
-// reserved but not yet committed before it reports the ring empty. A
-// producer commits within tens of nanoseconds, unless it is a sleepable
-// program that sleeps in between: then the caller waits like for an empty
-// ring, and the commit wakes it (the record sits at the published
-// position).
+// reserved but not yet committed before it reports the ring empty. Most
+// producers commit soon after they reserve, but nothing bounds the time in
+// between (a program may loop, or sleep if it is sleepable, or be
+// preempted): then the caller waits like for an empty ring, and the commit
+// wakes it (the record sits at the published position).
 const busySpins = 256
 
 // Reader reads one ring buffer map. It is not safe for concurrent use.
@@ -138,8 +140,18 @@ func (r *Reader) header(pos uintptr) *uint32 {
 // record read, and the news that the Reader caught up, wait for Publish,
 // which a caller that found the ring empty calls before it sleeps (see
 // Linger). Discarded records are skipped.
-func (r *Reader) Next() (rec []byte, ok bool, err error) {
+func (r *Reader) Next() (rec []byte, ok bool, err error) { return r.NextBefore(^uintptr(0)) }
+
+// NextBefore is Next for the records that start before the position limit
+// (a Head seen earlier): it reports the ring empty once Pos reaches limit,
+// also when it gets there by skipping discarded records, so a reader that
+// drains what a ring held at some moment never reads a record written
+// after it.
+func (r *Reader) NextBefore(limit uintptr) (rec []byte, ok bool, err error) {
 	for spins := 0; ; {
+		if r.pos >= limit {
+			return nil, false, nil
+		}
 		prod := atomic.LoadUintptr(r.prod)
 		avail := prod - r.pos
 		switch {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"unsafe"
@@ -258,6 +259,98 @@ func TestDiscardSkipped(t *testing.T) {
 		}
 	}
 	wantEmpty(t, r)
+}
+
+// NextBefore stops at its limit even when skipping discarded records
+// takes the Reader there: the record after them was written later.
+func TestNextBeforeStopsAtLimit(t *testing.T) {
+	m := newRing(t, 1<<16)
+	r := open(t, m)
+	sub, dis := newProducer(t, m, 16), newProducer(t, m, 16, producer.Discard())
+	run(t, sub, 1)
+	run(t, dis, 2)
+	limit := r.Head()
+	run(t, sub, 1)
+	if got := seq(t, nextBefore(t, r, limit)); got != 0 {
+		t.Fatalf("seq %d, want 0", got)
+	}
+	if rec, ok, err := r.NextBefore(limit); ok || err != nil {
+		t.Fatalf("NextBefore = %d bytes, %v, %v; want nothing at the limit", len(rec), ok, err)
+	}
+	if r.Pos() != limit {
+		t.Fatalf("Pos = %d after the discarded records, want the limit %d", r.Pos(), limit)
+	}
+	if got := seq(t, next(t, r)); got != 1 {
+		t.Fatalf("seq %d after the limit, want 1", got)
+	}
+}
+
+func nextBefore(t *testing.T, r *ringread.Reader, limit uintptr) []byte {
+	t.Helper()
+	rec, ok, err := r.NextBefore(limit)
+	if err != nil || !ok {
+		t.Fatalf("NextBefore = %v, %v; want a record", ok, err)
+	}
+	return rec
+}
+
+// A record still reserved stops the Reader at its start (not Ready, Next
+// reports empty, Pos stays before it), and comes out once committed;
+// records committed behind it wait for it.
+func TestReservedRecord(t *testing.T) {
+	m := newRing(t, 4096)
+	r := open(t, m)
+	g, err := producer.NewRingGate(m, 0xfeed, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	ran := make(chan error, 1)
+	go func() { ran <- g.Run() }()
+	waitReserved(t, g, ran)
+	run(t, newProducer(t, m, 8), 1) // committed, behind the reserved one
+	if r.Ready() {
+		t.Fatal("Ready with the first record reserved")
+	}
+	if rec, ok, err := r.NextBefore(r.Head()); ok || err != nil {
+		t.Fatalf("NextBefore = %d bytes, %v, %v; want nothing while reserved", len(rec), ok, err)
+	}
+	if r.Pos() != 0 {
+		t.Fatalf("Pos = %d, want 0 (the reserved record's start)", r.Pos())
+	}
+	if err := g.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	if got := binary.NativeEndian.Uint64(next(t, r)); got != 0xfeed {
+		t.Fatalf("first record %#x, want the gate's 0xfeed", got)
+	}
+	if got := seq(t, next(t, r)); got != 0 {
+		t.Fatalf("second record seq %d, want 0", got)
+	}
+	wantEmpty(t, r)
+}
+
+// waitReserved returns once the gate's current run holds its record.
+func waitReserved(t *testing.T, g *producer.Gate, ran <-chan error) {
+	t.Helper()
+	for {
+		ok, err := g.Reserved()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			return
+		}
+		select {
+		case err := <-ran:
+			t.Fatalf("gate run ended before it reserved a record: %v", err)
+		default:
+			runtime.Gosched()
+		}
+	}
 }
 
 // The mappings keep the kernel map alive after the caller closed its
