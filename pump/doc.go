@@ -36,12 +36,12 @@
 // the pump sees Close (a consumer must keep receiving until C() closes) and
 // no more: records produced after that are left in the map, so a producer
 // that keeps up cannot delay Close. The pump takes a budget when it sees
-// Close: the ring's records up to its producer position (a discarded
-// record too; one still reserved once committed), a queue's or stack's
-// capacity in pops,
-// the perf buffers' size (and a perf drain also ends once it finds the
-// buffers empty at heads loaded after Close). A sink pushes every value
-// whose send completed, even without C() being closed.
+// Close: the ring's records up to its producer position (a record still
+// reserved then is waited for until its producer commits or discards it), a
+// queue's or stack's capacity in pops (a pop the kernel refuses with EBUSY
+// is retried), the perf buffers' size (and a perf drain also ends once it
+// finds the buffers empty at heads loaded after Close). A sink pushes every
+// value whose send completed, even without C() being closed.
 // Cancelling the constructor's ctx stops the pump at once, interrupting a
 // wait in the kernel (the netpoller deadline, the perf reader's Flush, the
 // poller's timer); a value in hand is then counted as dropped. Wait returns
@@ -95,8 +95,8 @@
 // It reads the ring through its own mapping of the ring's memory
 // (internal/ringread), not cilium's ringbuf.Reader: records are decoded
 // straight out of the ring with no lock and no copy (a WithDecoder
-// function or a type's UnmarshalBinary gets a copy it may keep until the
-// next record), and an empty ring is seen from one load, with no syscall.
+// function or a type's UnmarshalBinary gets a copy, valid until the next
+// record, that it may write to), and an empty ring is seen from one load, with no syscall.
 // The netpoller is edge-triggered, so the pump drains the ring before it
 // waits again. The space of each record goes back to the producer as soon
 // as the pump has read the next one; the last record read keeps its space
@@ -116,9 +116,10 @@
 // record by the end of the yields. This costs a few microseconds of CPU
 // each time the pump goes idle. A record still being written (reserved, not
 // committed) is waited for briefly, then like an empty ring: its commit
-// wakes the pump, so a sleepable BPF program that sleeps between reserve
-// and submit cannot keep the pump spinning, or keep Close and cancel from
-// working.
+// wakes the pump, so a BPF program that takes its time between reserve
+// and submit cannot keep the pump spinning. A graceful Close waits for
+// such a record if the ring held it when Close came (looking again after
+// pauses of 10 µs, growing to 1 ms); cancelling ctx ends that wait.
 //
 // Measured on a 2-vCPU VM under nested virtualisation, raw cilium/ebpf in
 // the same run (ratios; the machine is noisy, so ranges over runs):

@@ -60,7 +60,7 @@ type perfFeed struct {
 	name        string
 	rd          *perf.Reader
 	rec         perf.Record
-	pending     bool // rec holds a sample read by wait
+	hasRec      bool // rec holds a sample read by wait
 	drain       time.Duration
 	interrupted *latch
 	n           *counters
@@ -78,8 +78,8 @@ func (f *perfFeed) next() ([]byte, bool, error) {
 		if f.held && f.budget <= 0 {
 			return nil, false, nil
 		}
-		if f.pending {
-			f.pending = false
+		if f.hasRec {
+			f.hasRec = false
 		} else if err := f.rd.ReadInto(&f.rec); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, perf.ErrFlushed) {
 				if f.held && !f.relooked {
@@ -112,7 +112,7 @@ func (f *perfFeed) wait(context.Context) error {
 	f.rd.SetDeadline(pastDeadline)
 	switch {
 	case err == nil:
-		f.pending = true
+		f.hasRec = true
 	case errors.Is(err, perf.ErrFlushed):
 		if f.interrupted.isSet() {
 			return errInterrupted
@@ -146,6 +146,9 @@ func (f *perfFeed) hold() {
 	}
 	f.held, f.budget = true, int64(f.rd.BufferSize())*int64(max(cpus, 1))
 }
+
+// pending: cilium's reader skips nothing it could read later.
+func (f *perfFeed) pending() bool { return false }
 
 func (f *perfFeed) close() error {
 	defer f.release()

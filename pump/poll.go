@@ -90,6 +90,7 @@ type popFeed struct {
 
 	held   bool   // graceful stop: pop at most budget more values
 	budget uint32 // pops left: the map cannot hold more than MaxEntries
+	busy   bool   // the last pop was refused with EBUSY
 }
 
 func (f *popFeed) next() ([]byte, bool, error) {
@@ -105,16 +106,25 @@ func (f *popFeed) next() ([]byte, bool, error) {
 	}
 	f.n.n.Polls++
 	err := f.pop()
+	f.busy = false
 	switch {
 	case err == 0:
 		f.sleep.Reset()
 		f.popped.Notify()
 		return f.buf, true, nil
-	case err == unix.ENOENT, err == unix.EBUSY:
-		// EBUSY: since Linux 6.15 the map's lock is a resilient spinlock
-		// that gives up on a suspected deadlock or after a long wait
-		// (its holder preempted): nothing was popped, look again after
-		// the backoff, like for an empty map.
+	case err == unix.EBUSY:
+		// Since Linux 6.15 the map's lock is a resilient spinlock that
+		// gives up on a suspected deadlock, or after a long wait (a
+		// holder on a vCPU the hypervisor descheduled): nothing was
+		// popped. Look again after the backoff, like for an empty map;
+		// a held drain looks again after a pause (pending).
+		f.busy = true
+		if f.held {
+			f.budget++
+		}
+		f.n.n.EmptyPolls++
+		return nil, false, nil
+	case err == unix.ENOENT:
 		f.n.n.EmptyPolls++
 		return nil, false, nil
 	default:
@@ -147,9 +157,13 @@ var (
 // (BenchmarkQueueDrain; 0.90-0.92x with unix.Syscall). RawSyscall keeps
 // the P for the length of the call, which is fine for a call that does not
 // wait: the kernel allocates a value-sized buffer, pops under a spinlock
-// and copies the value out, and answers ENOENT on an empty map; only
-// memory pressure (reclaim in the allocation, a fault on buf) can stall it,
-// as it would stall this goroutine touching its own memory. Only queue and
+// and copies the value out, and answers ENOENT on an empty map. What can
+// stall it: memory pressure (reclaim in the allocation, a fault on buf), as
+// it would stall this goroutine touching its own memory, and, since Linux
+// 6.15, the map's resilient spinlock, which spins up to its timeout (a
+// quarter of a second) when the lock's holder is on a vCPU the hypervisor
+// has descheduled, then answers EBUSY; the P is kept meanwhile, as by any
+// goroutine spinning on the CPU. Only queue and
 // stack maps reach this feed. The map's fd is read on every call, as
 // cilium does, so a map closed under the pump answers EBADF.
 func (f *popFeed) pop() unix.Errno {
@@ -176,6 +190,8 @@ func (f *popFeed) interrupt() { f.stop.set() }
 
 // hold limits the rest of the drain to as many pops as the map can hold.
 func (f *popFeed) hold() { f.held, f.budget = true, f.m.MaxEntries() }
+
+func (f *popFeed) pending() bool { return f.held && f.busy }
 
 func (f *popFeed) close() error {
 	f.pushed.Release()

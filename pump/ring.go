@@ -59,7 +59,7 @@ func openRing[T any](ctx context.Context, what string, m *ebpf.Map, accepted []s
 	}
 	c, dec, release := r.c, r.dec, r.release
 	cd, err := codec.For[T]()
-	inPlace := c.decoder == nil && err == nil && cd.Direct()
+	inPlace := c.decoder == nil && err == nil && cd.ReadOnly()
 	f, err := newRingFeed(m, r.mi, c.drain, !inPlace)
 	if err != nil {
 		release()
@@ -83,10 +83,11 @@ type ringFeed struct {
 	release func() // gives up the map's reader registration
 
 	// copyOut: records are copied out of the ring before they are decoded.
-	// The ring is mapped read-only and overwritten once read: only the
-	// codec's own decoders (which read and copy) get it in place; a
-	// user's decoder, or a type's UnmarshalBinary, gets a copy it may
-	// write to, valid until the next record.
+	// The ring is mapped read-only and overwritten once read: the codec's
+	// decoders of fixed-size types and []byte read it in place (they only
+	// read, and copy what they keep); a user's decoder, or a type's
+	// UnmarshalBinary, gets a copy it may write to, valid until the next
+	// record.
 	copyOut bool
 	buf     []byte
 
@@ -110,10 +111,14 @@ func newRingFeed(m *ebpf.Map, mi mapInfo, drain time.Duration, copyOut bool) (*r
 }
 
 func (f *ringFeed) next() ([]byte, bool, error) {
-	if f.held && f.rd.Pos() >= f.until {
-		return nil, false, nil
+	var rec []byte
+	var ok bool
+	var err error
+	if f.held {
+		rec, ok, err = f.rd.NextBefore(f.until)
+	} else {
+		rec, ok, err = f.rd.Next()
 	}
-	rec, ok, err := f.rd.Next()
 	switch {
 	case err != nil:
 		return nil, false, fmt.Errorf("read %s: %w", f.name, err)
@@ -151,6 +156,9 @@ func (f *ringFeed) interrupt() { f.w.Interrupt() }
 // hold limits the rest of the drain to the records the ring holds now
 // (reserved ones included: they are delivered once committed).
 func (f *ringFeed) hold() { f.held, f.until = true, f.rd.Head() }
+
+// pending: the drain stopped short of until at a record still reserved.
+func (f *ringFeed) pending() bool { return f.held && f.rd.Pos() < f.until }
 
 func (f *ringFeed) close() error {
 	defer f.release()

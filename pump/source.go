@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/bpfchan/bpfchan/chans"
+	"github.com/bpfchan/bpfchan/internal/backoff"
 	"github.com/bpfchan/bpfchan/internal/codec"
 )
 
@@ -45,7 +46,8 @@ func (s *Source[T]) Stats() Stats { return s.h.Stats() }
 
 // Recycle hands a batch received from a RingBufBatches source back to the
 // pump, which will reuse its memory for a later batch: the zero-allocation
-// path. The caller must not touch v afterwards. Without Recycle every batch
+// path. The caller must not touch v afterwards, nor memory its values
+// point to (the bytes of a []byte value are reused too). Without Recycle every batch
 // is freshly allocated and belongs to its receiver. On other sources
 // Recycle does nothing.
 func (s *Source[T]) Recycle(v T) {
@@ -75,10 +77,14 @@ type feed interface {
 	// is called from other goroutines.
 	interrupt()
 	// hold starts a graceful stop: from now on next returns only what the
-	// map holds at this moment (a budget counted down per record), then
-	// reports empty, so a producer that keeps up cannot keep Close from
-	// finishing.
+	// map holds at this moment, then reports empty, so a producer that
+	// keeps up cannot keep Close from finishing.
 	hold()
+	// pending reports, after hold and an empty next, that what the map
+	// held at hold is not all read yet: a ring record reserved but not yet
+	// committed, a pop the kernel refused (EBUSY). The loop then pauses
+	// and looks again instead of ending.
+	pending() bool
 	// close releases the feed's resources after the loop has exited.
 	close() error
 }
@@ -120,6 +126,11 @@ func (p *pump[E]) run(ctx context.Context) (err error) {
 	n := &p.h.cnt.n
 	held := false // hold was called: the next empty feed ends the pump
 	fresh := 0    // records looked for since Stats were last published
+	// The pauses of a held drain that is pending: from 10 µs, doubling to
+	// 1 ms (a reserved ring record is usually committed within
+	// microseconds; the kernel's resilient lock gives up after up to
+	// 250 ms).
+	settle := backoff.Sleeper{Backoff: backoff.Backoff{Min: 10 * time.Microsecond, Max: time.Millisecond}}
 	defer func() {
 		p.em.discard()
 		p.em.close()
@@ -161,7 +172,13 @@ func (p *pump[E]) run(ctx context.Context) (err error) {
 			return context.Cause(ctx)
 		}
 		if held {
-			return nil // what the map held at Close is delivered
+			if !p.feed.pending() {
+				return nil // what the map held at Close is delivered
+			}
+			if err := p.pause(ctx, &settle); err != nil {
+				return err
+			}
+			continue
 		}
 		if p.h.closing.Load() {
 			continue // hold, then drain what the map holds now
@@ -174,6 +191,15 @@ func (p *pump[E]) run(ctx context.Context) (err error) {
 			return context.Cause(ctx)
 		}
 	}
+}
+
+// pause waits a moment for a pending graceful drain. Only ctx cuts it
+// short (feed.wait would not wait: Close has interrupted it for good).
+func (p *pump[E]) pause(ctx context.Context, s *backoff.Sleeper) error {
+	if s.Sleep(ctx, nil, nil) == backoff.Cancelled {
+		return context.Cause(ctx)
+	}
+	return nil
 }
 
 // fill decodes records into room until it is full (k == len(room)) or the

@@ -59,6 +59,12 @@ func (c Codec[T]) Size() int { return c.size }
 // Direct reports whether values are copied as raw memory.
 func (c Codec[T]) Direct() bool { return c.kind == direct }
 
+// ReadOnly reports whether Decode only reads its input and keeps none of
+// it, so it may be handed bytes that are read-only or reused after the
+// call. It is false only for a type's UnmarshalBinary, which may do
+// anything with them.
+func (c Codec[T]) ReadOnly() bool { return c.kind != marshaler }
+
 // String names the Go type.
 func (c Codec[T]) String() string { return c.name }
 

@@ -111,3 +111,43 @@ func TestDecodeAllocatesNothing(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { testenv.Main(m) }
+
+// A ReadOnly codec's decoded value keeps nothing of its input: changing
+// the input afterwards changes nothing (the ring pump relies on it to
+// decode records in place, in memory the producer reuses).
+func TestReadOnlyKeepsNoInput(t *testing.T) {
+	check := func(name string, ro bool, decode func([]byte) func() []byte) {
+		t.Helper()
+		if !ro {
+			t.Fatalf("%s: not ReadOnly", name)
+		}
+		in := bytes.Repeat([]byte{7}, 16)
+		got := decode(in)
+		before := bytes.Clone(got())
+		clear(in)
+		if !bytes.Equal(got(), before) {
+			t.Fatalf("%s: decoded value changed with its input", name)
+		}
+	}
+	cf, _ := For[flat]()
+	check("flat", cf.ReadOnly(), func(b []byte) func() []byte {
+		var v flat
+		_ = cf.Decode(b, &v)
+		return func() []byte { return binary.NativeEndian.AppendUint64(nil, v.C) }
+	})
+	cp, _ := For[padded]()
+	check("padded", cp.ReadOnly(), func(b []byte) func() []byte {
+		var v padded
+		_ = cp.Decode(b[:9], &v)
+		return func() []byte { return binary.NativeEndian.AppendUint64(nil, v.B) }
+	})
+	cb, _ := For[[]byte]()
+	check("[]byte", cb.ReadOnly(), func(b []byte) func() []byte {
+		var v []byte
+		_ = cb.Decode(b, &v)
+		return func() []byte { return v }
+	})
+	if ct, _ := For[text](); ct.ReadOnly() {
+		t.Fatal("a BinaryUnmarshaler's codec is ReadOnly: it may keep its input")
+	}
+}
