@@ -91,8 +91,10 @@ type ringFeed struct {
 	copyOut bool
 	buf     []byte
 
-	held  bool    // graceful stop: read only up to until
-	until uintptr // the ring's producer position when hold was called
+	held bool // graceful stop: read only up to until
+	// until is the ring's producer position when hold was called, and
+	// beyond every position before that.
+	until uintptr
 }
 
 func newRingFeed(m *ebpf.Map, mi mapInfo, drain time.Duration, copyOut bool) (*ringFeed, error) {
@@ -105,20 +107,13 @@ func newRingFeed(m *ebpf.Map, mi mapInfo, drain time.Duration, copyOut bool) (*r
 		rd.Close()
 		return nil, err
 	}
-	f := &ringFeed{m: m, name: mi.name, rd: rd, w: w, drain: drain, copyOut: copyOut}
+	f := &ringFeed{m: m, name: mi.name, rd: rd, w: w, drain: drain, copyOut: copyOut, until: ^uintptr(0)}
 	f.ready = f.rd.Ready
 	return f, nil
 }
 
 func (f *ringFeed) next() ([]byte, bool, error) {
-	var rec []byte
-	var ok bool
-	var err error
-	if f.held {
-		rec, ok, err = f.rd.NextBefore(f.until)
-	} else {
-		rec, ok, err = f.rd.Next()
-	}
+	rec, ok, err := f.rd.NextBefore(f.until)
 	switch {
 	case err != nil:
 		return nil, false, fmt.Errorf("read %s: %w", f.name, err)
