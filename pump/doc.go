@@ -37,7 +37,8 @@
 // no more: records produced after that are left in the map, so a producer
 // that keeps up cannot delay Close. The pump takes a budget when it sees
 // Close: the ring's records up to its producer position (a record still
-// reserved then is waited for until its producer commits or discards it), a
+// reserved then is waited for until its producer commits or discards it,
+// however long it takes: cancelling ctx bounds the wait), a
 // queue's or stack's capacity in pops (a pop the kernel refuses with EBUSY
 // is retried), the perf buffers' size (and a perf drain also ends once it
 // finds the buffers empty at heads loaded after Close). A sink pushes every
@@ -96,9 +97,9 @@
 // (internal/ringread), not cilium's ringbuf.Reader: records are decoded
 // straight out of the ring with no lock and no copy (a WithDecoder
 // function or a type's UnmarshalBinary gets a copy, valid until the next
-// record, that it may write to), and an empty ring is seen from one load, with no syscall.
-// The netpoller is edge-triggered, so the pump drains the ring before it
-// waits again. The space of each record goes back to the producer as soon
+// record, that it may write to), and an empty ring is seen from one load,
+// with no syscall. The netpoller is edge-triggered, so the pump drains the
+// ring before it waits again. The space of each record goes back to the producer as soon
 // as the pump has read the next one; the last record read keeps its space
 // until the pump is about to sleep. Records submitted with
 // BPF_RB_NO_WAKEUP raise no event; a periodic drain (WithDrainInterval,

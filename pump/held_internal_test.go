@@ -37,7 +37,6 @@ type heldRing struct {
 	gate *producer.Gate
 	prod *producer.Producer
 	got  chan []uint64 // everything received, once C() closed
-	ran  chan error    // the gate's run
 }
 
 func newHeldRing(t *testing.T, ctx context.Context) *heldRing {
@@ -48,8 +47,8 @@ func newHeldRing(t *testing.T, ctx context.Context) *heldRing {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	h := &heldRing{got: make(chan []uint64, 1), ran: make(chan error, 1)}
-	if h.gate, err = producer.NewRingGate(m, 0xfeed, 64); err != nil {
+	h := &heldRing{got: make(chan []uint64, 1)}
+	if h.gate, err = producer.NewRingGate(m, 0xfeed); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.gate.Close() })
@@ -76,7 +75,9 @@ func newHeldRing(t *testing.T, ctx context.Context) *heldRing {
 	if err := h.prod.Run(1); err != nil {
 		t.Fatal(err)
 	}
-	go func() { h.ran <- h.gate.Run() }()
+	if err := h.gate.Start(); err != nil {
+		t.Fatal(err)
+	}
 	for {
 		ok, err := h.gate.Reserved()
 		if err != nil {
@@ -85,12 +86,10 @@ func newHeldRing(t *testing.T, ctx context.Context) *heldRing {
 		if ok {
 			break
 		}
-		select {
-		case err := <-h.ran:
-			t.Fatalf("gate run ended before it reserved a record: %v", err)
-		default:
-			runtime.Gosched()
+		if h.gate.Ended() {
+			t.Fatalf("gate run ended before it reserved a record: %v", h.gate.Wait())
 		}
+		runtime.Gosched()
 	}
 	if err := h.prod.Run(1); err != nil {
 		t.Fatal(err)
@@ -107,8 +106,6 @@ func (h *heldRing) closeWhilePending(t *testing.T) <-chan error {
 	select {
 	case <-h.w.pend:
 	case err := <-closed:
-		_ = h.gate.Open()
-		<-h.ran
 		t.Fatalf("Close returned (%v) while a record written before it was still reserved", err)
 	}
 	return closed
@@ -122,7 +119,7 @@ func TestRingCloseWaitsForReservedRecord(t *testing.T) {
 	if err := h.gate.Open(); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-h.ran; err != nil {
+	if err := h.gate.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-closed; err != nil {
@@ -149,7 +146,7 @@ func TestRingCancelWhileReservedRecordPending(t *testing.T) {
 	if err := h.gate.Open(); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-h.ran; err != nil {
+	if err := h.gate.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	if got := <-h.got; !slices.Equal(got, []uint64{0}) {

@@ -93,7 +93,7 @@ type ringFeed struct {
 
 	held bool // graceful stop: read only up to until
 	// until is the ring's producer position when hold was called, and
-	// beyond every position before that.
+	// before that a position the reader never takes.
 	until uintptr
 }
 
@@ -107,7 +107,7 @@ func newRingFeed(m *ebpf.Map, mi mapInfo, drain time.Duration, copyOut bool) (*r
 		rd.Close()
 		return nil, err
 	}
-	f := &ringFeed{m: m, name: mi.name, rd: rd, w: w, drain: drain, copyOut: copyOut, until: ^uintptr(0)}
+	f := &ringFeed{m: m, name: mi.name, rd: rd, w: w, drain: drain, copyOut: copyOut, until: ^uintptr(0)} // Pos is never ^0
 	f.ready = f.rd.Ready
 	return f, nil
 }
@@ -153,7 +153,7 @@ func (f *ringFeed) interrupt() { f.w.Interrupt() }
 func (f *ringFeed) hold() { f.held, f.until = true, f.rd.Head() }
 
 // pending: the drain stopped short of until at a record still reserved.
-func (f *ringFeed) pending() bool { return f.held && f.rd.Pos() < f.until }
+func (f *ringFeed) pending() bool { return f.held && f.rd.Pos() != f.until }
 
 func (f *ringFeed) close() error {
 	defer f.release()

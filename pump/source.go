@@ -35,8 +35,9 @@ func (s *Source[T]) Done() <-chan struct{} { return s.h.Done() }
 // Close stops the pump gracefully: what the kernel buffer already holds
 // when the pump sees Close is delivered on C() (so a consumer must keep
 // receiving), records produced after that are left in the map, then C() is
-// closed.
-// It returns Wait's result.
+// closed. A ring record reserved before Close is waited for until its
+// producer commits or discards it, however long that takes; cancelling the
+// constructor's ctx bounds the wait. It returns Wait's result.
 func (s *Source[T]) Close() error { return s.h.Close() }
 
 // Stats returns the pump's counters. While the pump runs they are a recent
@@ -47,9 +48,9 @@ func (s *Source[T]) Stats() Stats { return s.h.Stats() }
 // Recycle hands a batch received from a RingBufBatches source back to the
 // pump, which will reuse its memory for a later batch: the zero-allocation
 // path. The caller must not touch v afterwards, nor memory its values
-// point to (the bytes of a []byte value are reused too). Without Recycle every batch
-// is freshly allocated and belongs to its receiver. On other sources
-// Recycle does nothing.
+// point to (the bytes of a []byte value are reused too). Without Recycle
+// every batch is freshly allocated and belongs to its receiver. On other
+// sources Recycle does nothing.
 func (s *Source[T]) Recycle(v T) {
 	if s.recycle != nil {
 		s.recycle(v)
@@ -78,7 +79,8 @@ type feed interface {
 	interrupt()
 	// hold starts a graceful stop: from now on next returns only what the
 	// map holds at this moment, then reports empty, so a producer that
-	// keeps up cannot keep Close from finishing.
+	// keeps writing new records cannot keep Close from finishing (one
+	// that keeps a record reserved can: see pending).
 	hold()
 	// pending reports, after hold and an empty next, that what the map
 	// held at hold is not all read yet: a ring record reserved but not yet
@@ -131,6 +133,7 @@ func (p *pump[E]) run(ctx context.Context) (err error) {
 	// microseconds; the kernel's resilient lock gives up after up to
 	// 250 ms).
 	settle := backoff.Sleeper{Backoff: backoff.Backoff{Min: 10 * time.Microsecond, Max: time.Millisecond}}
+	var settled uint64 // Received at the last pause
 	defer func() {
 		p.em.discard()
 		p.em.close()
@@ -174,6 +177,10 @@ func (p *pump[E]) run(ctx context.Context) (err error) {
 		if held {
 			if !p.feed.pending() {
 				return nil // what the map held at Close is delivered
+			}
+			if n.Received != settled {
+				settle.Reset() // the last pause brought records
+				settled = n.Received
 			}
 			if err := p.pause(ctx, &settle); err != nil {
 				return err

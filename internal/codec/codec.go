@@ -61,9 +61,15 @@ func (c Codec[T]) Direct() bool { return c.kind == direct }
 
 // ReadOnly reports whether Decode only reads its input and keeps none of
 // it, so it may be handed bytes that are read-only or reused after the
-// call. It is false only for a type's UnmarshalBinary, which may do
+// call. It is false for a type's UnmarshalBinary, which may do
 // anything with them.
-func (c Codec[T]) ReadOnly() bool { return c.kind != marshaler }
+func (c Codec[T]) ReadOnly() bool {
+	switch c.kind {
+	case direct, packed, raw: // a copy, encoding/binary, an append
+		return true
+	}
+	return false
+}
 
 // String names the Go type.
 func (c Codec[T]) String() string { return c.name }

@@ -17,4 +17,7 @@
 //     the sequence number in its first 8 bytes.
 //   - [NewHashAdd]: an atomic add of a constant to one key's 4- or 8-byte value
 //     in a hash or array map, creating the key when missing.
+//   - [NewRingGate]: one ring-buffer record held reserved, not committed,
+//     until the test opens the gate (a sleepable program whose read of user
+//     memory waits in a userfaultfd page fault, holding no CPU).
 package producer

@@ -3,65 +3,79 @@ package producer
 import (
 	"errors"
 	"fmt"
+	"os"
+	"sync"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/btf"
+	"golang.org/x/sys/unix"
 )
 
-// Gate is a ring producer that keeps its record reserved: each run reserves
-// an 8-byte record, writes a value into it, then loops (bpf_loop) until
-// Open is called or the loop's bound runs out (rounds × GateLooks looks at
-// a flag, a tenth of a second or so per round here), and only then submits
-// it. It is for tests of a reader that meets a record reserved but not yet
+// Gate is a ring producer that keeps its record reserved until told: each
+// run reserves an 8-byte record, writes a value into it, then reads a word
+// of user memory that is not there yet, and submits the record once the
+// read returns. The memory is registered with userfaultfd, so the read
+// sleeps in the page fault, holding no CPU, until Open supplies the page.
+// It is for tests of a reader that meets a record reserved but not yet
 // committed.
+//
+// The program is a sleepable BPF_PROG_TYPE_SYSCALL program (reading user
+// memory may sleep only there); the kernel must let it fault on memory a
+// userfaultfd handles (CAP_SYS_PTRACE, or vm.unprivileged_userfaultfd).
 type Gate struct {
 	prog *ebpf.Program
 	flag *ebpf.Map // gateState
+	uffd int
+	page []byte // registered with uffd; missing until Open
+
+	mu     sync.Mutex
+	run    *gateRun // the last run started, until Wait took its result
+	closed bool
 }
 
 type gateState struct {
 	Reserved uint32 // set by the program once it holds its record
-	Open     uint32 // set by Open: submit now
+	_        uint32
 }
 
-// GateLooks is how many times a Gate's run looks at its flag before it
-// submits anyway (bpf_loop's limit).
-const GateLooks = 1 << 23
+// gateTries is how many times a run reads the gate's memory before it
+// submits anyway: a signal to the thread that runs the program ends a
+// wait in the page fault with EFAULT, so the program looks again; after
+// Close the read fails at once.
+const gateTries = 16
 
 // NewRingGate loads a Gate writing into the ring buffer rb; value is what
-// its records hold (a native-endian uint64), rounds (1 to 64) how many
-// bpf_loop calls of GateLooks looks a run makes before it gives up waiting
-// for Open.
-func NewRingGate(rb *ebpf.Map, value uint64, rounds int) (*Gate, error) {
+// its records hold (a native-endian uint64).
+func NewRingGate(rb *ebpf.Map, value uint64) (_ *Gate, err error) {
 	if rb == nil || rb.Type() != ebpf.RingBuf {
 		return nil, fmt.Errorf("ring gate: need a ring buffer map")
 	}
-	if rounds < 1 || rounds > 64 {
-		return nil, fmt.Errorf("ring gate: %d rounds, want 1 to 64", rounds)
+	g := &Gate{uffd: -1}
+	defer func() {
+		if err != nil {
+			g.release()
+		}
+	}()
+	if err := g.openFault(); err != nil {
+		return nil, fmt.Errorf("ring gate: %w", err)
 	}
-	flag, err := ebpf.NewMap(&ebpf.MapSpec{
+	if g.flag, err = ebpf.NewMap(&ebpf.MapSpec{
 		Name:       "bpfchan_gate",
 		Type:       ebpf.Array,
 		KeySize:    4,
 		ValueSize:  8,
 		MaxEntries: 1,
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, fmt.Errorf("create gate map: %w", err)
 	}
-	lookup := func(insns asm.Instructions) asm.Instructions {
-		return append(insns,
-			asm.StoreImm(asm.RFP, -4, 0, asm.Word),
-			asm.LoadMapPtr(asm.R1, flag.FD()),
-			asm.Mov.Reg(asm.R2, asm.RFP),
-			asm.Add.Imm(asm.R2, -4),
-			asm.FnMapLookupElem.Call(),
-		)
-	}
-	insns := lookup(nil)
-	insns[0] = btf.WithFuncMetadata(insns[0], gateFunc("bpfchan_gate", btf.GlobalFunc))
-	insns = append(insns,
+	insns := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1), // ctx: the address to read
+		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, g.flag.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "exit"),
 		asm.Mov.Reg(asm.R8, asm.R0),
 		asm.LoadMapPtr(asm.R1, rb.FD()),
@@ -73,77 +87,162 @@ func NewRingGate(rb *ebpf.Map, value uint64, rounds int) (*Gate, error) {
 		asm.LoadImm(asm.R1, int64(value), asm.DWord),
 		asm.StoreMem(asm.R7, 0, asm.R1, asm.DWord),
 		asm.StoreImm(asm.R8, 0, 1, asm.Word), // Reserved
-	)
-	for range rounds {
+	}
+	for range gateTries {
 		insns = append(insns,
-			asm.Mov.Imm(asm.R1, GateLooks),
-			asm.Instruction{OpCode: asm.LoadImmOp(asm.DWord), Dst: asm.R2, Src: asm.PseudoFunc, Constant: -1}.WithReference("gate_look"),
-			asm.Mov.Imm(asm.R3, 0),
-			asm.Mov.Imm(asm.R4, 0),
-			asm.FnLoop.Call(),
+			asm.Mov.Reg(asm.R1, asm.RFP),
+			asm.Add.Imm(asm.R1, -16),
+			asm.Mov.Imm(asm.R2, 8),
+			asm.LoadMem(asm.R3, asm.R6, 0, asm.DWord),
+			asm.FnCopyFromUser.Call(),
+			asm.JEq.Imm(asm.R0, 0, "submit"),
 		)
 	}
 	insns = append(insns,
-		asm.Mov.Reg(asm.R1, asm.R7),
+		asm.Mov.Reg(asm.R1, asm.R7).WithSymbol("submit"),
 		asm.Mov.Imm(asm.R2, 0),
 		asm.FnRingbufSubmit.Call(),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("exit"),
 		asm.Return(),
 	)
-	// The loop's callback: 1 (stop) once Open is set.
-	look := lookup(nil)
-	look[0] = btf.WithFuncMetadata(look[0], gateFunc("gate_look", btf.StaticFunc)).WithSymbol("gate_look")
-	insns = append(insns, look...)
-	insns = append(insns,
-		asm.JEq.Imm(asm.R0, 0, "stop"),
-		asm.LoadMem(asm.R1, asm.R0, 4, asm.Word),
-		asm.JNE.Imm(asm.R1, 0, "stop"),
-		asm.Mov.Imm(asm.R0, 0),
-		asm.Return(),
-		asm.Mov.Imm(asm.R0, 1).WithSymbol("stop"),
-		asm.Return(),
-	)
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+	if g.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name:         "bpfchan_gate",
-		Type:         ebpf.SocketFilter,
+		Type:         ebpf.Syscall,
+		Flags:        unix.BPF_F_SLEEPABLE,
 		Instructions: insns,
 		License:      "Dual MIT/GPL",
-	})
-	if err != nil {
-		flag.Close()
+	}); err != nil {
 		return nil, fmt.Errorf("load ring gate: %w", err)
 	}
-	return &Gate{prog: prog, flag: flag}, nil
+	return g, nil
 }
 
-// gateFunc describes a function of the gate's program: bpf_loop takes its
-// callback as a function pointer, which the verifier accepts only from a
-// program whose functions have BTF.
-func gateFunc(name string, linkage btf.FuncLinkage) *btf.Func {
-	u64 := &btf.Int{Name: "u64", Size: 8}
-	ptr := &btf.Pointer{Target: &btf.Void{}}
-	params := []btf.FuncParam{{Name: "ctx", Type: ptr}}
-	if linkage == btf.StaticFunc {
-		params = []btf.FuncParam{{Name: "index", Type: u64}, {Name: "ctx", Type: ptr}}
-	}
-	return &btf.Func{
-		Name:    name,
-		Type:    &btf.FuncProto{Return: &btf.Int{Name: "long", Size: 8, Encoding: btf.Signed}, Params: params},
-		Linkage: linkage,
-	}
+// userfaultfd(2) and its ioctls (linux/userfaultfd.h; x/sys has none).
+const (
+	uffdAPI        = 0xAA
+	uffdioAPI      = 0xC018AA3F // _IOWR(0xAA, 0x3F, struct uffdio_api)
+	uffdioRegister = 0xC020AA00 // _IOWR(0xAA, 0x00, struct uffdio_register)
+	uffdioZeropage = 0xC020AA04 // _IOWR(0xAA, 0x04, struct uffdio_zeropage)
+	uffdRegMissing = 1
+)
+
+// The ioctl numbers encode these sizes.
+var (
+	_ [24 - unsafe.Sizeof(uffdioAPIArg{})]byte
+	_ [32 - unsafe.Sizeof(uffdioRegisterArg{})]byte
+	_ [32 - unsafe.Sizeof(uffdioZeropageArg{})]byte
+)
+
+type uffdioAPIArg struct{ API, Features, Ioctls uint64 }
+
+type uffdioRegisterArg struct {
+	Start, Len, Mode, Ioctls uint64
 }
 
-// Run resets the gate and runs the program once: it returns after the
-// record was submitted (or when the ring had no room for it). Call it from
-// another goroutine than the one that will call Open.
-func (g *Gate) Run() error {
+type uffdioZeropageArg struct {
+	Start, Len, Mode uint64
+	Zeropage         int64
+}
+
+func (g *Gate) openFault() error {
+	fd, _, e := unix.Syscall(unix.SYS_USERFAULTFD, unix.O_CLOEXEC|unix.O_NONBLOCK, 0, 0)
+	if e != 0 {
+		return fmt.Errorf("userfaultfd: %w", e)
+	}
+	g.uffd = int(fd)
+	api := uffdioAPIArg{API: uffdAPI}
+	if err := g.ioctl(uffdioAPI, unsafe.Pointer(&api)); err != nil {
+		return fmt.Errorf("UFFDIO_API: %w", err)
+	}
+	page, err := unix.Mmap(-1, 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return fmt.Errorf("mmap gate page: %w", err)
+	}
+	g.page = page
+	reg := uffdioRegisterArg{Start: g.addr(), Len: uint64(len(page)), Mode: uffdRegMissing}
+	if err := g.ioctl(uffdioRegister, unsafe.Pointer(&reg)); err != nil {
+		return fmt.Errorf("UFFDIO_REGISTER: %w", err)
+	}
+	return nil
+}
+
+func (g *Gate) addr() uint64 { return uint64(uintptr(unsafe.Pointer(&g.page[0]))) }
+
+func (g *Gate) ioctl(req uintptr, arg unsafe.Pointer) error {
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(g.uffd), req, uintptr(arg)); e != 0 {
+		return e
+	}
+	return nil
+}
+
+// Start resets the gate and runs the program once, in a goroutine of the
+// gate's: the run ends after its record was submitted (once Open or Close
+// was called), or when the ring had no room for it. Wait returns its
+// result. One run at a time.
+func (g *Gate) Start() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case g.closed:
+		return errors.New("start gate: closed")
+	case g.run != nil:
+		return errors.New("start gate: the last run was not waited for")
+	}
 	if err := g.flag.Put(uint32(0), gateState{}); err != nil {
 		return fmt.Errorf("reset gate: %w", err)
 	}
-	if _, err := g.prog.Run(&ebpf.RunOptions{Data: make([]byte, 14)}); err != nil {
-		return fmt.Errorf("run gate: %w", err)
+	// The page goes missing again, so the program's read waits.
+	if err := unix.Madvise(g.page, unix.MADV_DONTNEED); err != nil {
+		return fmt.Errorf("reset gate: %w", err)
 	}
+	r := &gateRun{ended: make(chan struct{})}
+	g.run = r
+	go func() {
+		defer close(r.ended)
+		if _, err := g.prog.Run(&ebpf.RunOptions{Context: g.addr()}); err != nil {
+			r.err = fmt.Errorf("run gate: %w", err)
+		}
+	}()
 	return nil
+}
+
+type gateRun struct {
+	ended chan struct{}
+	err   error // set before ended is closed
+}
+
+// Wait waits for the run Start started and returns its error.
+func (g *Gate) Wait() error {
+	g.mu.Lock()
+	r := g.run
+	g.mu.Unlock()
+	if r == nil {
+		return errors.New("wait for gate: no run started")
+	}
+	<-r.ended
+	g.mu.Lock()
+	if g.run == r {
+		g.run = nil
+	}
+	g.mu.Unlock()
+	return r.err
+}
+
+// Ended reports, without waiting, whether the run Start started has ended
+// (its result is for Wait).
+func (g *Gate) Ended() bool {
+	g.mu.Lock()
+	r := g.run
+	g.mu.Unlock()
+	if r == nil {
+		return false
+	}
+	select {
+	case <-r.ended:
+		return true
+	default:
+		return false
+	}
 }
 
 // Reserved reports whether the current run holds its record reserved (or
@@ -156,13 +255,55 @@ func (g *Gate) Reserved() (bool, error) {
 	return s.Reserved != 0, nil
 }
 
-// Open lets the current run submit its record.
+// Open lets the current run submit its record: it supplies the page the
+// run waits for.
 func (g *Gate) Open() error {
-	if err := g.flag.Put(uint32(0), gateState{Reserved: 1, Open: 1}); err != nil {
-		return fmt.Errorf("open gate: %w", err)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return errors.New("open gate: closed")
+	}
+	zp := uffdioZeropageArg{Start: g.addr(), Len: uint64(len(g.page))}
+	if err := g.ioctl(uffdioZeropage, unsafe.Pointer(&zp)); err != nil && err != unix.EEXIST {
+		return fmt.Errorf("open gate: UFFDIO_ZEROPAGE: %w", err)
 	}
 	return nil
 }
 
-// Close unloads the program and its flag map.
-func (g *Gate) Close() error { return errors.Join(g.prog.Close(), g.flag.Close()) }
+// Close lets a run in progress finish (closing the userfaultfd ends its
+// wait), waits for it, and unloads the program and frees its memory.
+func (g *Gate) Close() error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return nil
+	}
+	g.closed = true
+	err := unix.Close(g.uffd)
+	g.uffd = -1
+	r := g.run
+	g.mu.Unlock()
+	if r != nil {
+		<-r.ended
+	}
+	return errors.Join(err, g.release())
+}
+
+// release frees what is left after the userfaultfd is closed.
+func (g *Gate) release() error {
+	var errs []error
+	if g.uffd >= 0 {
+		errs = append(errs, unix.Close(g.uffd))
+		g.uffd = -1
+	}
+	if g.prog != nil {
+		errs = append(errs, g.prog.Close())
+	}
+	if g.flag != nil {
+		errs = append(errs, g.flag.Close())
+	}
+	if g.page != nil {
+		errs = append(errs, unix.Munmap(g.page))
+	}
+	return errors.Join(errs...)
+}

@@ -3,6 +3,7 @@ package producer_test
 import (
 	"encoding/binary"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -175,36 +176,56 @@ func TestBadMaps(t *testing.T) {
 
 func second[T any](_ T, err error) error { return err }
 
-// A gate's run that is never opened still submits its record once its
-// loop runs out, and says it reserved one.
-func TestGateSubmitsWhenLoopEnds(t *testing.T) {
+// A gate's run holds its record reserved until Open, then submits it; Close
+// releases a run that is still waiting.
+func TestGate(t *testing.T) {
 	rb := newMap(t, &ebpf.MapSpec{Type: ebpf.RingBuf, MaxEntries: 4096})
-	g, err := producer.NewRingGate(rb, 0xabcdef, 1)
+	g, err := producer.NewRingGate(rb, 0xabcdef)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer g.Close()
+	t.Cleanup(func() { g.Close() })
 	if ok, err := g.Reserved(); ok || err != nil {
 		t.Fatalf("Reserved before a run = %v, %v", ok, err)
-	}
-	start := time.Now()
-	if err := g.Run(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("an unopened run held its record %v", time.Since(start))
-	if ok, err := g.Reserved(); !ok || err != nil {
-		t.Fatalf("Reserved after a run = %v, %v", ok, err)
 	}
 	r, err := ringbuf.NewReader(rb)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	rec, err := r.Read()
-	if err != nil {
-		t.Fatal(err)
+	r.SetDeadline(time.Now().Add(30 * time.Second)) // a failure bound
+	for _, release := range []func() error{g.Open, g.Close} {
+		if err := g.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			ok, err := g.Reserved()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok {
+				break
+			}
+			runtime.Gosched()
+		}
+		if g.Ended() {
+			t.Fatalf("the run ended (%v) before it was released", g.Wait())
+		}
+		if err := release(); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := r.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := binary.NativeEndian.Uint64(rec.RawSample); got != 0xabcdef {
+			t.Fatalf("record %#x, want 0xabcdef", got)
+		}
 	}
-	if got := binary.NativeEndian.Uint64(rec.RawSample); got != 0xabcdef {
-		t.Fatalf("record %#x, want 0xabcdef", got)
+	if err := g.Start(); err == nil {
+		t.Fatal("Start after Close succeeded")
 	}
 }

@@ -52,7 +52,8 @@ var ErrCorrupt = errors.New("ring buffer positions inconsistent")
 // producers commit soon after they reserve, but nothing bounds the time in
 // between (a program may loop, or sleep if it is sleepable, or be
 // preempted): then the caller waits like for an empty ring, and the commit
-// wakes it (the record sits at the published position).
+// wakes it (the record sits at the published position), unless it is
+// submitted with BPF_RB_NO_WAKEUP.
 const busySpins = 256
 
 // Reader reads one ring buffer map. It is not safe for concurrent use.
@@ -140,16 +141,22 @@ func (r *Reader) header(pos uintptr) *uint32 {
 // record read, and the news that the Reader caught up, wait for Publish,
 // which a caller that found the ring empty calls before it sleeps (see
 // Linger). Discarded records are skipped.
-func (r *Reader) Next() (rec []byte, ok bool, err error) { return r.NextBefore(^uintptr(0)) }
+func (r *Reader) Next() (rec []byte, ok bool, err error) { return r.NextBefore(noLimit) }
 
-// NextBefore is Next for the records that start before the position limit
-// (a Head seen earlier): it reports the ring empty once Pos reaches limit,
-// also when it gets there by skipping discarded records, so a reader that
-// drains what a ring held at some moment never reads a record written
-// after it.
+// noLimit is a position Pos never takes: positions are multiples of 8.
+const noLimit = ^uintptr(0)
+
+// NextBefore is Next for the records that start before the position limit,
+// a Head seen earlier (a record boundary at or after Pos): it reports the
+// ring empty once Pos reaches limit, also when it gets there by skipping
+// discarded records, so a reader that drains what a ring held at some
+// moment never reads a record written after it. Like Next it also reports
+// empty at a record still reserved; Pos() != limit then tells the two
+// apart. Positions are compared for equality, so they may wrap around
+// (32-bit systems).
 func (r *Reader) NextBefore(limit uintptr) (rec []byte, ok bool, err error) {
 	for spins := 0; ; {
-		if r.pos >= limit {
+		if r.pos == limit {
 			return nil, false, nil
 		}
 		prod := atomic.LoadUintptr(r.prod)

@@ -300,14 +300,15 @@ func nextBefore(t *testing.T, r *ringread.Reader, limit uintptr) []byte {
 func TestReservedRecord(t *testing.T) {
 	m := newRing(t, 4096)
 	r := open(t, m)
-	g, err := producer.NewRingGate(m, 0xfeed, 64)
+	g, err := producer.NewRingGate(m, 0xfeed)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Close() })
-	ran := make(chan error, 1)
-	go func() { ran <- g.Run() }()
-	waitReserved(t, g, ran)
+	if err := g.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitReserved(t, g)
 	run(t, newProducer(t, m, 8), 1) // committed, behind the reserved one
 	if r.Ready() {
 		t.Fatal("Ready with the first record reserved")
@@ -321,7 +322,7 @@ func TestReservedRecord(t *testing.T) {
 	if err := g.Open(); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-ran; err != nil {
+	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	if got := binary.NativeEndian.Uint64(next(t, r)); got != 0xfeed {
@@ -334,7 +335,7 @@ func TestReservedRecord(t *testing.T) {
 }
 
 // waitReserved returns once the gate's current run holds its record.
-func waitReserved(t *testing.T, g *producer.Gate, ran <-chan error) {
+func waitReserved(t *testing.T, g *producer.Gate) {
 	t.Helper()
 	for {
 		ok, err := g.Reserved()
@@ -344,12 +345,10 @@ func waitReserved(t *testing.T, g *producer.Gate, ran <-chan error) {
 		if ok {
 			return
 		}
-		select {
-		case err := <-ran:
-			t.Fatalf("gate run ended before it reserved a record: %v", err)
-		default:
-			runtime.Gosched()
+		if g.Ended() {
+			t.Fatalf("gate run ended before it reserved a record: %v", g.Wait())
 		}
+		runtime.Gosched()
 	}
 }
 
