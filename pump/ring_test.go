@@ -481,3 +481,61 @@ func TestRingWakeups(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A record that stays reserved while the pump runs neither stops it nor
+// keeps it busy: the pump parks (the drain interval is an hour, so only a
+// wake-up brings it back), the commit wakes it, and the reserved record
+// and the one committed behind it arrive in order.
+func TestRingReservedRecordWakes(t *testing.T) {
+	rb := newRing(t, 4096)
+	p := ringProducer(t, rb, 8)
+	g, err := producer.NewRingGate(rb, 0xfeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	ctx, cancel := context.WithCancel(t.Context())
+	src, err := pump.RingBuf[uint64](ctx, rb, pump.WithDrainInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOnCleanup(t, cancel, src)
+	for round := range 3 {
+		if err := g.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			ok, err := g.Reserved()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok {
+				break
+			}
+			if g.Ended() {
+				t.Fatalf("gate run ended before it reserved a record: %v", g.Wait())
+			}
+			runtime.Gosched()
+		}
+		run(t, p, 1)
+		select {
+		case v := <-src.C():
+			t.Fatalf("round %d: received %#x while the first record is reserved", round, v)
+		default:
+		}
+		if err := g.Open(); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []uint64{0xfeed, uint64(round)} {
+			if v, _ := recv(t, src.C()); v != want {
+				t.Fatalf("round %d: received %#x, want %#x", round, v, want)
+			}
+		}
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
