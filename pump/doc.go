@@ -156,10 +156,14 @@
 //
 // Queue and stack maps offer no readiness notification, so their pumps
 // poll: without sleeping while values come, then backing off from 50 µs,
-// doubling to 40 ms (WithPoll; DefaultPollMin, DefaultPollMax). An idle
-// poller at the defaults makes 25 polls a second, each costing about
-// 100 µs of CPU on that VM (mostly the OS wake-up), 0.22–0.43% of a core
-// in all (BenchmarkQueueIdle). A push made by this package's writers to the
+// doubling to 100 ms (WithPoll; DefaultPollMin, DefaultPollMax), the
+// ring pumps' drain interval too: an idle pump of any kind wakes 10 times a
+// second. What a wake-up costs is mostly the OS's and the hypervisor's,
+// and it varies: on that VM a bare time.Sleep(40ms) loop took 90 µs of
+// CPU per wake-up one day, 290 µs another. At 10 polls a second an idle
+// poller takes 0.22–0.32% of a core on the slow day (BenchmarkQueueIdle;
+// with the earlier 40 ms maximum, 25 polls a second: 0.22–0.43% on the
+// fast day, 0.56–0.77% on the slow one). A push made by this package's writers to the
 // same map in this process wakes the map's pollers at once (a value sent to
 // a QueueWriter arrives on a Queue pump in about 3.5–4 µs at the median,
 // BenchmarkWriterToSource), and a pop wakes writers waiting for room

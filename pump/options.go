@@ -48,7 +48,7 @@ const (
 	DefaultBatchSize     = 256
 	DefaultBatchAge      = time.Millisecond
 	DefaultPollMin       = 50 * time.Microsecond
-	DefaultPollMax       = 40 * time.Millisecond
+	DefaultPollMax       = 100 * time.Millisecond
 	DefaultDrainInterval = 100 * time.Millisecond
 	DefaultPerfBuffer    = 64 << 10
 )

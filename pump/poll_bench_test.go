@@ -119,7 +119,7 @@ func BenchmarkWriterToSource(b *testing.B) {
 // backoff, in percent of one core: the process's CPU time over a 500 ms
 // window with the pump, less the same window without it (baseline-%core).
 func BenchmarkQueueIdle(b *testing.B) {
-	const window = 500 * time.Millisecond
+	const window = time.Second
 	usage := func() float64 {
 		c0, t0 := cpuTime(b), time.Now()
 		time.Sleep(window)
