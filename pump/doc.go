@@ -148,6 +148,19 @@
 //     ns. Shorter runs (300,000 records) spread from 0.6× to 2.2× on this
 //     VM: producer, pump and consumer share two CPUs, and the producer's
 //     speed depends on how often it has to wake the reader.
+//     On a later, slower day (raw 170–360 ns per record), RingBuf lost
+//     records at 256 bytes in 7 of 21 runs (14,000–202,000 of 1,000,000;
+//     the commit before that day's changes in 1 of 6), batches and raw in
+//     none.
+//     A single-value pump is bounded by the channel: one value through a
+//     buffered Go channel costs 80–90 ns there with no BPF at all, a
+//     minimal ring-to-channel loop 115–145 ns, RingBuf 170–220 ns (the
+//     channel lock contended by a receiver draining as fast as the pump
+//     sends), while the producer alone writes a 256-byte record every
+//     150 ns. A producer that runs flat out for longer than the ring can
+//     absorb (254,000 such records in 64 MiB) outruns RingBuf, and leaves
+//     even a bare loop of one channel operation per value little margin;
+//     RingBufBatches (51–63 ns per record) keeps up.
 //   - Queue drain (BenchmarkQueueDrain, the pump started on a full queue,
 //     construction and every value timed, 4 runs): 0.92–1.01× a raw
 //     LookupAndDelete loop. The pump pops with its own bpf(2) call (see
