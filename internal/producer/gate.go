@@ -147,7 +147,7 @@ type uffdioZeropageArg struct {
 func (g *Gate) openFault() error {
 	fd, _, e := unix.Syscall(unix.SYS_USERFAULTFD, unix.O_CLOEXEC|unix.O_NONBLOCK, 0, 0)
 	if e != 0 {
-		return fmt.Errorf("userfaultfd: %w", e)
+		return fmt.Errorf("userfaultfd for kernel-mode faults (needs root, CAP_SYS_PTRACE or vm.unprivileged_userfaultfd=1): %w", e)
 	}
 	g.uffd = int(fd)
 	api := uffdioAPIArg{API: uffdAPI}
