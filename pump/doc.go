@@ -138,9 +138,9 @@
 //     allocations per record.
 //   - Producer-bound (a BPF producer running concurrently, a 64 MiB ring,
 //     BenchmarkRingProducer at -benchtime 1000000x, 11 runs): throughput
-//     against the raw consumer (blocking ReadInto), no record lost on any
-//     path. RingBufBatches: medians 1.04× / 1.06× / 1.08× at 16 / 64 /
-//     256 bytes (runs 0.81–1.17×, 0.77–1.27×, 0.84–1.22×); RingBuf with
+//     against the raw consumer (blocking ReadInto), no record lost in
+//     those runs. RingBufBatches: medians 1.04× / 1.06× / 1.08× at 16 /
+//     64 / 256 bytes (runs 0.81–1.17×, 0.77–1.27×, 0.84–1.22×); RingBuf with
 //     WithBuffer(1024): 1.18× / 1.06× / 1.04× (0.94–1.33×, 0.73–1.30×,
 //     0.84–1.06×). The runs under 0.95× (8 of 66) are runs in which the
 //     raw consumer was unusually fast (71–80 ns per record against its
@@ -149,18 +149,19 @@
 //     VM: producer, pump and consumer share two CPUs, and the producer's
 //     speed depends on how often it has to wake the reader.
 //     On a later, slower day (raw 170–360 ns per record), RingBuf lost
-//     records at 256 bytes in 7 of 21 runs (14,000–202,000 of 1,000,000;
-//     the commit before that day's changes in 1 of 6), batches and raw in
-//     none.
+//     records at 256 bytes in 7 of 21 runs (14,000–202,000 of 1,000,000),
+//     batches and raw in none; the code as it was before that day's
+//     changes lost records in 1 of 6 runs.
 //     A single-value pump is bounded by the channel: one value through a
 //     buffered Go channel costs 80–90 ns there with no BPF at all, a
 //     minimal ring-to-channel loop 115–145 ns, RingBuf 170–220 ns (the
 //     channel lock contended by a receiver draining as fast as the pump
 //     sends), while the producer alone writes a 256-byte record every
-//     150 ns. A producer that runs flat out for longer than the ring can
-//     absorb (254,000 such records in 64 MiB) outruns RingBuf, and leaves
-//     even a bare loop of one channel operation per value little margin;
-//     RingBufBatches (51–63 ns per record) keeps up.
+//     150 ns. A producer that runs flat out until its lead over RingBuf
+//     exceeds what the ring holds (254,000 such records in 64 MiB) makes
+//     it lose records, and leaves even a bare loop of one channel
+//     operation per value little margin; RingBufBatches (51–63 ns per
+//     record) keeps up.
 //   - Queue drain (BenchmarkQueueDrain, the pump started on a full queue,
 //     construction and every value timed, 4 runs): 0.92–1.01× a raw
 //     LookupAndDelete loop. The pump pops with its own bpf(2) call (see
@@ -170,8 +171,8 @@
 // Queue and stack maps offer no readiness notification, so their pumps
 // poll: without sleeping while values come, then backing off from 50 µs,
 // doubling to 100 ms (WithPoll; DefaultPollMin, DefaultPollMax), the
-// ring pumps' drain interval too: an idle pump of any kind wakes 10 times a
-// second. What a wake-up costs is mostly the OS's and the hypervisor's,
+// ring pumps' drain interval too: an idle source of any kind wakes 10
+// times a second. What a wake-up costs is mostly the OS's and the hypervisor's,
 // and it varies: on that VM a bare time.Sleep(40ms) loop took 90 µs of
 // CPU per wake-up one day, 290 µs another. At 10 polls a second an idle
 // poller takes 0.22–0.32% of a core on the slow day (BenchmarkQueueIdle;

@@ -6,7 +6,9 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 
@@ -14,11 +16,18 @@ import (
 	"github.com/bpfchan/bpfchan/internal/testenv"
 )
 
-// watchedFeed tells a test when a held drain first finds itself pending.
+// watchedFeed tells a test when a held drain first finds itself pending,
+// and counts the pump's waits.
 type watchedFeed struct {
 	feed
-	once sync.Once
-	pend chan struct{}
+	once  sync.Once
+	pend  chan struct{}
+	waits atomic.Int64
+}
+
+func (w *watchedFeed) wait(ctx context.Context) error {
+	w.waits.Add(1)
+	return w.feed.wait(ctx)
 }
 
 func (w *watchedFeed) pending() bool {
@@ -41,7 +50,7 @@ type heldRing struct {
 
 func newHeldRing(t *testing.T, ctx context.Context) *heldRing {
 	t.Helper()
-	testenv.RequireBPF(t)
+	testenv.RequireKernelFaults(t)
 	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.RingBuf, MaxEntries: 4096})
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +65,7 @@ func newHeldRing(t *testing.T, ctx context.Context) *heldRing {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.prod.Close() })
-	c, f, dec, err := openRing[uint64](ctx, "held ring pump", m, ringOpts, nil)
+	c, f, dec, err := openRing[uint64](ctx, "held ring pump", m, ringOpts, []Option{WithDrainInterval(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +88,7 @@ func newHeldRing(t *testing.T, ctx context.Context) *heldRing {
 		t.Fatal(err)
 	}
 	for {
-		ok, err := h.gate.Reserved()
+		ok, err := h.gate.Waiting()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,5 +160,34 @@ func TestRingCancelWhileReservedRecordPending(t *testing.T) {
 	}
 	if got := <-h.got; !slices.Equal(got, []uint64{0}) {
 		t.Fatalf("received %#x, want only the record before the reserved one", got)
+	}
+}
+
+// A reserved record does not keep a running pump busy: it parks once and
+// stays parked (no drain for an hour) while the record stays reserved,
+// however long the test keeps busy itself. A pump that took the reserved
+// record for a ready one would go round its loop thousands of times here.
+func TestRingReservedRecordParksPump(t *testing.T) {
+	h := newHeldRing(t, t.Context())
+	before := h.w.waits.Load()
+	for range 2000 {
+		if ok, err := h.gate.Waiting(); !ok || err != nil {
+			t.Fatalf("gate Waiting = %v, %v", ok, err)
+		}
+	}
+	if n := h.w.waits.Load() - before; n > 2 {
+		t.Fatalf("the pump went round %d times while a record stayed reserved", n)
+	}
+	if err := h.gate.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.gate.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := <-h.got, []uint64{0, 0xfeed, 1}; !slices.Equal(got, want) {
+		t.Fatalf("received %#x, want %#x", got, want)
 	}
 }

@@ -116,7 +116,7 @@ func BenchmarkWriterToSource(b *testing.B) {
 }
 
 // BenchmarkQueueIdle: the CPU an idle Queue pump uses at the default
-// backoff, in percent of one core: the process's CPU time over a 500 ms
+// backoff, in percent of one core: the process's CPU time over a 1 s
 // window with the pump, less the same window without it (baseline-%core).
 func BenchmarkQueueIdle(b *testing.B) {
 	const window = time.Second

@@ -1,10 +1,13 @@
 package producer
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -16,9 +19,15 @@ import (
 // run reserves an 8-byte record, writes a value into it, then reads a word
 // of user memory that is not there yet, and submits the record once the
 // read returns. The memory is registered with userfaultfd, so the read
-// sleeps in the page fault, holding no CPU, until Open supplies the page.
-// It is for tests of a reader that meets a record reserved but not yet
-// committed.
+// sleeps in the page fault, holding no CPU, until Open supplies the page
+// or Close closes the userfaultfd (the fault is then resolved with a zero
+// page). It is for tests of a reader that meets a record reserved but not
+// yet committed.
+//
+// The run's thread blocks every signal: a signal wakes a task waiting in a
+// kernel-mode fault on a userfaultfd page, and as the fault only gives up
+// for a fatal signal, the task would then spin in the kernel until the
+// page comes.
 //
 // The program is a sleepable BPF_PROG_TYPE_SYSCALL program (reading user
 // memory may sleep only there); the kernel must let it fault on memory a
@@ -38,12 +47,6 @@ type gateState struct {
 	Reserved uint32 // set by the program once it holds its record
 	_        uint32
 }
-
-// gateTries is how many times a run reads the gate's memory before it
-// submits anyway: a signal to the thread that runs the program ends a
-// wait in the page fault with EFAULT, so the program looks again; after
-// Close the read fails at once.
-const gateTries = 16
 
 // NewRingGate loads a Gate writing into the ring buffer rb; value is what
 // its records hold (a native-endian uint64).
@@ -88,18 +91,13 @@ func NewRingGate(rb *ebpf.Map, value uint64) (_ *Gate, err error) {
 		asm.StoreMem(asm.R7, 0, asm.R1, asm.DWord),
 		asm.StoreImm(asm.R8, 0, 1, asm.Word), // Reserved
 	}
-	for range gateTries {
-		insns = append(insns,
-			asm.Mov.Reg(asm.R1, asm.RFP),
-			asm.Add.Imm(asm.R1, -16),
-			asm.Mov.Imm(asm.R2, 8),
-			asm.LoadMem(asm.R3, asm.R6, 0, asm.DWord),
-			asm.FnCopyFromUser.Call(),
-			asm.JEq.Imm(asm.R0, 0, "submit"),
-		)
-	}
 	insns = append(insns,
-		asm.Mov.Reg(asm.R1, asm.R7).WithSymbol("submit"),
+		asm.Mov.Reg(asm.R1, asm.RFP),
+		asm.Add.Imm(asm.R1, -16),
+		asm.Mov.Imm(asm.R2, 8),
+		asm.LoadMem(asm.R3, asm.R6, 0, asm.DWord),
+		asm.FnCopyFromUser.Call(), // sleeps in the fault
+		asm.Mov.Reg(asm.R1, asm.R7),
 		asm.Mov.Imm(asm.R2, 0),
 		asm.FnRingbufSubmit.Call(),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("exit"),
@@ -129,8 +127,11 @@ const (
 // The ioctl numbers encode these sizes.
 var (
 	_ [24 - unsafe.Sizeof(uffdioAPIArg{})]byte
+	_ [unsafe.Sizeof(uffdioAPIArg{}) - 24]byte
 	_ [32 - unsafe.Sizeof(uffdioRegisterArg{})]byte
+	_ [unsafe.Sizeof(uffdioRegisterArg{}) - 32]byte
 	_ [32 - unsafe.Sizeof(uffdioZeropageArg{})]byte
+	_ [unsafe.Sizeof(uffdioZeropageArg{}) - 32]byte
 )
 
 type uffdioAPIArg struct{ API, Features, Ioctls uint64 }
@@ -199,6 +200,18 @@ func (g *Gate) Start() error {
 	g.run = r
 	go func() {
 		defer close(r.ended)
+		// The thread is ours until the goroutine ends, then the runtime
+		// discards it: its signal mask goes with it.
+		runtime.LockOSThread()
+		all := unix.Sigset_t{}
+		for i := range all.Val {
+			all.Val[i] = ^all.Val[i]
+		}
+		if err := unix.PthreadSigmask(unix.SIG_BLOCK, &all, nil); err != nil {
+			r.err = fmt.Errorf("run gate: block signals: %w", err)
+			return
+		}
+		r.tid.Store(int32(unix.Gettid()))
 		if _, err := g.prog.Run(&ebpf.RunOptions{Context: g.addr()}); err != nil {
 			r.err = fmt.Errorf("run gate: %w", err)
 		}
@@ -208,7 +221,38 @@ func (g *Gate) Start() error {
 
 type gateRun struct {
 	ended chan struct{}
-	err   error // set before ended is closed
+	tid   atomic.Int32 // the thread running the program
+	err   error        // set before ended is closed
+}
+
+// Waiting reports whether the run Start started holds its record reserved
+// and sleeps in the page fault: the program has reserved the record, and
+// its thread, still in the bpf(2) call, is asleep.
+func (g *Gate) Waiting() (bool, error) {
+	g.mu.Lock()
+	r := g.run
+	g.mu.Unlock()
+	if r == nil || r.tid.Load() == 0 {
+		return false, nil
+	}
+	var s gateState
+	if err := g.flag.Lookup(uint32(0), &s); err != nil {
+		return false, fmt.Errorf("read gate: %w", err)
+	}
+	if s.Reserved == 0 {
+		return false, nil
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/stat", r.tid.Load()))
+	if err != nil {
+		return false, nil // the run has ended
+	}
+	// "tid (comm) S ...": the state follows the last parenthesis.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return false, fmt.Errorf("read gate thread state: %q", stat)
+	}
+	state := stat[i+2]
+	return state == 'S' || state == 'D', nil
 }
 
 // Wait waits for the run Start started and returns its error.
@@ -229,7 +273,7 @@ func (g *Gate) Wait() error {
 }
 
 // Ended reports, without waiting, whether the run Start started has ended
-// (its result is for Wait).
+// (its result is for Wait; once Wait has taken it, Ended is false).
 func (g *Gate) Ended() bool {
 	g.mu.Lock()
 	r := g.run
@@ -243,16 +287,6 @@ func (g *Gate) Ended() bool {
 	default:
 		return false
 	}
-}
-
-// Reserved reports whether the current run holds its record reserved (or
-// has held it: it stays true after the submit, until the next Run).
-func (g *Gate) Reserved() (bool, error) {
-	var s gateState
-	if err := g.flag.Lookup(uint32(0), &s); err != nil {
-		return false, fmt.Errorf("read gate: %w", err)
-	}
-	return s.Reserved != 0, nil
 }
 
 // Open lets the current run submit its record: it supplies the page the

@@ -300,6 +300,7 @@ func nextBefore(t *testing.T, r *ringread.Reader, limit uintptr) []byte {
 func TestReservedRecord(t *testing.T) {
 	m := newRing(t, 4096)
 	r := open(t, m)
+	testenv.RequireKernelFaults(t)
 	g, err := producer.NewRingGate(m, 0xfeed)
 	if err != nil {
 		t.Fatal(err)
@@ -338,7 +339,7 @@ func TestReservedRecord(t *testing.T) {
 func waitReserved(t *testing.T, g *producer.Gate) {
 	t.Helper()
 	for {
-		ok, err := g.Reserved()
+		ok, err := g.Waiting()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 )
 
 // RequireEnv is the environment variable that turns a skip into a failure.
@@ -44,7 +45,37 @@ func bpfUnavailable() error {
 // skips for want of the kernel.
 func RequireBPF(tb testing.TB) {
 	tb.Helper()
-	err := bpfUnavailable()
+	require(tb, bpfUnavailable())
+}
+
+// RequireKernelFaults is RequireBPF for the tests whose BPF program sleeps
+// in a page fault that a userfaultfd handles (producer.Gate): besides BPF,
+// they need a userfaultfd that may handle the kernel's own faults (root,
+// CAP_SYS_PTRACE, or vm.unprivileged_userfaultfd=1; a container's root
+// often lacks CAP_SYS_PTRACE).
+func RequireKernelFaults(tb testing.TB) {
+	tb.Helper()
+	require(tb, bpfUnavailable())
+	uffdProbe.once.Do(func() {
+		fd, _, e := unix.Syscall(unix.SYS_USERFAULTFD, unix.O_CLOEXEC, 0, 0)
+		if e != 0 {
+			uffdProbe.err = fmt.Errorf("userfaultfd for kernel-mode faults (needs root, CAP_SYS_PTRACE or vm.unprivileged_userfaultfd=1): %w", e)
+			return
+		}
+		unix.Close(int(fd))
+	})
+	require(tb, uffdProbe.err)
+}
+
+var uffdProbe struct {
+	once sync.Once
+	err  error
+}
+
+// require skips tb when err says what is not permitted, or fails it under
+// BPFCHAN_REQUIRE_BPF=1.
+func require(tb testing.TB, err error) {
+	tb.Helper()
 	if err == nil {
 		return
 	}
