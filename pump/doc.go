@@ -99,9 +99,9 @@
 // function or a type's UnmarshalBinary gets a copy, valid until the next
 // record, that it may write to), and an empty ring is seen from one load,
 // with no syscall. The netpoller is edge-triggered, so the pump drains the
-// ring before it waits again. The space of each record goes back to the producer as soon
-// as the pump has read the next one; the last record read keeps its space
-// until the pump is about to sleep. Records submitted with
+// ring before it waits again. The space of each record goes back to the
+// producer as soon as the pump has read the next one; the last record read
+// keeps its space until the pump is about to sleep. Records submitted with
 // BPF_RB_NO_WAKEUP raise no event; a periodic drain (WithDrainInterval,
 // default 100 ms) delivers them. A perf pump blocks an OS thread in
 // cilium's reader (it has no netpoller integration).
@@ -177,9 +177,10 @@
 // CPU per wake-up one day, 290 µs another. At 10 polls a second an idle
 // poller takes 0.22–0.32% of a core on the slow day (BenchmarkQueueIdle;
 // with the earlier 40 ms maximum, 25 polls a second: 0.22–0.43% on the
-// fast day, 0.56–0.77% on the slow one). A push made by this package's writers to the
-// same map in this process wakes the map's pollers at once (a value sent to
-// a QueueWriter arrives on a Queue pump in about 3.5–4 µs at the median,
+// fast day, 0.56–0.77% on the slow one). A push made by this package's
+// writers to the same map in this process wakes the map's pollers at once
+// (a value sent to a QueueWriter arrives on a Queue pump in about 3.5–4 µs
+// at the median on the fast day, 6.9–7.1 µs on the slow one,
 // BenchmarkWriterToSource), and a pop wakes writers waiting for room
 // (FullBlock). A value pushed by a BPF program into an idle queue waits up
 // to the poll maximum.
