@@ -3,7 +3,6 @@ package pump
 import (
 	"context"
 	"errors"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -87,18 +86,8 @@ func newHeldRing(t *testing.T, ctx context.Context) *heldRing {
 	if err := h.gate.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		ok, err := h.gate.Waiting()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok {
-			break
-		}
-		if h.gate.Ended() {
-			t.Fatalf("gate run ended before it reserved a record: %v", h.gate.Wait())
-		}
-		runtime.Gosched()
+	if err := h.gate.AwaitWaiting(); err != nil {
+		t.Fatal(err)
 	}
 	if err := h.prod.Run(1); err != nil {
 		t.Fatal(err)

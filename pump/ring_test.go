@@ -507,18 +507,8 @@ func TestRingReservedRecordWakes(t *testing.T) {
 		if err := g.Start(); err != nil {
 			t.Fatal(err)
 		}
-		for {
-			ok, err := g.Waiting()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ok {
-				break
-			}
-			if g.Ended() {
-				t.Fatalf("gate run ended before it reserved a record: %v", g.Wait())
-			}
-			runtime.Gosched()
+		if err := g.AwaitWaiting(); err != nil {
+			t.Fatal(err)
 		}
 		run(t, p, 1)
 		select {

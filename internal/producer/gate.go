@@ -289,6 +289,23 @@ func (g *Gate) Ended() bool {
 	}
 }
 
+// AwaitWaiting returns once Waiting reports true, yielding the processor
+// between looks, or with an error if the run ended first.
+func (g *Gate) AwaitWaiting() error {
+	for {
+		ok, err := g.Waiting()
+		switch {
+		case err != nil:
+			return err
+		case ok:
+			return nil
+		case g.Ended():
+			return fmt.Errorf("gate run ended before it waited: %v", g.Wait())
+		}
+		runtime.Gosched()
+	}
+}
+
 // Open lets the current run submit its record: it supplies the page the
 // run waits for.
 func (g *Gate) Open() error {

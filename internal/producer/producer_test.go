@@ -3,7 +3,6 @@ package producer_test
 import (
 	"encoding/binary"
 	"os"
-	"runtime"
 	"testing"
 	"time"
 
@@ -199,18 +198,8 @@ func TestGate(t *testing.T) {
 		if err := g.Start(); err != nil {
 			t.Fatal(err)
 		}
-		for {
-			ok, err := g.Waiting()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ok {
-				break
-			}
-			if g.Ended() {
-				t.Fatalf("the run ended (%v) before it waited", g.Wait())
-			}
-			runtime.Gosched()
+		if err := g.AwaitWaiting(); err != nil {
+			t.Fatal(err)
 		}
 		if g.Ended() {
 			t.Fatalf("the run ended (%v) while it waited", g.Wait())

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"unsafe"
@@ -309,7 +308,9 @@ func TestReservedRecord(t *testing.T) {
 	if err := g.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitReserved(t, g)
+	if err := g.AwaitWaiting(); err != nil {
+		t.Fatal(err)
+	}
 	run(t, newProducer(t, m, 8), 1) // committed, behind the reserved one
 	if r.Ready() {
 		t.Fatal("Ready with the first record reserved")
@@ -333,24 +334,6 @@ func TestReservedRecord(t *testing.T) {
 		t.Fatalf("second record seq %d, want 0", got)
 	}
 	wantEmpty(t, r)
-}
-
-// waitReserved returns once the gate's current run holds its record.
-func waitReserved(t *testing.T, g *producer.Gate) {
-	t.Helper()
-	for {
-		ok, err := g.Waiting()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok {
-			return
-		}
-		if g.Ended() {
-			t.Fatalf("gate run ended before it reserved a record: %v", g.Wait())
-		}
-		runtime.Gosched()
-	}
 }
 
 // The mappings keep the kernel map alive after the caller closed its
