@@ -126,7 +126,7 @@ type pump[E any] struct {
 // feed fails.
 func (p *pump[E]) run(ctx context.Context) (err error) {
 	n := &p.h.cnt.n
-	held := false // hold was called: the next empty feed ends the pump
+	held := false // hold was called: the next empty feed not pending ends the pump
 	fresh := 0    // records looked for since Stats were last published
 	// The pauses of a held drain that is pending: from 10 µs, doubling to
 	// 1 ms (a reserved ring record is usually committed within
@@ -182,6 +182,7 @@ func (p *pump[E]) run(ctx context.Context) (err error) {
 				settle.Reset() // the last pause brought records
 				settled = n.Received
 			}
+			p.h.cnt.publish()
 			if err := p.pause(ctx, &settle); err != nil {
 				return err
 			}
