@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/bpfchan/bpfchan/internal/codec"
+	"github.com/bpfchan/bpfchan/internal/mapref"
 	"github.com/cilium/ebpf"
 )
 
@@ -19,8 +20,10 @@ var (
 	ErrFull = errors.New("map full")
 	// ErrEmpty: a queue or stack has no value to pop or peek.
 	ErrEmpty = errors.New("map empty")
-	// ErrClosed: the wrapper was closed.
-	ErrClosed = errors.New("map closed")
+	// ErrClosed: the map's descriptor is closed (the wrapper's after its
+	// Close, or the caller's before a handle cloned it). Every package of
+	// the module reports a closed map with this one sentinel.
+	ErrClosed = mapref.ErrClosed
 	// ErrInvalid: a validator rejected a value; wraps the validator's error.
 	ErrInvalid = errors.New("invalid value")
 	// ErrOutOfRange: an array index is not below the array's MaxEntries.
@@ -30,7 +33,9 @@ var (
 	ErrSizeMismatch = codec.ErrSize
 	// ErrMapType: the map's type does not fit the wrapper asked for (a queue
 	// opened as a hash map, a per-CPU map opened as Map, an unknown type).
-	ErrMapType = errors.New("unsupported map type")
+	// Every package of the module refuses a map of the wrong type with this
+	// one sentinel.
+	ErrMapType = mapref.ErrMapType
 	// ErrInvalidSize: a size parameter the kernel would refuse (a ring
 	// buffer size that is no power-of-two multiple of the page size, a key
 	// or value size left zero for a type whose size is known only per value).

@@ -12,8 +12,9 @@ import (
 // empty one maps.ErrEmpty, and a map closed under a running pump
 // maps.ErrClosed.
 var (
-	// ErrMapType: a nil map, or a map of the wrong type for the pump.
-	ErrMapType = errors.New("wrong map type")
+	// ErrMapType: a nil map, or a map of the wrong type for the pump. It is
+	// maps.ErrMapType.
+	ErrMapType = maps.ErrMapType
 	// ErrSize: the Go type's size does not match the map's (both are named).
 	ErrSize = codec.ErrSize
 	// ErrOption: an invalid option, or one the constructor does not take.

@@ -1,0 +1,13 @@
+// Package mapref is where every bpfchan handle meets the caller's map: it
+// names a kernel map the one way every error of the module does,
+//
+//	Queue map "work" (id 17)
+//
+// (cilium's name of the type, the kernel's name of the map, its ID; a map
+// made without a name is `Queue map (id 17)`), and it takes the clone of the
+// caller's *ebpf.Map that each handle owns (DESIGN rule 1), refusing a nil
+// map or one already closed with an error matching [ErrClosed].
+//
+// The sentinels defined here are the module's: package maps re-exports them
+// (maps.ErrClosed, maps.ErrMapType), so one value matches in every package.
+package mapref
