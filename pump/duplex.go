@@ -2,7 +2,6 @@ package pump
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 
 	"github.com/cilium/ebpf"
@@ -42,20 +41,14 @@ func (d *Duplex[T]) Peek() (T, error) { return d.in.Peek() }
 // completed are pushed, then what the map holds is delivered on Out() (so a
 // consumer must keep receiving), then Out() closes.
 func (d *Duplex[T]) Close() error {
-	return join(d.in.Close(), d.out.Close())
+	return firstErr(d.in.Close(), d.out.Close())
 }
 
-// Wait waits for both directions and returns their errors joined (once,
-// when both stopped for the same cause).
+// Wait waits for both directions and returns the error that stopped the
+// Duplex: the first failure (the other direction was cancelled with it),
+// context.Cause(ctx) after a cancel, nil after Close.
 func (d *Duplex[T]) Wait() error {
-	return join(d.in.Wait(), d.out.Wait())
-}
-
-func join(a, b error) error {
-	if a == b {
-		return a
-	}
-	return errors.Join(a, b)
+	return firstErr(d.in.Wait(), d.out.Wait())
 }
 
 // Stats sums both directions' counters; InStats and OutStats give each.
@@ -83,21 +76,29 @@ func StackChannel[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Dup
 }
 
 func newDuplex[T any](ctx context.Context, what string, m *ebpf.Map, typ ebpf.MapType, opts []Option) (*Duplex[T], error) {
-	mi, err := check(ctx, what, m, typ)
-	if err != nil {
-		return nil, err
-	}
 	c, err := newConfig(what, duplexOpts, opts)
 	if err != nil {
 		return nil, err
 	}
-	out, f, dec, err := newPopSource[T](what, m, mi, c)
+	// Each direction owns a clone of its own.
+	mo, err := claim(ctx, what, m, typ)
 	if err != nil {
 		return nil, err
 	}
-	in := &Sink[T]{}
-	w, err := newWriter(what, m, mi, c, in)
+	out, f, dec, err := newPopSource[T](what, mo, c)
 	if err != nil {
+		mo.m.Close()
+		return nil, err
+	}
+	mi, err := claim(ctx, what, m, typ)
+	if err != nil {
+		f.close()
+		return nil, err
+	}
+	in := &Sink[T]{}
+	w, err := newWriter(what, mi, c, in)
+	if err != nil {
+		mi.m.Close()
 		f.close()
 		return nil, err
 	}

@@ -149,7 +149,10 @@ func ExampleQueueWriter() {
 	}
 	close(w.C()) // no more; Wait returns once every value is pushed
 	fmt.Println(w.Wait())
-	front := must(w.Peek())
+	var front uint64
+	if err := q.Lookup(nil, &front); err != nil { // peek at the queue's front
+		log.Fatal(err)
+	}
 	st := w.Stats()
 	fmt.Println(front, st.Delivered, st.Dropped)
 	// Output:
@@ -167,7 +170,10 @@ func ExampleStackWriter() {
 	w.C() <- 1
 	w.C() <- 2
 	fmt.Println(w.Close()) // pushes what was sent, without closing C()
-	top := must(w.Peek())
+	var top uint64
+	if err := s.Lookup(nil, &top); err != nil { // peek at the stack's top
+		log.Fatal(err)
+	}
 	fmt.Println(top)
 	// Output:
 	// <nil>

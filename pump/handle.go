@@ -123,6 +123,17 @@ func (l *latch) isSet() bool {
 	}
 }
 
+// firstErr returns the first non-nil error (one error is one line: no
+// errors.Join in what users see).
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // guard runs a user callback, turning a panic into an error carrying the
 // panic value.
 func guard(what string, f func() error) (err error) {

@@ -2,6 +2,7 @@ package pump_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/bpfchan/bpfchan/internal/producer"
 	"github.com/bpfchan/bpfchan/internal/testenv"
+	"github.com/bpfchan/bpfchan/pump"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -100,4 +102,17 @@ func closeOnCleanup(tb testing.TB, cancel context.CancelFunc, s stopper) {
 		cancel()
 		s.Wait()
 	})
+}
+
+// awaitDelivered returns once the sink has pushed n values (its Stats are
+// published after every push), or fails after failAfter.
+func awaitDelivered[T any](tb testing.TB, s *pump.Sink[T], n uint64) {
+	tb.Helper()
+	deadline := time.Now().Add(failAfter)
+	for s.Stats().Delivered < n {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%d values pushed after %v, want %d", s.Stats().Delivered, failAfter, n)
+		}
+		runtime.Gosched()
+	}
 }

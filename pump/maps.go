@@ -2,55 +2,62 @@ package pump
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
-	"syscall"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/bpfchan/bpfchan/internal/mapref"
 )
 
-// mapInfo is what a pump knows about its map: how to name it in errors and
-// its kernel ID (which keys the same-process wake-ups).
+// mapInfo is what a pump knows about its map: its clone, which the pump
+// owns and closes when it stops (DESIGN rule 1), how to name it in errors,
+// and its kernel ID (which keys the same-process wake-ups and the reader
+// registry).
 type mapInfo struct {
-	name string // e.g. `RingBuf map "events" (id 12)`
+	m    *ebpf.Map // the pump's own clone of the caller's map
+	name string    // e.g. `RingBuf map "events" (id 12)`
 	id   uint32
 }
 
-// check validates the arguments every constructor shares: a live ctx and a
-// map of one of the wanted types.
-func check(ctx context.Context, what string, m *ebpf.Map, want ...ebpf.MapType) (mapInfo, error) {
+// claim validates the arguments every constructor shares (a live ctx, a
+// live map of one of the wanted types) and takes the pump's clone of m.
+// The caller closes mi.m when a later check fails.
+func claim(ctx context.Context, what string, m *ebpf.Map, want ...ebpf.MapType) (mapInfo, error) {
 	if err := context.Cause(ctx); err != nil {
 		return mapInfo{}, fmt.Errorf("%s: %w", what, err)
 	}
 	if m == nil {
-		return mapInfo{}, fmt.Errorf("%s: nil map, want %v: %w", what, want[0], ErrMapType)
+		return mapInfo{}, fmt.Errorf("%s: nil map, want a %v map: %w", what, want[0], ErrMapType)
 	}
-	info, err := m.Info()
+	ref, err := mapref.Describe(m)
 	if err != nil {
-		return mapInfo{}, fmt.Errorf("%s: inspect %v map: %w", what, m.Type(), closedErr(err))
+		return mapInfo{}, fmt.Errorf("%s: %w", what, err)
 	}
-	mi := mapInfo{name: fmt.Sprintf("%v map %q", m.Type(), info.Name)}
-	if id, ok := info.ID(); ok {
-		mi.id = uint32(id)
-		mi.name = fmt.Sprintf("%v map %q (id %d)", m.Type(), info.Name, id)
+	if !typeIn(m.Type(), want) {
+		return mapInfo{}, fmt.Errorf("%s: %v: want a %v map: %w", what, ref, want[0], ErrMapType)
 	}
-	for _, t := range want {
-		if m.Type() == t {
-			return mi, nil
+	c, ref, err := mapref.Clone(m)
+	if err != nil {
+		return mapInfo{}, fmt.Errorf("%s: %w", what, err)
+	}
+	return mapInfo{m: c, name: ref.String(), id: ref.ID}, nil
+}
+
+func typeIn(t ebpf.MapType, want []ebpf.MapType) bool {
+	for _, w := range want {
+		if t == w {
+			return true
 		}
 	}
-	return mi, fmt.Errorf("%s: %s: want a %v map: %w", what, mi.name, want[0], ErrMapType)
+	return false
 }
 
 // closedErr marks the errors of a closed map descriptor with maps.ErrClosed.
-func closedErr(err error) error {
-	if errors.Is(err, syscall.EBADF) {
-		return fmt.Errorf("%w: %w", errClosed, err)
-	}
-	return err
-}
+func closedErr(err error) error { return mapref.Closed(err) }
 
+// errWrongFunc is the ErrOption error of a WithDecoder or WithEncoder
+// function of the wrong type.
 func errWrongFunc[E any](what, opt string, f any) error {
-	return fmt.Errorf("%s: %s given a %T, this pump's values are %v", what, opt, f, reflect.TypeFor[E]())
+	return fmt.Errorf("%s: %s given a %T, this pump's values are %v: %w", what, opt, f, reflect.TypeFor[E](), ErrOption)
 }

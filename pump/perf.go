@@ -15,42 +15,84 @@ import (
 // array m through cilium's perf.Reader and sends each sample, decoded into
 // T, on C(). The kernel pads samples to 8 bytes: a sample decodes when it is
 // at least the size of T and less than 8 bytes longer; other sizes are
-// counted in Stats.DecodeErrors. Samples the kernel reports lost (a full
-// per-CPU buffer) are counted in Stats.LostSamples. Samples are in order per
-// CPU only: those written on different CPUs arrive in no defined order.
-// Only one pump may read a perf array at a time (ErrBusy).
+// counted in Stats.DecodeErrors. Samples are in order per CPU only: those
+// written on different CPUs arrive in no defined order ([PerfSamples] tells
+// each sample's CPU). Only one pump may read a perf array at a time
+// (ErrBusy).
+//
+// Samples the kernel could not write (a full per-CPU buffer) are counted in
+// Stats.LostSamples, but the kernel reports such a loss only with the next
+// sample that fits in that CPU's buffer: losses at the very end of a burst
+// show once a later sample is written, and a graceful Close reads the
+// buffers once more to count what was reported by then.
 //
 // Options: WithBuffer, WithOverflow, WithDecoder, WithPerfBuffer,
 // WithWakeupEvents, WithDrainInterval. Unlike a ring-buffer pump, an idle
 // perf pump blocks an OS thread in epoll_wait (cilium's reader has no
 // netpoller integration).
 func Perf[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[T], error) {
-	const what = "perf pump"
-	r, err := openReader[T](ctx, what, m, ebpf.PerfEventArray, perfOpts, opts)
+	r, f, err := openPerf[T](ctx, "perf pump", m, opts)
 	if err != nil {
 		return nil, err
 	}
-	mi, c, dec, release := r.mi, r.c, r.dec, r.release
+	s := &Source[T]{}
+	f.n = &s.h.cnt
+	start(ctx, r.c, f, r.dec, newSingle(r.c, s), s)
+	return s, nil
+}
+
+// Sample is a perf sample with the CPU whose buffer it came from: samples of
+// one CPU arrive in the order they were written, so a consumer that needs
+// an order across CPUs sorts by a timestamp of its own within each CPU's
+// stream.
+type Sample[T any] struct {
+	CPU   int
+	Value T
+}
+
+// PerfSamples is Perf delivering each value with the CPU it was written on.
+// A WithDecoder function decodes T, as for Perf.
+func PerfSamples[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[Sample[T]], error) {
+	r, f, err := openPerf[T](ctx, "perf pump", m, opts)
+	if err != nil {
+		return nil, err
+	}
+	dec := func(b []byte, v *Sample[T]) error {
+		v.CPU = f.rec.CPU
+		return r.dec(b, &v.Value)
+	}
+	c := r.c
+	c.decoder = dec // not the codec's direct copy: the CPU is set per sample
+	s := &Source[Sample[T]]{}
+	f.n = &s.h.cnt
+	start(ctx, c, f, dec, newSingle(c, s), s)
+	return s, nil
+}
+
+func openPerf[T any](ctx context.Context, what string, m *ebpf.Map, opts []Option) (reader[T], *perfFeed, error) {
+	r, err := openReader[T](ctx, what, m, ebpf.PerfEventArray, perfOpts, opts)
+	if err != nil {
+		return r, nil, err
+	}
 	if size := r.size; size > 0 {
 		// Trim the kernel's padding (DESIGN rule 6).
-		exact := dec
-		dec = func(b []byte, v *T) error {
+		exact := r.dec
+		r.dec = func(b []byte, v *T) error {
 			if len(b) >= size && len(b) < size+8 {
 				b = b[:size]
 			}
 			return exact(b, v)
 		}
 	}
-	rd, err := perf.NewReaderWithOptions(m, c.perfBytes, perf.ReaderOptions{WakeupEvents: c.wakeup})
+	rd, err := perf.NewReaderWithOptions(r.mi.m, r.c.perfBytes, perf.ReaderOptions{WakeupEvents: r.c.wakeup})
 	if err != nil {
-		release()
-		return nil, fmt.Errorf("%s: open reader on %s: %w", what, mi.name, err)
+		r.release()
+		r.mi.m.Close()
+		return r, nil, fmt.Errorf("%s: open reader on %s: %w", what, r.mi.name, err)
 	}
 	rd.SetDeadline(pastDeadline) // next never blocks; wait sets its own deadline
-	s := &Source[T]{}
-	f := &perfFeed{m: m, name: mi.name, rd: rd, drain: c.drain, n: &s.h.cnt, release: release, interrupted: newLatch()}
-	start(ctx, c, f, dec, newSingle(c, s), s)
-	return s, nil
+	f := &perfFeed{m: r.mi.m, name: r.mi.name, rd: rd, drain: r.c.drain, release: r.release, interrupted: newLatch()}
+	return r, f, nil
 }
 
 // perfFeed drains cilium's perf reader with a deadline in the past, and
@@ -105,7 +147,7 @@ func (f *perfFeed) next() ([]byte, bool, error) {
 
 func (f *perfFeed) wait(context.Context) error {
 	if f.interrupted.isSet() {
-		return errInterrupted
+		return nil
 	}
 	f.rd.SetDeadline(time.Now().Add(f.drain))
 	err := f.rd.ReadInto(&f.rec)
@@ -114,15 +156,7 @@ func (f *perfFeed) wait(context.Context) error {
 	case err == nil:
 		f.hasRec = true
 	case errors.Is(err, perf.ErrFlushed):
-		if f.interrupted.isSet() {
-			return errInterrupted
-		}
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		if f.m.FD() < 0 {
-			// cilium's reader keeps its own copy of the map: the periodic
-			// drain is where a map the caller closed is noticed.
-			return fmt.Errorf("read %s: %w", f.name, errClosed)
-		}
 	default:
 		return fmt.Errorf("wait for %s: %w", f.name, closedErr(err))
 	}
@@ -152,5 +186,5 @@ func (f *perfFeed) pending() bool { return false }
 
 func (f *perfFeed) close() error {
 	defer f.release()
-	return f.rd.Close()
+	return firstErr(f.rd.Close(), f.m.Close())
 }

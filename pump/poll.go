@@ -3,12 +3,13 @@ package pump
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/bpfchan/bpfchan/internal/backoff"
+	"github.com/bpfchan/bpfchan/internal/netpoll"
 	"github.com/bpfchan/bpfchan/internal/wake"
 )
 
@@ -36,57 +37,76 @@ func Stack[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[T],
 }
 
 func popSource[T any](ctx context.Context, what string, m *ebpf.Map, typ ebpf.MapType, opts []Option) (*Source[T], error) {
-	mi, err := check(ctx, what, m, typ)
-	if err != nil {
-		return nil, err
-	}
 	c, err := newConfig(what, pollOpts, opts)
 	if err != nil {
 		return nil, err
 	}
-	s, f, dec, err := newPopSource[T](what, m, mi, c)
+	mi, err := claim(ctx, what, m, typ)
 	if err != nil {
+		return nil, err
+	}
+	s, f, dec, err := newPopSource[T](what, mi, c)
+	if err != nil {
+		mi.m.Close()
 		return nil, err
 	}
 	start(ctx, c, f, dec, newSingle(c, s), s)
 	return s, nil
 }
 
-func newPopSource[T any](what string, m *ebpf.Map, mi mapInfo, c config) (*Source[T], *popFeed, func([]byte, *T) error, error) {
+// newPopSource makes the source and the feed that pops mi's map (the
+// pump's clone, which the feed closes when it stops).
+func newPopSource[T any](what string, mi mapInfo, c config) (*Source[T], *popFeed, func([]byte, *T) error, error) {
 	dec, size, err := decoderFor[T](c, mi.name)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %s: %w", what, mi.name, err)
 	}
-	if size >= 0 && size != int(m.ValueSize()) {
+	vs := mi.m.ValueSize()
+	if size >= 0 && size != int(vs) {
 		return nil, nil, nil, fmt.Errorf("%s: %s: value size: Go type %T is %d bytes, map has %d: %w",
-			what, mi.name, *new(T), size, m.ValueSize(), ErrSize)
+			what, mi.name, *new(T), size, vs, ErrSize)
 	}
 	s := &Source[T]{}
 	f := &popFeed{
-		m:      m,
+		m:      mi.m,
 		name:   mi.name,
-		buf:    make([]byte, max(m.ValueSize(), 1)),
-		pushed: wake.Register(mi.id, wake.Pushed),
-		popped: wake.Register(mi.id, wake.Popped),
-		sleep:  backoff.Sleeper{Backoff: backoff.Backoff{Min: c.pollMin, Max: c.pollMax}},
-		stop:   newLatch(),
+		buf:    make([]byte, max(vs, 1)),
+		peeked: make([]byte, max(vs, 1)),
 		n:      &s.h.cnt,
 	}
+	// The process's waiting goroutine peeks at the map while the pump
+	// waits, from the WithPoll minimum doubling to the maximum, and wakes
+	// the pump only when a value is there: idle pollers share its timer.
+	f.reg, err = netpoll.Register(netpoll.Spec{FD: -1, Ready: f.peek, Min: c.pollMin, Max: c.pollMax})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: poll %s: %w", what, mi.name, err)
+	}
+	f.pushed = wake.Register(mi.id, wake.Pushed)
+	f.popped = wake.Register(mi.id, wake.Popped)
 	return s, f, dec, nil
 }
 
-// popFeed polls a queue or stack with LookupAndDelete.
+// popFeed pops a queue or stack with LOOKUP_AND_DELETE, and waits for it
+// through the process's waiting goroutine, which peeks.
 type popFeed struct {
-	m      *ebpf.Map
+	m      *ebpf.Map // the pump's clone
 	name   string
 	buf    []byte
 	attr   popAttr
+	reg    *netpoll.Reg
 	pushed *wake.Signal // our writers pushed: look now
 	popped *wake.Signal // we made room: tell waiting writers
 	armed  <-chan struct{}
-	sleep  backoff.Sleeper
-	stop   *latch
 	n      *counters
+	found  bool // a pop found a value since the last wait
+
+	// The waiting goroutine's peeks, with their own buffer and attribute;
+	// counted here and folded into the pump's Polls and EmptyPolls when
+	// it wakes.
+	peeked     []byte
+	peekAttr   popAttr
+	peeks      atomic.Uint64
+	emptyPeeks atomic.Uint64
 
 	held   bool   // graceful stop: pop at most budget more values
 	budget uint32 // pops left: the map cannot hold more than MaxEntries
@@ -109,7 +129,7 @@ func (f *popFeed) next() ([]byte, bool, error) {
 	f.busy = false
 	switch {
 	case err == 0:
-		f.sleep.Reset()
+		f.found = true
 		f.popped.Notify()
 		return f.buf, true, nil
 	case err == unix.EBUSY:
@@ -117,7 +137,7 @@ func (f *popFeed) next() ([]byte, bool, error) {
 		// gives up on a suspected deadlock, or after a long wait (a
 		// holder on a vCPU the hypervisor descheduled): nothing was
 		// popped. Look again after the backoff, like for an empty map;
-		// a held drain looks again after a pause (pending).
+		// a held drain waits too and looks again (pending).
 		f.busy = true
 		if f.held {
 			f.budget++
@@ -173,28 +193,36 @@ func (f *popFeed) pop() unix.Errno {
 	return e
 }
 
-func (f *popFeed) wait(ctx context.Context) error {
-	switch f.sleep.Sleep(ctx, f.armed, f.stop.c) {
-	case backoff.Woken:
-		f.sleep.Reset()
-	case backoff.Stopped:
-		return errInterrupted
-	case backoff.Cancelled:
-		return context.Cause(ctx)
+// peek is the waiting goroutine's look: whether the map holds a value.
+func (f *popFeed) peek() bool {
+	f.peekAttr.fd = uint32(f.m.FD())
+	f.peekAttr.value = unsafe.Pointer(&f.peeked[0])
+	_, _, e := unix.Syscall(unix.SYS_BPF, unix.BPF_MAP_LOOKUP_ELEM, uintptr(unsafe.Pointer(&f.peekAttr)), unsafe.Sizeof(f.peekAttr))
+	f.peeks.Add(1)
+	if e != 0 {
+		f.emptyPeeks.Add(1)
 	}
-	f.armed = nil
-	return nil
+	return e == 0
 }
 
-func (f *popFeed) interrupt() { f.stop.set() }
+func (f *popFeed) wait(ctx context.Context) error {
+	err := f.reg.Wait(ctx, f.armed, f.found)
+	f.armed, f.found = nil, false
+	f.n.n.Polls += f.peeks.Swap(0)
+	f.n.n.EmptyPolls += f.emptyPeeks.Swap(0)
+	return err
+}
+
+func (f *popFeed) interrupt() { f.reg.Interrupt() }
 
 // hold limits the rest of the drain to as many pops as the map can hold.
 func (f *popFeed) hold() { f.held, f.budget = true, f.m.MaxEntries() }
 
 func (f *popFeed) pending() bool { return f.held && f.busy }
 
+// close unregisters the feed before it closes the clone the peeks use.
 func (f *popFeed) close() error {
 	f.pushed.Release()
 	f.popped.Release()
-	return nil
+	return firstErr(f.reg.Close(), f.m.Close())
 }

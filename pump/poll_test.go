@@ -145,21 +145,26 @@ func TestWriterOrder(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if _, err := w.Peek(); !errors.Is(err, maps.ErrEmpty) {
+				t.Fatalf("Peek on empty: %v, want ErrEmpty", err)
+			}
 			for i := range uint64(20) {
 				w.C() <- i
+			}
+			awaitDelivered(t, w, 20)
+			if v, err := w.Peek(); err != nil || v != tc.want[0] {
+				t.Fatalf("Peek: %d, %v; want %d", v, err, tc.want[0])
 			}
 			close(w.C())
 			if err := w.Wait(); err != nil {
 				t.Fatal(err)
 			}
-			if v, err := w.Peek(); err != nil || v != tc.want[0] {
-				t.Fatalf("Peek: %d, %v; want %d", v, err, tc.want[0])
+			// A stopped sink has released its clone of the map.
+			if _, err := w.Peek(); !errors.Is(err, maps.ErrClosed) {
+				t.Fatalf("Peek after the sink stopped: %v, want ErrClosed", err)
 			}
 			if got := popAll(t, m); !slices.Equal(got, tc.want) {
 				t.Fatalf("got %v, want %v", got, tc.want)
-			}
-			if _, err := w.Peek(); !errors.Is(err, maps.ErrEmpty) {
-				t.Fatalf("Peek on empty: %v, want ErrEmpty", err)
 			}
 			if st := w.Stats(); st.Received != 20 || st.Delivered != 20 {
 				t.Fatalf("stats %+v, want 20 received and delivered", st)
@@ -405,16 +410,18 @@ func TestWriterEncoder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range []int{1, -1, 99, 2} {
+	w.C() <- 1
+	awaitDelivered(t, w, 1)
+	if v, err := w.Peek(); err != nil || v != 1 {
+		t.Fatalf("Peek: %d, %v; want 1 (decoded with WithDecoder)", v, err)
+	}
+	for _, v := range []int{-1, 99, 2} {
 		w.C() <- v
 	}
 	w.C() <- 666
 	err = w.Wait()
 	if !errors.Is(err, pump.ErrPanic) || !strings.Contains(err.Error(), "encoder boom") {
 		t.Fatalf("Wait: %v, want ErrPanic carrying the value", err)
-	}
-	if v, err := w.Peek(); err != nil || v != 1 {
-		t.Fatalf("Peek: %d, %v; want 1 (decoded with WithDecoder)", v, err)
 	}
 	if got := popAll(t, m); !slices.Equal(got, []uint64{1, 2}) {
 		t.Fatalf("queue holds %v, want [1 2]", got)

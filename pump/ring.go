@@ -2,11 +2,12 @@ package pump
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfchan/bpfchan/internal/codec"
 	"github.com/bpfchan/bpfchan/internal/netpoll"
@@ -18,11 +19,11 @@ import (
 // the records' (a record of another size is counted in Stats.DecodeErrors),
 // unless WithDecoder is given.
 //
-// An idle pump parks in Go's netpoller: it holds no OS thread, and wakes
-// only for the periodic drain that picks up records written with
-// BPF_RB_NO_WAKEUP (WithDrainInterval; by default 10 times a second, a
-// look at the ring's positions). Only one pump may read a ring at a time
-// (ErrBusy); several consumers share its C().
+// An idle pump parks on a channel: it holds no OS thread and no timer; the
+// process's one waiting goroutine wakes it for a record, and looks at the
+// ring's positions every drain interval for records written with
+// BPF_RB_NO_WAKEUP (WithDrainInterval; DefaultDrainInterval). Only one pump
+// may read a ring at a time (ErrBusy); several consumers share its C().
 //
 // Options: WithBuffer, WithOverflow, WithDecoder, WithDrainInterval.
 func RingBuf[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Source[T], error) {
@@ -57,28 +58,30 @@ func openRing[T any](ctx context.Context, what string, m *ebpf.Map, accepted []s
 	if err != nil {
 		return r.c, nil, nil, err
 	}
-	c, dec, release := r.c, r.dec, r.release
 	cd, err := codec.For[T]()
-	inPlace := c.decoder == nil && err == nil && cd.ReadOnly()
-	f, err := newRingFeed(m, r.mi, c.drain, !inPlace)
+	inPlace := r.c.decoder == nil && err == nil && cd.ReadOnly()
+	f, err := newRingFeed(r.mi, r.c.drain, !inPlace)
 	if err != nil {
-		release()
-		return c, nil, nil, fmt.Errorf("%s: %w", what, err)
+		r.release()
+		r.mi.m.Close()
+		return r.c, nil, nil, fmt.Errorf("%s: %w", what, err)
 	}
-	f.release = release
-	return c, f, dec, nil
+	f.release = r.release
+	return r.c, f, r.dec, nil
 }
 
 // ringFeed reads a ring buffer through its shared memory (internal/ringread:
 // records decoded in place, no syscall to find the ring empty) and waits
-// for it in the netpoller.
+// for it through the process's one waiting goroutine (internal/netpoll).
 type ringFeed struct {
-	m     *ebpf.Map
-	name  string
-	rd    *ringread.Reader
-	w     *netpoll.Waiter
-	ready func() bool
-	drain time.Duration
+	m    *ebpf.Map // the pump's clone
+	name string
+	rd   *ringread.Reader
+	reg  *netpoll.Reg
+
+	// parked is the read position when the pump last went to wait: the
+	// loop's periodic look wakes the pump when the producer is past it.
+	parked atomic.Uint64
 
 	release func() // gives up the map's reader registration
 
@@ -94,21 +97,29 @@ type ringFeed struct {
 	held bool // graceful stop: read only up to until
 	// until is the ring's producer position when hold was called, and
 	// before that a position the reader never takes.
-	until uintptr
+	until uint64
 }
 
-func newRingFeed(m *ebpf.Map, mi mapInfo, drain time.Duration, copyOut bool) (*ringFeed, error) {
-	rd, err := ringread.Open(m)
+// newRingFeed maps mi's ring and registers its descriptor with the
+// process's waiting goroutine; the periodic look comes every drain.
+func newRingFeed(mi mapInfo, drain time.Duration, copyOut bool) (*ringFeed, error) {
+	rd, err := ringread.Open(mi.m)
 	if err != nil {
 		return nil, fmt.Errorf("open reader on %s: %w", mi.name, err)
 	}
-	w, err := netpoll.New(m.FD(), mi.name)
+	f := &ringFeed{m: mi.m, name: mi.name, rd: rd, copyOut: copyOut, until: ^uint64(0)} // Pos is never ^0
+	f.parked.Store(rd.Pos())
+	f.reg, err = netpoll.Register(netpoll.Spec{
+		FD:     mi.m.FD(),
+		Events: unix.EPOLLIN,
+		Ready:  func() bool { return f.rd.Head() != f.parked.Load() },
+		Min:    drain,
+		Max:    drain,
+	})
 	if err != nil {
 		rd.Close()
-		return nil, err
+		return nil, fmt.Errorf("wait for %s: %w", mi.name, err)
 	}
-	f := &ringFeed{m: m, name: mi.name, rd: rd, w: w, drain: drain, copyOut: copyOut, until: ^uintptr(0)} // Pos is never ^0
-	f.ready = f.rd.Ready
 	return f, nil
 }
 
@@ -124,7 +135,7 @@ func (f *ringFeed) next() ([]byte, bool, error) {
 	return rec, ok, nil
 }
 
-func (f *ringFeed) wait(context.Context) error {
+func (f *ringFeed) wait(ctx context.Context) error {
 	// Before sleeping, linger a moment with the position unpublished: a
 	// live producer has usually written more by then, and it sends no
 	// wake-up while we have not published that we caught up.
@@ -132,21 +143,22 @@ func (f *ringFeed) wait(context.Context) error {
 		return nil
 	}
 	f.rd.Publish()
-	ok, err := f.w.Wait(f.ready, f.drain)
-	switch {
-	case errors.Is(err, netpoll.ErrInterrupted):
-		return errInterrupted
-	case err != nil:
-		return fmt.Errorf("wait for %s: %w", f.name, err)
-	case !ok && f.m.FD() < 0:
-		// The periodic drain is also where a ring whose map the caller
-		// closed under the pump is noticed.
-		return fmt.Errorf("read %s: %w", f.name, errClosed)
-	}
-	return nil
+	return parkRing(ctx, f.reg, f.rd, &f.parked)
 }
 
-func (f *ringFeed) interrupt() { f.w.Interrupt() }
+// parkRing waits for a ring's next record: it arms rd's registration, looks
+// once more (a record committed before the arm woke nobody), and parks.
+func parkRing(ctx context.Context, reg *netpoll.Reg, rd *ringread.Reader, parked *atomic.Uint64) error {
+	parked.Store(rd.Pos())
+	reg.Arm(false)
+	if rd.Ready() {
+		reg.Disarm()
+		return nil
+	}
+	return reg.Park(ctx, nil)
+}
+
+func (f *ringFeed) interrupt() { f.reg.Interrupt() }
 
 // hold limits the rest of the drain to the records the ring holds now
 // (reserved ones included: they are delivered once committed).
@@ -155,7 +167,9 @@ func (f *ringFeed) hold() { f.held, f.until = true, f.rd.Head() }
 // pending: the drain stopped short of until at a record still reserved.
 func (f *ringFeed) pending() bool { return f.held && f.rd.Pos() != f.until }
 
+// close unregisters the ring before it unmaps it (the waiting goroutine's
+// look reads the producer's page), then closes the clone.
 func (f *ringFeed) close() error {
 	defer f.release()
-	return errors.Join(f.w.Close(), f.rd.Close())
+	return firstErr(f.reg.Close(), f.rd.Close(), f.m.Close())
 }

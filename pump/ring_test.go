@@ -363,7 +363,7 @@ func threads(t *testing.T) int {
 	return len(ents)
 }
 
-// waitParked returns once a goroutine is parked in netpoll.Waiter.Wait (an
+// waitParked returns once a goroutine is parked in netpoll.(*Reg).Park (an
 // idle ring pump), or fails after failAfter.
 func waitParked(t *testing.T) {
 	t.Helper()
@@ -372,7 +372,7 @@ func waitParked(t *testing.T) {
 	for {
 		st := string(buf[:runtime.Stack(buf, true)])
 		for _, g := range strings.Split(st, "\n\n") {
-			if strings.Contains(g, "[IO wait") && strings.Contains(g, "netpoll.(*Waiter).Wait") {
+			if strings.Contains(g, "[select") && strings.Contains(g, "netpoll.(*Reg).Park") {
 				return
 			}
 		}

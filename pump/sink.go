@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -21,6 +22,9 @@ type Sink[T any] struct {
 	h    handle
 	c    chan T
 	peek func() (T, error)
+
+	life    sync.RWMutex // Peek against the release of the clone
+	stopped bool         // the clone is closed
 }
 
 // C returns the channel to send values on. The caller closes it to say "no
@@ -77,17 +81,18 @@ func StackWriter[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Sink
 }
 
 func newSink[T any](ctx context.Context, what string, m *ebpf.Map, typ ebpf.MapType, opts []Option) (*Sink[T], error) {
-	mi, err := check(ctx, what, m, typ)
-	if err != nil {
-		return nil, err
-	}
 	c, err := newConfig(what, sinkOpts, opts)
 	if err != nil {
 		return nil, err
 	}
-	s := &Sink[T]{}
-	w, err := newWriter(what, m, mi, c, s)
+	mi, err := claim(ctx, what, m, typ)
 	if err != nil {
+		return nil, err
+	}
+	s := &Sink[T]{}
+	w, err := newWriter(what, mi, c, s)
+	if err != nil {
+		mi.m.Close()
 		return nil, err
 	}
 	s.h.start(ctx, w.interrupt, w.run, w.close)
@@ -108,7 +113,10 @@ type writer[T any] struct {
 	stop   *latch
 }
 
-func newWriter[T any](what string, m *ebpf.Map, mi mapInfo, c config, s *Sink[T]) (*writer[T], error) {
+// newWriter makes the loop that pushes into mi's map (the pump's clone,
+// which the writer closes when it stops).
+func newWriter[T any](what string, mi mapInfo, c config, s *Sink[T]) (*writer[T], error) {
+	m := mi.m
 	size := int(m.ValueSize())
 	w := &writer[T]{
 		s:     s,
@@ -122,7 +130,7 @@ func newWriter[T any](what string, m *ebpf.Map, mi mapInfo, c config, s *Sink[T]
 	if c.encoder != nil {
 		f, ok := c.encoder.(func(T) ([]byte, error))
 		if !ok {
-			return nil, fmt.Errorf("%s: %w", what, errors.Join(ErrOption, errWrongFunc[T](mi.name, "WithEncoder", c.encoder)))
+			return nil, fmt.Errorf("%s: %w", what, errWrongFunc[T](mi.name, "WithEncoder", c.encoder))
 		}
 		w.encode = func(dst []byte, v *T) ([]byte, error) {
 			var b []byte
@@ -149,6 +157,14 @@ func newWriter[T any](what string, m *ebpf.Map, mi mapInfo, c config, s *Sink[T]
 	s.peek = func() (v T, err error) {
 		if decErr != nil {
 			return v, fmt.Errorf("peek %s: %w", mi.name, decErr)
+		}
+		// The clone is closed when the sink stops: Peek then reports
+		// ErrClosed, never touching a descriptor number the process may
+		// have reused.
+		s.life.RLock()
+		defer s.life.RUnlock()
+		if s.stopped {
+			return v, fmt.Errorf("peek %s: %w", mi.name, errClosed)
 		}
 		b := make([]byte, max(size, 1))
 		if err := m.Lookup(nil, unsafe.Pointer(&b[0])); err != nil {
@@ -267,8 +283,13 @@ func (w *writer[T]) push(ctx context.Context, v T) (err error) {
 
 func (w *writer[T]) interrupt() { w.stop.set() }
 
+// close releases the wake-up signals and the pump's clone (after Peek can
+// no longer use it).
 func (w *writer[T]) close() error {
 	w.pushed.Release()
 	w.popped.Release()
-	return nil
+	w.s.life.Lock()
+	defer w.s.life.Unlock()
+	w.s.stopped = true
+	return w.m.Close()
 }

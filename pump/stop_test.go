@@ -2,6 +2,7 @@ package pump_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -194,5 +195,83 @@ func TestBatchesOverflow(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStatsFinalWhenCCloses: a consumer that ranges over C() and then
+// reads Stats sees the identity hold, without calling Wait first, however
+// the pump stopped (rule 5).
+func TestStatsFinalWhenCCloses(t *testing.T) {
+	rb := newRing(t, 1<<16)
+	p := ringProducer(t, rb, 16)
+	for i := range 200 {
+		ctx, cancel := context.WithCancel(t.Context())
+		src, err := pump.RingBuf[rec16](ctx, rb, pump.WithBuffer(4), pump.WithOverflow(chans.DropOldest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, p, 20)
+		if i%2 == 0 {
+			go src.Close()
+		} else {
+			go cancel()
+		}
+		got := uint64(0)
+		for range src.C() {
+			got++
+		}
+		st := src.Stats()
+		if st.Received != st.Delivered+st.Dropped+st.DecodeErrors || st.Delivered != got {
+			t.Fatalf("run %d: stats %+v when C() closed, %d received by the consumer", i, st, got)
+		}
+		cancel()
+		src.Wait()
+	}
+}
+
+// TestAbortTakesBack: after a cancel, the values the pump had put in C()'s
+// buffer that no receiver took are taken back and counted dropped, so
+// Delivered is exactly what receivers got (rule 4).
+func TestAbortTakesBack(t *testing.T) {
+	rb := newRing(t, 4096)
+	p := ringProducer(t, rb, 16)
+	for _, batches := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(t.Context())
+		var (
+			c     func() int
+			wait  func() error
+			stats func() pump.Stats
+		)
+		if batches {
+			src, err := pump.RingBufBatches[rec16](ctx, rb, pump.WithBuffer(4), pump.WithBatch(1, time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, wait, stats = func() int { return len(src.C()) }, src.Wait, src.Stats
+		} else {
+			src, err := pump.RingBuf[rec16](ctx, rb, pump.WithBuffer(4))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, wait, stats = func() int { return len(src.C()) }, src.Wait, src.Stats
+		}
+		run(t, p, 5)
+		deadline := time.Now().Add(failAfter)
+		for c() < 4 { // the buffer is full, one value in hand
+			if time.Now().After(deadline) {
+				t.Fatal("C()'s buffer did not fill")
+			}
+			runtime.Gosched()
+		}
+		cancel()
+		if err := wait(); err != context.Canceled {
+			t.Fatalf("Wait: %v, want context.Canceled", err)
+		}
+		if n := c(); n != 0 {
+			t.Fatalf("batches=%v: %d values left in C() after the abort", batches, n)
+		}
+		if st := stats(); st.Delivered != 0 || st.Dropped != 5 || st.Received != 5 {
+			t.Fatalf("batches=%v: stats %+v, want 5 received and dropped, none delivered", batches, st)
+		}
 	}
 }

@@ -1,11 +1,16 @@
 package netpoll_test
 
 import (
+	"context"
 	"errors"
 	"os"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfchan/bpfchan/internal/netpoll"
 	"github.com/bpfchan/bpfchan/internal/testenv"
@@ -13,7 +18,12 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
+// failAfter bounds a test that would hang on a bug: a failure bound, not a
+// timing assertion.
+const failAfter = 30 * time.Second
+
 func pipe(t *testing.T) (r, w *os.File) {
+	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -22,72 +32,235 @@ func pipe(t *testing.T) (r, w *os.File) {
 	return r, w
 }
 
-func TestWaitReady(t *testing.T) {
+func register(t *testing.T, s netpoll.Spec) *netpoll.Reg {
+	t.Helper()
+	r, err := netpoll.Register(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// bounded is a ctx that fails the test instead of hanging it.
+func bounded(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeoutCause(t.Context(), failAfter, errors.New("no wake-up: the test would hang"))
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestEventWakes(t *testing.T) {
 	r, w := pipe(t)
-	wt, err := netpoll.New(int(r.Fd()), "pipe")
-	if err != nil {
+	reg := register(t, netpoll.Spec{FD: int(r.Fd()), Events: unix.EPOLLIN})
+	reg.Arm(true)
+	if _, err := w.Write([]byte{1}); err != nil {
 		t.Fatal(err)
 	}
-	defer wt.Close()
-	var written atomic.Bool
+	if err := reg.Park(bounded(t), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLookWakes(t *testing.T) {
+	var ready atomic.Bool
+	var looks atomic.Int32
+	reg := register(t, netpoll.Spec{FD: -1, Ready: func() bool {
+		looks.Add(1)
+		return ready.Load()
+	}, Min: time.Millisecond, Max: time.Millisecond})
+	ready.Store(true)
+	if err := reg.Wait(bounded(t), nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if looks.Load() == 0 {
+		t.Fatal("woken without a look")
+	}
+}
+
+func TestInterruptAndCancel(t *testing.T) {
+	reg := register(t, netpoll.Spec{FD: -1})
+	reg.Interrupt() // before the wait: the next one returns at once
+	if err := reg.Wait(bounded(t), nil, true); err != nil {
+		t.Fatal(err)
+	}
+	cause := errors.New("the cause")
+	ctx, cancel := context.WithCancelCause(t.Context())
+	cancel(cause)
+	if err := reg.Wait(ctx, nil, true); err != cause {
+		t.Fatalf("got %v, want the ctx's cause", err)
+	}
+	extra := make(chan struct{})
+	close(extra)
+	if err := reg.Wait(bounded(t), extra, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWakeOnlyWaiting: Wake reaches an owner that is waiting, and is dropped
+// for one at work (which looks before it waits again).
+func TestWakeOnlyWaiting(t *testing.T) {
+	reg := register(t, netpoll.Spec{FD: -1, Min: time.Hour, Max: time.Hour})
+	reg.Wake() // not waiting: dropped
+	reg.Arm(true)
+	reg.Wake()
+	if err := reg.Park(bounded(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := reg.Wait(ctx, nil, true); err != context.Canceled {
+		t.Fatalf("a dropped Wake woke a later wait: got %v", err)
+	}
+}
+
+// TestBackoff: while Ready stays false the period doubles up to Max.
+func TestBackoff(t *testing.T) {
+	looks := make(chan struct{}, 100)
+	reg := register(t, netpoll.Spec{FD: -1, Ready: func() bool {
+		looks <- struct{}{}
+		return false
+	}, Min: time.Millisecond, Max: 4 * time.Millisecond})
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() {
-		ok, err := wt.Wait(func() bool { return written.Load() }, 0)
-		if !ok && err == nil {
-			err = errors.New("not ready")
+	go func() { done <- reg.Wait(ctx, nil, true) }()
+	for range 5 {
+		select {
+		case <-looks:
+		case <-time.After(failAfter):
+			t.Fatal("no look")
 		}
-		done <- err
-	}()
-	written.Store(true)
-	w.Write([]byte{1})
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	}
+	cancel()
+	<-done
+	if got, want := netpoll.Period(reg), 4*time.Millisecond; got != want {
+		t.Fatalf("period after 5 looks: got %v, want %v", got, want)
 	}
 }
 
-func TestWaitTimeout(t *testing.T) {
-	r, _ := pipe(t)
-	wt, err := netpoll.New(int(r.Fd()), "pipe")
-	if err != nil {
+// TestNoMissedEdge: one byte at a time, each written after the owner
+// consumed the previous one, so it usually parks before the byte arrives.
+// Arm, look, Park never misses one.
+func TestNoMissedEdge(t *testing.T) {
+	rounds := 20000
+	if testing.Short() {
+		rounds = 2000
+	}
+	r, w := pipe(t)
+	fd := int(r.Fd())
+	if err := unix.SetNonblock(fd, true); err != nil {
 		t.Fatal(err)
 	}
-	defer wt.Close()
-	ok, err := wt.Wait(func() bool { return false }, time.Millisecond)
-	if ok || err != nil {
-		t.Fatalf("got %v, %v; want false, nil", ok, err)
-	}
-}
-
-func TestInterrupt(t *testing.T) {
-	r, _ := pipe(t)
-	wt, err := netpoll.New(int(r.Fd()), "pipe")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wt.Close()
-	done := make(chan error, 1)
+	reg := register(t, netpoll.Spec{FD: fd, Events: unix.EPOLLIN})
+	ack := make(chan struct{})
+	writeErr := make(chan error, 1)
 	go func() {
-		_, err := wt.Wait(func() bool { return false }, 0)
-		done <- err
+		for range rounds {
+			if _, err := w.Write([]byte{1}); err != nil {
+				writeErr <- err
+				return
+			}
+			if _, ok := <-ack; !ok {
+				break
+			}
+		}
+		writeErr <- nil
 	}()
-	wt.Interrupt()
-	if err := <-done; !errors.Is(err, netpoll.ErrInterrupted) {
-		t.Fatalf("got %v, want ErrInterrupted", err)
+	defer func() {
+		close(ack)
+		if err := <-writeErr; err != nil {
+			t.Error(err)
+		}
+	}()
+	var b [8]byte
+	got := 0
+	read := func() bool {
+		k, _ := syscall.Read(fd, b[:])
+		got += max(k, 0)
+		return k > 0
 	}
-	// Sticky: a later Wait returns at once too.
-	if _, err := wt.Wait(func() bool { return false }, 0); !errors.Is(err, netpoll.ErrInterrupted) {
-		t.Fatalf("after Interrupt: got %v, want ErrInterrupted", err)
+	ctx := bounded(t)
+	for i := range rounds {
+		for {
+			reg.Arm(false)
+			if read() {
+				reg.Disarm()
+				break
+			}
+			if err := reg.Park(ctx, nil); err != nil {
+				t.Fatalf("round %d: %v (missed edge)", i, err)
+			}
+		}
+		if i < rounds-1 {
+			ack <- struct{}{}
+		}
+	}
+	if got != rounds {
+		t.Fatalf("read %d bytes, want %d", got, rounds)
 	}
 }
 
-func TestNotPollable(t *testing.T) {
-	f, err := os.CreateTemp(t.TempDir(), "regular")
+// TestCallersFlags: registering a descriptor changes nothing the caller
+// can see on its file description.
+func TestCallersFlags(t *testing.T) {
+	r, _ := pipe(t)
+	before, err := unix.FcntlInt(r.Fd(), unix.F_GETFL, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	if wt, err := netpoll.New(int(f.Fd()), "regular file"); err == nil {
-		wt.Close()
-		t.Fatal("a regular file was accepted")
+	reg, err := netpoll.Register(netpoll.Spec{FD: int(r.Fd()), Events: unix.EPOLLIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	during, _ := unix.FcntlInt(r.Fd(), unix.F_GETFL, 0)
+	reg.Close()
+	after, _ := unix.FcntlInt(r.Fd(), unix.F_GETFL, 0)
+	if during != before || after != before {
+		t.Fatalf("flags %#x before, %#x during, %#x after", before, during, after)
+	}
+}
+
+// TestCloseWhileLooking: thousands of registrations, closed at once from
+// many goroutines while the loop looks at them; Ready is never called after
+// its Close returned, and the loop stops with the last one.
+func TestCloseWhileLooking(t *testing.T) {
+	const n = 2000
+	type owner struct {
+		reg    *netpoll.Reg
+		closed atomic.Bool
+	}
+	owners := make([]*owner, n)
+	var bad atomic.Int32
+	for i := range owners {
+		o := &owner{}
+		reg, err := netpoll.Register(netpoll.Spec{FD: -1, Ready: func() bool {
+			if o.closed.Load() {
+				bad.Add(1)
+			}
+			return false
+		}, Min: 50 * time.Microsecond, Max: 50 * time.Microsecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.reg = reg
+		owners[i] = o
+		reg.Arm(true)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := g; i < n; i += 8 {
+				o := owners[i]
+				o.reg.Disarm()
+				o.reg.Close()
+				o.closed.Store(true)
+			}
+		})
+	}
+	wg.Wait()
+	if bad.Load() != 0 {
+		t.Fatalf("Ready was called %d times after Close", bad.Load())
+	}
+	if netpoll.Running() {
+		t.Fatal("the loop still runs after the last Close")
 	}
 }

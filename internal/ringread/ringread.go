@@ -56,18 +56,25 @@ var ErrCorrupt = errors.New("ring buffer positions inconsistent")
 // submitted with BPF_RB_NO_WAKEUP.
 const busySpins = 256
 
-// Reader reads one ring buffer map. It is not safe for concurrent use.
+// Reader reads one ring buffer map. It is not safe for concurrent use,
+// except for the methods that say so.
+//
+// Positions are the kernel's unsigned longs, loaded and stored as 64-bit
+// atomics whatever the process's word size: a 32-bit process on a 64-bit
+// kernel sees them exactly (a 32-bit kernel wraps them at 4 GiB, and the
+// high half this package reads is the page's zero padding there).
 type Reader struct {
 	consPage []byte // RW: the consumer position
 	prodPage []byte // RO: the producer position, then the data twice
-	cons     *uintptr
-	prod     *uintptr
+	cons     *uint64
+	prod     *uint64
 	data     []byte
-	size     uintptr
-	mask     uintptr
+	size     uint64
+	mask     uint64
 
-	pos       uintptr // our consumer position: the end of the last record read
-	published uintptr // the consumer position the kernel sees
+	pos       uint64 // our consumer position: the end of the last record read
+	published uint64 // the consumer position the kernel sees (automatic publishing)
+	manual    bool   // the owner publishes (SetConsumer); reading publishes nothing
 }
 
 // Open maps m, a BPF_MAP_TYPE_RINGBUF. The mappings keep the kernel map
@@ -76,55 +83,67 @@ func Open(m *ebpf.Map) (*Reader, error) {
 	if m.Type() != ebpf.RingBuf {
 		return nil, fmt.Errorf("%v: not a ring buffer", m)
 	}
-	size := int(m.MaxEntries())
+	size := uint64(m.MaxEntries())
 	page := os.Getpagesize()
 	cons, err := unix.Mmap(m.FD(), 0, page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("mmap consumer page of %v: %w", m, err)
 	}
-	prod, err := unix.Mmap(m.FD(), int64(page), page+2*size, unix.PROT_READ, unix.MAP_SHARED)
+	prod, err := unix.Mmap(m.FD(), int64(page), page+2*int(size), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		_ = unix.Munmap(cons)
 		return nil, fmt.Errorf("mmap producer pages of %v: %w", m, err)
 	}
-	r := &Reader{
-		consPage: cons,
-		prodPage: prod,
-		cons:     (*uintptr)(unsafe.Pointer(&cons[0])),
-		prod:     (*uintptr)(unsafe.Pointer(&prod[0])),
-		data:     prod[page:],
-		size:     uintptr(size),
-		mask:     uintptr(size - 1),
-	}
-	r.pos = atomic.LoadUintptr(r.cons)
-	r.published = r.pos
+	r := newReader(cons, prod, page, size)
+	r.consPage, r.prodPage = cons, prod
 	return r, nil
+}
+
+// newReader reads the ring whose consumer position starts cons, whose
+// producer position starts prod, followed at offset page by the data of a
+// size-byte ring mapped twice in a row: the kernel's layout, or plain memory
+// laid out the same way (the parser's fuzz test).
+func newReader(cons, prod []byte, page int, size uint64) *Reader {
+	r := &Reader{
+		cons: (*uint64)(unsafe.Pointer(&cons[0])),
+		prod: (*uint64)(unsafe.Pointer(&prod[0])),
+		data: prod[page : page+2*int(size)],
+		size: size,
+		mask: size - 1,
+	}
+	r.pos = atomic.LoadUint64(r.cons)
+	r.published = r.pos
+	return r
 }
 
 // Available returns how many bytes of records (headers and padding
 // included) the ring holds beyond what this Reader has read.
 func (r *Reader) Available() int {
-	return int(atomic.LoadUintptr(r.prod) - r.pos)
+	return int(atomic.LoadUint64(r.prod) - r.pos)
 }
 
 // Pos returns the Reader's position: the end of the last record read.
 // Positions only grow; the ring holds the records from Pos to Head.
-func (r *Reader) Pos() uintptr { return r.pos }
+func (r *Reader) Pos() uint64 { return r.pos }
 
 // Head returns the producer's position: the end of the last record
-// reserved.
-func (r *Reader) Head() uintptr { return atomic.LoadUintptr(r.prod) }
+// reserved. It is safe to call from any goroutine until Close.
+func (r *Reader) Head() uint64 { return atomic.LoadUint64(r.prod) }
+
+// Consumer returns the consumer position the kernel sees. It is safe to
+// call from any goroutine until Close.
+func (r *Reader) Consumer() uint64 { return atomic.LoadUint64(r.cons) }
 
 // Ready reports whether Next has a record to return: the ring holds one
 // and the first is committed (or discarded).
 func (r *Reader) Ready() bool {
-	if atomic.LoadUintptr(r.prod) == r.pos {
+	if atomic.LoadUint64(r.prod) == r.pos {
 		return false
 	}
 	return atomic.LoadUint32(r.header(r.pos))&busyBit == 0
 }
 
-func (r *Reader) header(pos uintptr) *uint32 {
+func (r *Reader) header(pos uint64) *uint32 {
 	return (*uint32)(unsafe.Pointer(&r.data[pos&r.mask]))
 }
 
@@ -144,7 +163,7 @@ func (r *Reader) header(pos uintptr) *uint32 {
 func (r *Reader) Next() (rec []byte, ok bool, err error) { return r.NextBefore(noLimit) }
 
 // noLimit is a position Pos never takes: positions are multiples of 8.
-const noLimit = ^uintptr(0)
+const noLimit = ^uint64(0)
 
 // NextBefore is Next for the records that start before the position limit,
 // a Head seen earlier (a record boundary at or after Pos): it reports the
@@ -153,13 +172,13 @@ const noLimit = ^uintptr(0)
 // moment never reads a record written after it. Like Next it also reports
 // empty at a record still reserved; Pos() != limit then tells the two
 // apart. Positions are compared for equality, so they may wrap around
-// (32-bit systems).
-func (r *Reader) NextBefore(limit uintptr) (rec []byte, ok bool, err error) {
+// (32-bit kernels).
+func (r *Reader) NextBefore(limit uint64) (rec []byte, ok bool, err error) {
 	for spins := 0; ; {
 		if r.pos == limit {
 			return nil, false, nil
 		}
-		prod := atomic.LoadUintptr(r.prod)
+		prod := atomic.LoadUint64(r.prod)
 		avail := prod - r.pos
 		switch {
 		case avail == 0:
@@ -176,7 +195,7 @@ func (r *Reader) NextBefore(limit uintptr) (rec []byte, ok bool, err error) {
 			}
 			return nil, false, nil
 		}
-		n := uintptr(hdr & lenMask)
+		n := uint64(hdr & lenMask)
 		padded := (n + 7) &^ 7
 		if padded > avail-hdrSize {
 			return nil, false, fmt.Errorf("%w: a %d-byte record, %d bytes left", ErrCorrupt, n, avail-hdrSize)
@@ -221,11 +240,40 @@ const LingerYields = 16
 // the Reader has caught up, the producer's next record wakes it.
 func (r *Reader) Publish() { r.publish(r.pos) }
 
-func (r *Reader) publish(pos uintptr) {
-	if pos != r.published {
-		atomic.StoreUintptr(r.cons, pos)
+func (r *Reader) publish(pos uint64) {
+	if !r.manual && pos != r.published {
+		atomic.StoreUint64(r.cons, pos)
 		r.published = pos
 	}
+}
+
+// Manual hands the publishing of the consumer position to the owner: from
+// now on reading publishes nothing (Next, Publish, Close), and the kernel
+// sees only what SetConsumer stores. A reader whose records are released
+// when acknowledged (pump.RingBufAcked) works this way.
+func (r *Reader) Manual() { r.manual = true }
+
+// SetConsumer publishes pos as the consumer position: the ring's space up
+// to pos goes back to the producers. It is safe to call from any goroutine
+// until Close, but callers serialise their calls.
+func (r *Reader) SetConsumer(pos uint64) { atomic.StoreUint64(r.cons, pos) }
+
+// RecordAt reads the header of the record at pos, between the published
+// consumer position and Pos (committed records, which nobody overwrites
+// until the consumer position passes them), and returns where the record
+// after it starts, and whether it was discarded. It fails with ErrCorrupt
+// when the header cannot be a record's. It is safe to call from any
+// goroutine until Close.
+func (r *Reader) RecordAt(pos uint64) (next uint64, discarded bool, err error) {
+	hdr := atomic.LoadUint32(r.header(pos))
+	if hdr&busyBit != 0 {
+		return 0, false, fmt.Errorf("%w: the record at %d is still reserved", ErrCorrupt, pos)
+	}
+	n := uint64(hdr&lenMask+7) &^ 7
+	if n > r.size-hdrSize {
+		return 0, false, fmt.Errorf("%w: a %d-byte record at %d", ErrCorrupt, n, pos)
+	}
+	return pos + hdrSize + n, hdr&discardBit != 0, nil
 }
 
 // Close publishes what was read and unmaps the ring. The Reader must not

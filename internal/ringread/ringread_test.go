@@ -284,7 +284,7 @@ func TestNextBeforeStopsAtLimit(t *testing.T) {
 	}
 }
 
-func nextBefore(t *testing.T, r *ringread.Reader, limit uintptr) []byte {
+func nextBefore(t *testing.T, r *ringread.Reader, limit uint64) []byte {
 	t.Helper()
 	rec, ok, err := r.NextBefore(limit)
 	if err != nil || !ok {

@@ -1,0 +1,10 @@
+package netpoll
+
+import "time"
+
+// Period returns r's current period between looks.
+func Period(r *Reg) time.Duration {
+	mu.Lock()
+	defer mu.Unlock()
+	return r.cur
+}

@@ -1,0 +1,212 @@
+package netpoll
+
+import (
+	"container/heap"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// loop is the process's one waiting goroutine: an epoll instance in Go's
+// netpoller, and a heap of the looks that are due.
+type loop struct {
+	ep    *os.File
+	epfd  int
+	rc    syscall.RawConn
+	epoch time.Time // looks are durations since epoch, on their period's grid
+	done  chan struct{}
+
+	// Guarded by mu (the package's): the registrations, by token, and the
+	// waiting ones by when their look is due; refs counts the open ones.
+	regs     map[uint32]*Reg
+	due      dueHeap
+	refs     int
+	next     uint32
+	deadline time.Duration // the deadline set on ep, 0 for none
+	stopping bool
+}
+
+var (
+	mu  sync.Mutex // guards cur and every loop's registrations
+	cur *loop
+)
+
+// acquire returns the running loop, starting it if there is none; the
+// caller holds mu.
+func acquire() (*loop, error) {
+	if cur != nil {
+		cur.refs++
+		return cur, nil
+	}
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("create epoll instance: %w", err)
+	}
+	// Our own descriptor: making it non-blocking lets os.NewFile register
+	// it with the netpoller.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("set epoll instance non-blocking: %w", err)
+	}
+	ep := os.NewFile(uintptr(epfd), "bpfchan epoll")
+	rc, err := ep.SyscallConn()
+	if err == nil {
+		err = ep.SetReadDeadline(time.Time{}) // fails when not in the netpoller
+	}
+	if err != nil {
+		ep.Close()
+		return nil, fmt.Errorf("register epoll instance with the netpoller: %w", err)
+	}
+	l := &loop{ep: ep, epfd: epfd, rc: rc, epoch: time.Now(), done: make(chan struct{}), regs: make(map[uint32]*Reg), refs: 1}
+	cur = l
+	go l.run()
+	return l, nil
+}
+
+// release drops a reference; the last one stops the loop, and the caller
+// (holding mu) gets its done channel to wait on after unlocking.
+func (l *loop) release() (wait <-chan struct{}) {
+	if l.refs--; l.refs > 0 {
+		return nil
+	}
+	if cur == l {
+		cur = nil
+	}
+	l.stopping = true
+	_ = l.ep.SetReadDeadline(time.Unix(1, 0)) // wake the loop now
+	return l.done
+}
+
+// run waits in the netpoller for events and deadlines until the last
+// registration is closed. Its exit condition: stopping is set (by the last
+// release), which also makes its wait return at once.
+func (l *loop) run() {
+	defer func() {
+		l.ep.Close()
+		close(l.done)
+	}()
+	events := make([]unix.EpollEvent, 128)
+	for {
+		err := l.rc.Read(func(uintptr) bool {
+			l.dispatch(events)
+			return false // wait for the next event or deadline
+		})
+		mu.Lock()
+		stop := l.stopping
+		if !stop && errors.Is(err, os.ErrDeadlineExceeded) {
+			l.look()
+		}
+		mu.Unlock()
+		if stop {
+			return
+		}
+	}
+}
+
+// dispatch wakes the waiting owners of the descriptors that have events.
+func (l *loop) dispatch(events []unix.EpollEvent) {
+	for {
+		n, err := unix.EpollWait(l.epfd, events, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if n <= 0 {
+			return
+		}
+		mu.Lock()
+		for _, ev := range events[:n] {
+			if r := l.regs[uint32(ev.Fd)]; r != nil {
+				l.wake(r)
+			}
+		}
+		mu.Unlock()
+		if n < len(events) {
+			return
+		}
+	}
+}
+
+// look calls Ready for the registrations that are due, wakes those that
+// are ready and schedules the others' next look, then sets the deadline
+// for the earliest one. The caller holds mu.
+func (l *loop) look() {
+	now := time.Since(l.epoch)
+	for len(l.due) > 0 && l.due[0].at <= now {
+		r := l.due[0]
+		if r.ready() {
+			l.wake(r)
+			continue
+		}
+		if r.cur < r.max {
+			r.cur = min(2*r.cur, r.max)
+		}
+		r.at = l.grid(now, r.cur)
+		heap.Fix(&l.due, 0)
+	}
+	l.deadline = 0
+	if len(l.due) == 0 {
+		_ = l.ep.SetReadDeadline(time.Time{}) // the expired one would return at once
+		return
+	}
+	l.setDeadline()
+}
+
+// grid returns the first point after now on the grid of period p.
+func (l *loop) grid(now, p time.Duration) time.Duration {
+	return (now/p + 1) * p
+}
+
+// setDeadline makes the netpoller wake the loop for the earliest look due,
+// unless it will already. The caller holds mu.
+func (l *loop) setDeadline() {
+	if len(l.due) == 0 || l.stopping {
+		return
+	}
+	at := l.due[0].at
+	if l.deadline != 0 && l.deadline <= at {
+		return
+	}
+	l.deadline = at
+	_ = l.ep.SetReadDeadline(l.epoch.Add(at))
+}
+
+// wake takes r off the heap and wakes its owner. The caller holds mu.
+func (l *loop) wake(r *Reg) {
+	switch {
+	case r.idx >= 0:
+		heap.Remove(&l.due, r.idx)
+	case r.idx == waitingNoLook:
+		r.idx = -1
+	default:
+		return // not waiting: its owner looks before it waits again
+	}
+	r.notify()
+}
+
+// dueHeap orders waiting registrations by the time of their next look.
+type dueHeap []*Reg
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h dueHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].idx, h[j].idx = i, j
+}
+func (h *dueHeap) Push(x any) {
+	r := x.(*Reg)
+	r.idx = len(*h)
+	*h = append(*h, r)
+}
+func (h *dueHeap) Pop() any {
+	old := *h
+	r := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	r.idx = -1
+	return r
+}

@@ -1,0 +1,212 @@
+package netpoll
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Spec is what a registration waits for.
+type Spec struct {
+	// FD is a descriptor whose epoll events wake the owner, or -1 for none
+	// (a queue, which has no readiness notification). It stays the
+	// caller's: Close removes it from the epoll instance but does not close
+	// it.
+	FD int
+	// Events are the epoll events to wait for (unix.EPOLLIN,
+	// unix.EPOLLOUT); they are added edge-triggered.
+	Events uint32
+	// Ready reports whether the owner would find something to do. The loop
+	// calls it while the owner waits, at each look; it must be safe to
+	// call from another goroutine than the owner's. Nil: never ready.
+	Ready func() bool
+	// Min and Max are the period of the looks: the first look comes within
+	// Min of Wait, and while Ready stays false the period doubles up to
+	// Max (Min == Max: a fixed period). Min <= 0: no looks.
+	Min, Max time.Duration
+}
+
+// Reg is one registration: the way its owner waits. Its methods, but Wait,
+// are safe for concurrent use; Wait is the owner's.
+type Reg struct {
+	l        *loop
+	tok      uint32
+	fd       int
+	ready    func() bool
+	min, max time.Duration
+
+	kick chan struct{} // one pending wake-up
+
+	// Guarded by the package's mu.
+	idx    int           // in the loop's heap while the owner waits, else -1
+	at     time.Duration // when the next look is due
+	cur    time.Duration // the current period
+	closed bool
+}
+
+// Register starts waiting for s's descriptor (starting the process's loop
+// if it is not running) and returns the registration, which its owner
+// closes when it stops.
+func Register(s Spec) (*Reg, error) {
+	if s.Min > 0 && s.Max < s.Min {
+		s.Max = s.Min
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	l, err := acquire()
+	if err != nil {
+		return nil, err
+	}
+	for l.next++; l.regs[l.next] != nil || l.next == 0; l.next++ {
+	}
+	r := &Reg{l: l, tok: l.next, fd: s.FD, ready: s.Ready, min: s.Min, max: s.Max, kick: make(chan struct{}, 1), idx: -1}
+	if r.ready == nil {
+		r.ready = func() bool { return false }
+	}
+	if s.FD >= 0 {
+		ev := unix.EpollEvent{Events: s.Events | unix.EPOLLET, Fd: int32(r.tok)}
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, s.FD, &ev); err != nil {
+			if wait := l.release(); wait != nil {
+				mu.Unlock()
+				<-wait
+				mu.Lock()
+			}
+			return nil, fmt.Errorf("add descriptor to the epoll instance: %w", err)
+		}
+	}
+	l.regs[r.tok] = r
+	return r, nil
+}
+
+// Wait is Arm, then Park: for an owner whose own look needs no repeat
+// after arming (a queue's, whose values announce no event).
+func (r *Reg) Wait(ctx context.Context, extra <-chan struct{}, reset bool) error {
+	r.Arm(reset)
+	return r.Park(ctx, extra)
+}
+
+// Arm starts the owner's wait: from now on an epoll event on the
+// descriptor, a look at which Ready reports true, or Wake wakes it. An
+// owner whose condition an event announces (a ring's record) arms, then
+// looks once more (an event that came before Arm woke nobody), then
+// either Disarms (found work) or Parks. reset starts the looks' period at
+// Min again (the owner found work since it last waited); otherwise it
+// goes on doubling from where it was.
+func (r *Reg) Arm(reset bool) {
+	mu.Lock()
+	defer mu.Unlock()
+	if r.closed {
+		panic("netpoll: Arm after Close")
+	}
+	if r.idx != -1 {
+		return // armed already
+	}
+	if r.min <= 0 {
+		r.idx = waitingNoLook
+		return
+	}
+	if reset || r.cur == 0 {
+		r.cur = r.min
+	}
+	l := r.l
+	r.at = l.grid(time.Since(l.epoch), r.cur)
+	heap.Push(&l.due, r)
+	l.setDeadline()
+}
+
+// Park waits for the wake-up Arm made possible, or Interrupt, a receive on
+// extra (nil: none), or ctx done (then it returns context.Cause(ctx)); it
+// returns nil for the owner to look again: a return is a hint, never a
+// promise. The wait is over (disarmed) when it returns.
+func (r *Reg) Park(ctx context.Context, extra <-chan struct{}) error {
+	defer r.Disarm()
+	select {
+	case <-r.kick:
+	case <-extra:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	return nil
+}
+
+// waitingNoLook marks a waiting registration that has no looks: not on
+// the heap, but woken by events.
+const waitingNoLook = -2
+
+// Disarm ends a wait that Arm started without Park (the owner found work);
+// Park calls it itself.
+func (r *Reg) Disarm() {
+	mu.Lock()
+	defer mu.Unlock()
+	switch {
+	case r.idx >= 0:
+		heap.Remove(&r.l.due, r.idx)
+	case r.idx == waitingNoLook:
+		r.idx = -1
+	}
+}
+
+// notify hands the owner a wake-up (at most one is pending).
+func (r *Reg) notify() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Wake wakes the owner if it is waiting (or about to: after its own look);
+// a wake-up for an owner at work is dropped, since it looks before it
+// waits again. It is what an Ack, or a same-process producer, calls.
+func (r *Reg) Wake() {
+	mu.Lock()
+	defer mu.Unlock()
+	r.l.wake(r)
+}
+
+// Interrupt makes the owner's current Wait return, or its next one if it is
+// not waiting: a Close or a cancel that must be seen whatever the owner is
+// doing. It is safe from any goroutine, also after Close.
+func (r *Reg) Interrupt() { r.notify() }
+
+// Close unregisters r. Once it returns, Ready is not running and will not
+// be called again, and the descriptor is out of the epoll instance (the
+// caller may then close it and unmap what Ready reads). The last Close of
+// the process stops the loop and waits for its goroutine to exit. Close
+// must not run concurrently with Wait.
+func (r *Reg) Close() error {
+	mu.Lock()
+	if r.closed {
+		mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	l := r.l
+	if r.idx >= 0 {
+		heap.Remove(&l.due, r.idx)
+	}
+	r.idx = -1
+	delete(l.regs, r.tok)
+	var err error
+	if r.fd >= 0 {
+		if e := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, r.fd, nil); e != nil {
+			err = fmt.Errorf("remove descriptor from the epoll instance: %w", e)
+		}
+	}
+	wait := l.release()
+	mu.Unlock()
+	if wait != nil {
+		<-wait
+	}
+	return err
+}
+
+// Running reports whether the process's loop goroutine is running (for
+// tests: false once every registration is closed).
+func Running() bool {
+	mu.Lock()
+	defer mu.Unlock()
+	return cur != nil
+}
