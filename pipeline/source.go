@@ -46,19 +46,19 @@ func From[T any](g *Group, r chans.Receiver[T], opts ...StageOption) <-chan T {
 	g.mu.Unlock()
 
 	ended := make(chan struct{})
-	g.spawn(func() { // exits when r's goroutine has exited
+	g.start(func() error { // exits when r's goroutine has exited
 		err := r.Wait()
 		close(ended)
-		g.fail(name, err)
+		return g.failure(name, err)
 	})
-	g.spawn(func() { // exits when r ended by itself, or after closing r on Stop or abort
+	g.start(func() error { // exits when r ended by itself, or after closing r on Stop or abort
 		select {
 		case <-ended:
-			return
+			return nil
 		case <-g.stopping:
 		case <-g.ctx.Done():
 		}
-		g.fail(name, r.Close())
+		return g.failure(name, r.Close())
 	})
 	g.spawn(func() { // exits when r ended by itself, or after draining it on abort
 		select {
