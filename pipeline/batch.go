@@ -21,9 +21,9 @@ func Batch[T any](g *Group, in <-chan T, size int, maxAge time.Duration, opts ..
 		panic(fmt.Sprintf("pipeline: Batch maxAge %v: negative", maxAge))
 	}
 	c := configure("batch", optBuffer|optOverflow|optName, opts)
-	st := g.newStage("batch", c, 0)
 	out := make(chan []T, c.buffer)
 	output(g, out)
+	st := g.newStage("batch", c, lenOf(out), nil)
 	g.spawn(func() { // exits when in is closed (after the last flush) or the group aborts
 		defer close(out)
 		ctx := g.ctx

@@ -59,12 +59,14 @@ func process[In, Out any](g *Group, kind string, in <-chan In, hasOut bool, opts
 		allowed |= optOrdered | optBuffer | optOverflow
 	}
 	c := configure(kind, allowed, opts)
-	st := g.newStage(kind, c, 0)
 	var out chan Out
+	var queued func() int
 	if hasOut {
 		out = make(chan Out, c.buffer)
 		output(g, out)
+		queued = lenOf(out)
 	}
+	st := g.newStage(kind, c, queued, nil)
 	if c.workers > 1 && c.ordered {
 		ordered(g, st, c, in, out, f)
 		return out

@@ -26,7 +26,7 @@ func To[T any](g *Group, in <-chan T, s chans.Sender[T]) {
 	if sc == nil {
 		panic("pipeline: To a Sender whose C() is nil")
 	}
-	st := g.newStage("to", config{workers: 1}, 0)
+	st := g.newStage("to", config{workers: 1}, lenOf(sc), nil)
 	var closed atomic.Bool // set before To closes sc: the sink may end from now on
 	sinkDone := make(chan struct{})
 	g.start(func() error { // exits when s has stopped

@@ -96,9 +96,9 @@ func FromSeq[T any](g *Group, seq iter.Seq[T], opts ...StageOption) <-chan T {
 		panic("pipeline: FromSeq with a nil sequence")
 	}
 	c := configure("seq", optBuffer|optOverflow|optName, opts)
-	st := g.newStage("seq", c, 0)
 	out := make(chan T, c.buffer)
 	output(g, out)
+	st := g.newStage("seq", c, lenOf(out), nil)
 	g.spawn(func() { // exits when seq ends, on Stop, or on abort
 		defer close(out)
 		ctx := g.ctx
