@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bpfchan/bpfchan/chans"
 	"github.com/bpfchan/bpfchan/internal/producer"
 	bpfmaps "github.com/bpfchan/bpfchan/maps"
 	"github.com/bpfchan/bpfchan/pipeline"
 	"github.com/bpfchan/bpfchan/pump"
+	"github.com/bpfchan/bpfchan/watch"
 )
 
 // The canonical shape: a source, stages, a sink, and Wait.
@@ -66,6 +70,126 @@ func ExampleFrom() {
 		fmt.Println(err)
 	}
 	g.Stop()
+	fmt.Println("wait:", g.Wait())
+	// Output:
+	// record 0
+	// record 1
+	// record 2
+	// wait: <nil>
+}
+
+// Pumps and watchers need no Group: each one's Wait is an errgroup function,
+// and the errgroup's context, given to every constructor, aborts them all at
+// the first error. Here the consumer rejects record 2: the errgroup cancels
+// its context with that error, the pump and the watcher stop, and every Wait
+// reports it.
+func Example_errgroup() {
+	rb, err := bpfmaps.NewRingBuf(1 << 16)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer rb.Close()
+	prod, err := producer.NewRing(rb, 16) // a BPF program writing records 0, 1, 2...
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer prod.Close()
+	limits, err := bpfmaps.NewHash[uint32, uint64](1)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer limits.Close()
+
+	eg, ctx := errgroup.WithContext(context.Background())
+	src, err := pump.RingBuf[record](ctx, rb)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	eg.Go(src.Wait)
+	w, err := watch.Changes[uint32, uint64](ctx, limits.Map(), 0) // an operator's knob
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	eg.Go(w.Wait)
+
+	var limit atomic.Uint64
+	eg.Go(func() error {
+		for c := range w.C() { // ends when the watcher stops
+			limit.Store(c.New)
+		}
+		return nil
+	})
+	eg.Go(func() error {
+		for r := range src.C() { // ends when the pump stops
+			if r.Seq == 2 {
+				return fmt.Errorf("record %d: malformed", r.Seq)
+			}
+			fmt.Println("record", r.Seq)
+		}
+		return nil
+	})
+	if err := prod.Run(5); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println("errgroup:", eg.Wait())
+	fmt.Println("pump:", src.Wait())
+	fmt.Println("watcher:", w.Wait())
+	fmt.Println("delivered:", src.Stats().Delivered) // records 0, 1 and the rejected 2
+	// Output:
+	// record 0
+	// record 1
+	// errgroup: record 2: malformed
+	// pump: record 2: malformed
+	// watcher: record 2: malformed
+	// delivered: 3
+}
+
+// A graceful stop on Ctrl-C is one line: context.AfterFunc(sigCtx, g.Stop).
+// A program gets sigCtx from
+//
+//	sigCtx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+//	defer cancel()
+//
+// and here a context the example cancels itself stands in for it. The
+// records the kernel holds when the signal comes are still processed; passing
+// sigCtx to New instead would abort and lose them.
+func ExampleGroup_Stop_interrupt() {
+	rb, err := bpfmaps.NewRingBuf(1 << 16)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer rb.Close()
+	prod, err := producer.NewRing(rb, 16)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer prod.Close()
+
+	sigCtx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	g, ctx := pipeline.New(context.Background())
+	defer context.AfterFunc(sigCtx, g.Stop)()
+
+	src, err := pump.RingBuf[record](ctx, rb)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	pipeline.ForEach(g, pipeline.From(g, src), func(_ context.Context, r record) error {
+		fmt.Println("record", r.Seq)
+		return nil
+	})
+	if err := prod.Run(3); err != nil { // three records wait in the kernel
+		fmt.Println(err)
+	}
+	interrupt() // Ctrl-C
 	fmt.Println("wait:", g.Wait())
 	// Output:
 	// record 0
