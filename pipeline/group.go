@@ -64,8 +64,8 @@ type Group struct {
 	outputs map[any]struct{} // every channel a stage of the group returned
 }
 
-// closed is the channel Done returns while no goroutine runs.
-var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+// closedDone is the channel Done returns while no goroutine runs.
+var closedDone = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // New returns a Group and the context its stages run with, derived from ctx.
 // That context is cancelled when a stage fails, when ctx is cancelled, or
@@ -75,7 +75,7 @@ func New(ctx context.Context) (*Group, context.Context) {
 		panic("pipeline: New with a nil context")
 	}
 	gctx, cancel := context.WithCancelCause(ctx)
-	g := &Group{parent: ctx, ctx: gctx, cancel: cancel, stopping: make(chan struct{}), done: closed}
+	g := &Group{parent: ctx, ctx: gctx, cancel: cancel, stopping: make(chan struct{}), done: closedDone}
 	return g, gctx
 }
 
