@@ -39,18 +39,19 @@ func (e *StageError) Unwrap() error { return e.Err }
 // The first failure cancels the group's context, which aborts every stage;
 // [Group.Stop] ends the pipeline gracefully instead. [Group.Wait] returns once
 // every goroutine has exited.
-//
-// The goroutines and the first error are an errgroup.Group's. The group
-// cancels its context itself, with the failure as the cause, before the
-// failing goroutine closes the channels it made (errgroup.WithContext would
-// cancel only once the goroutine has returned, so a stage downstream could
-// take the closed channel for the input's end and flush what it holds), and
-// with causes of its own: a consumer breaking out of [All].
 type Group struct {
-	parent   context.Context
-	ctx      context.Context
-	cancel   context.CancelCauseFunc
-	eg       errgroup.Group
+	parent context.Context
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	// The goroutines and the first error are eg's. The group cancels its
+	// context itself, with the failure as the cause, before the failing
+	// goroutine closes the channels it made (errgroup.WithContext would
+	// cancel only once the goroutine has returned, so a stage downstream
+	// could take the closed channel for the input's end and flush what it
+	// holds), and with causes of its own: a consumer breaking out of All.
+	eg errgroup.Group
+
 	stopOnce sync.Once
 	stopping chan struct{}
 	waitOnce sync.Once
@@ -210,8 +211,8 @@ func (g *Group) own(ch any) {
 }
 
 // inputDone returns what a stage reading in selects on besides in: the
-// group's Done channel, or nil when in is the output of another stage of the
-// group. Such a channel is closed as soon as its stage sees the abort (every
+// group context's Done channel, or nil when in is the output of another
+// stage of the group. Such a channel is closed as soon as its stage sees the abort (every
 // stage's sends select on Done), so a plain receive, which costs half a
 // select, ends just as surely.
 func (g *Group) inputDone(in any) <-chan struct{} {
