@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bpfchan/bpfchan/chans"
@@ -18,6 +19,22 @@ import (
 	"github.com/bpfchan/bpfchan/pump"
 	"github.com/bpfchan/bpfchan/watch"
 )
+
+// exampleRing returns a ring buffer and a BPF program (run with
+// Program.Run, nothing attached) that writes 16-byte records numbered 0, 1,
+// 2... into it: the kernel side of the examples.
+func exampleRing() (*ebpf.Map, *producer.Producer, error) {
+	rb, err := bpfmaps.NewRingBuf(1 << 16)
+	if err != nil {
+		return nil, nil, err
+	}
+	prod, err := producer.NewRing(rb, 16)
+	if err != nil {
+		rb.Close()
+		return nil, nil, err
+	}
+	return rb, prod, nil
+}
 
 // The canonical shape: a source, stages, a sink, and Wait.
 func ExampleNew() {
@@ -43,17 +60,12 @@ func ExampleNew() {
 // A ring-buffer pump adopted by the group: Stop closes it, so what the
 // kernel already holds is still processed before Wait returns.
 func ExampleFrom() {
-	rb, err := bpfmaps.NewRingBuf(1 << 16)
+	rb, prod, err := exampleRing() // a ring buffer and a BPF program writing records 0, 1, 2... into it
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer rb.Close()
-	prod, err := producer.NewRing(rb, 16) // a BPF program writing records 0, 1, 2...
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
 	defer prod.Close()
 
 	g, ctx := pipeline.New(context.Background())
@@ -84,17 +96,12 @@ func ExampleFrom() {
 // its context with that error, the pump and the watcher stop, and every Wait
 // reports it.
 func Example_errgroup() {
-	rb, err := bpfmaps.NewRingBuf(1 << 16)
+	rb, prod, err := exampleRing() // a ring buffer and a BPF program writing records 0, 1, 2... into it
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer rb.Close()
-	prod, err := producer.NewRing(rb, 16) // a BPF program writing records 0, 1, 2...
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
 	defer prod.Close()
 	limits, err := bpfmaps.NewHash[uint32, uint64](1)
 	if err != nil {
@@ -159,17 +166,12 @@ func Example_errgroup() {
 // records the kernel holds when the signal comes are still processed; passing
 // sigCtx to New instead would abort and lose them.
 func ExampleGroup_Stop_interrupt() {
-	rb, err := bpfmaps.NewRingBuf(1 << 16)
+	rb, prod, err := exampleRing() // a ring buffer and a BPF program writing records 0, 1, 2... into it
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer rb.Close()
-	prod, err := producer.NewRing(rb, 16)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
 	defer prod.Close()
 
 	sigCtx, interrupt := context.WithCancel(context.Background())
