@@ -172,3 +172,34 @@ func TestNoNewWorkAfterAbort(t *testing.T) {
 		})
 	}
 }
+
+// TestFailureBeforeClose: a stage that fails has aborted the group before
+// it closes its output, so the stage downstream cannot take the close for
+// the input's end: a partial batch is discarded, never flushed, and the
+// error is the stage's.
+func TestFailureBeforeClose(t *testing.T) {
+	noLeaks(t)
+	errBad := errors.New("bad value")
+	for range 200 {
+		g, _ := pipeline.New(t.Context())
+		m := pipeline.Map(g, pipeline.FromSeq(g, upTo(10)), func(_ context.Context, v int) (int, error) {
+			if v == 3 {
+				return 0, errBad
+			}
+			return v, nil
+		}, pipeline.Name("parse"))
+		var flushed [][]int
+		pipeline.ForEach(g, pipeline.Batch(g, m, 10, 0), func(_ context.Context, b []int) error {
+			flushed = append(flushed, b)
+			return nil
+		})
+		err := g.Wait()
+		var se *pipeline.StageError
+		if !errors.As(err, &se) || se.Stage != "parse" || !errors.Is(err, errBad) {
+			t.Fatalf("Wait: %v, want stage parse wrapping %v", err, errBad)
+		}
+		if len(flushed) != 0 {
+			t.Fatalf("batches %v flushed after the failure, want none", flushed)
+		}
+	}
+}

@@ -9,21 +9,23 @@ import (
 // batch is passed on when it holds size values; when its oldest value has
 // waited maxAge (a timer armed by the batch's first value and never reset by
 // later ones, so a steady trickle still flushes every maxAge); or, partial,
-// when in is closed. On abort the batch in hand is discarded. Every batch is
-// a new slice the receiver owns. A maxAge of 0 disables the age flush. It
-// panics when size < 1 or maxAge < 0. Options: Buffer, Overflow, Name.
+// when in is closed. A maxAge of 0 means no age flush: a batch waits for
+// size values or the end of in however long that takes, as with
+// pump.WithBatch(size, 0). On abort the batch in hand is discarded. Every
+// batch is a new slice the receiver owns. It panics when size < 1 or
+// maxAge < 0. Options: Buffer, Overflow, Name.
 func Batch[T any](g *Group, in <-chan T, size int, maxAge time.Duration, opts ...StageOption) <-chan []T {
 	check(g, "batch", in)
 	if size < 1 {
-		panic(fmt.Sprintf("pipeline: Batch size %d: need at least 1", size))
+		panic(fmt.Sprintf("pipeline: Batch(size %d): need at least 1", size))
 	}
 	if maxAge < 0 {
-		panic(fmt.Sprintf("pipeline: Batch maxAge %v: negative", maxAge))
+		panic(fmt.Sprintf("pipeline: Batch(maxAge %v): negative; 0 means no age flush", maxAge))
 	}
 	c := configure("batch", optBuffer|optOverflow|optName, opts)
-	st := g.newStage("batch", c, 0)
 	out := make(chan []T, c.buffer)
 	output(g, out)
+	st := g.newStage("batch", c, lenOf(out), nil)
 	g.spawn(func() { // exits when in is closed (after the last flush) or the group aborts
 		defer close(out)
 		ctx := g.ctx

@@ -15,15 +15,20 @@
 // # Ownership
 //
 // Every stage runs in goroutines the Group owns, as does every function
-// started with [Group.Go]. A stage closes each channel it returns after its
-// last send, so `for v := range out` always ends; it never closes a channel
-// it was given, except a Sender's C() in [To], as the Sender contract asks.
+// started with [Group.Go]; they are an errgroup.Group's goroutines.
 // [Group.Wait] returns only once every goroutine and every user callback has
-// returned. Every send of a stage selects on the group's context, and so does
-// every receive from a channel the group did not make; a worker checks the
-// context before taking new work. A receive from another stage of the same
-// group is a plain receive: that stage closes its output as soon as it sees
-// the abort, and a plain receive costs half a two-way select.
+// returned, and [Group.Done] is closed at that point. A stage closes each
+// channel it returns after its last send, so `for v := range out` always
+// ends; it never closes a channel it was given, except a Sender's C() in
+// [To], as the Sender contract asks. Every send of a stage selects on the
+// group's context, and so does every receive from a channel the group did
+// not make; a worker checks the context before taking new work.
+//
+// Pumps and watchers need no Group to be owned: each one's Wait is an
+// errgroup function (eg.Go(src.Wait)), and the context of
+// errgroup.WithContext, given to their constructors, aborts them at the
+// first error. A Group adds what errgroup does not: stages, a graceful Stop,
+// and per-stage errors and counters.
 //
 // # Stopping
 //
@@ -35,8 +40,29 @@
 // values. Every stage then drains its input, passes on what it holds
 // (including a partial batch) and closes its outputs; Wait returns nil.
 // Nothing in flight is lost, and nothing keeps reading a source that has
-// been told to stop: unlike a pipeline that drains its inputs in the
-// background after an early exit, a Stop ends because the sources end.
+// been told to stop: a Stop ends because the sources end.
+//
+// Cancelling the parent context, a stage failing, or a consumer breaking out
+// of [All] aborts: the group's context is cancelled, every stage returns at
+// its next send, receive or value, and what is in flight (a value in hand, a
+// partial batch, what sits in the channels between stages) is discarded.
+// Adopted sources are still Closed, and what they deliver while closing is
+// discarded, so their goroutines exit.
+//
+// On Ctrl-C, choose between the two. For a graceful stop, which still
+// processes what the kernel holds when the signal comes, have the signal
+// call [Group.Stop]:
+//
+//	sigCtx, cancel := signal.NotifyContext(ctx, os.Interrupt)
+//	defer cancel()
+//	g, ctx := pipeline.New(ctx)
+//	defer context.AfterFunc(sigCtx, g.Stop)()
+//
+// To stop at once and lose what is buffered (in the kernel and between
+// stages), give the signal's context to New instead: pipeline.New(sigCtx).
+// Wait then returns that context's cause. A graceful stop takes as long as
+// the stages need to process what the sources still deliver; a program that
+// must also end within a bound cancels the context it gave New after it.
 //
 // Stop reaches only the sources the group knows: those adopted with From
 // and those built with FromSeq. It does not cancel the context, so a
@@ -50,28 +76,28 @@
 // would end the first kind, but could also cut off a Go function still
 // consuming a stage's output, which is worse.)
 //
-// Cancelling the parent context, a stage failing, or a consumer breaking out
-// of [All] aborts: the group's context is cancelled, every stage returns at
-// its next send, receive or value, and what is in flight (a value in hand, a
-// partial batch) is discarded. Adopted sources are still Closed, and what
-// they deliver while closing is discarded, so their goroutines exit.
-//
 // # Errors
 //
 // The first error returned by a callback, a function started with Go, or an
 // adopted source or sink aborts the group and is what Wait returns, as a
-// [*StageError] that names the stage and unwraps to the error. Errors that
-// stages return after the abort began are its consequences and are not
-// reported. A sink that stops by itself with no error while [To] still has
-// values for it fails the stage with [ErrSinkStopped]. If the parent context
-// was cancelled, Wait returns its context.Cause. Wait never returns a context.Canceled that the group caused
-// itself: after a clean end, a Stop or a break out of All it returns nil.
+// [*StageError] that names the stage and unwraps to the error; it is also
+// the cause of the group's context. Errors that stages return after the
+// abort began are its consequences and are not reported. A sink that stops
+// by itself with no error while [To] still has values for it fails the stage
+// with [ErrSinkStopped]. If the parent context was cancelled, Wait returns
+// its context.Cause. Wait never returns a context.Canceled that the group
+// caused itself: after a clean end, a Stop or a break out of All it returns
+// nil.
 //
 // # Panics
 //
 // Misuse is a programmer error and panics when the stage is built, with a
 // "pipeline: " prefix: a nil function, group or input channel, n < 1, an
-// option a stage does not take.
+// option a stage does not take, or one it cannot honour, such as
+// Overflow(chans.DropOldest) on an output with no buffer. An option means
+// what it means in package pump: where pump.WithOverflow refuses a
+// combination with an error, the stage refuses it with a panic; a maxAge of
+// 0 is "no age flush" in [Batch] as in pump.WithBatch.
 //
 // A panic in a callback is not recovered, as errgroup does not recover one
 // either. Recovering would turn a bug into an ordinary error while the state
@@ -97,9 +123,20 @@
 // channel. On a Tee, per-branch settings ([Branch]) let one slow branch drop
 // while the others keep flowing.
 //
+// # Costs
+//
+// Each stage costs its goroutines (one per worker; an Ordered stage adds a
+// dispatcher and a collector; [From] adds three that wait on the adopted
+// source) and one channel operation per value per hop. A receive from
+// another stage of the same group is a plain receive, not a select: that
+// stage closes its output as soon as it sees an abort. Callbacks are timed
+// for [StageStats].Busy by sampling, so a fast callback does not pay for a
+// clock reading per value. Building stages, Stats and Done take the group's
+// mutex; sends and receives do not.
+//
 // # Metrics
 //
-// [Group.Stats] reads each stage's counters at run time: values in and out,
-// dropped, and the time spent in user callbacks, which shows where a
-// pipeline is slow.
+// [Group.Stats] reads each stage's counters at run time: values in, out and
+// dropped, what sits in its output buffers, and the time spent in user
+// callbacks, which shows where a pipeline is slow.
 package pipeline

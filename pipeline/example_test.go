@@ -6,14 +6,35 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bpfchan/bpfchan/chans"
 	"github.com/bpfchan/bpfchan/internal/producer"
 	bpfmaps "github.com/bpfchan/bpfchan/maps"
 	"github.com/bpfchan/bpfchan/pipeline"
 	"github.com/bpfchan/bpfchan/pump"
+	"github.com/bpfchan/bpfchan/watch"
 )
+
+// exampleRing returns a ring buffer and a BPF program (run with
+// Program.Run, nothing attached) that writes 16-byte records numbered 0, 1,
+// 2... into it: the kernel side of the examples.
+func exampleRing() (*ebpf.Map, *producer.Producer, error) {
+	rb, err := bpfmaps.NewRingBuf(1 << 16)
+	if err != nil {
+		return nil, nil, err
+	}
+	prod, err := producer.NewRing(rb, 16)
+	if err != nil {
+		rb.Close()
+		return nil, nil, err
+	}
+	return rb, prod, nil
+}
 
 // The canonical shape: a source, stages, a sink, and Wait.
 func ExampleNew() {
@@ -39,17 +60,12 @@ func ExampleNew() {
 // A ring-buffer pump adopted by the group: Stop closes it, so what the
 // kernel already holds is still processed before Wait returns.
 func ExampleFrom() {
-	rb, err := bpfmaps.NewRingBuf(1 << 16)
+	rb, prod, err := exampleRing() // a ring buffer and a BPF program writing records 0, 1, 2... into it
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer rb.Close()
-	prod, err := producer.NewRing(rb, 16) // a BPF program writing records 0, 1, 2...
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
 	defer prod.Close()
 
 	g, ctx := pipeline.New(context.Background())
@@ -66,6 +82,116 @@ func ExampleFrom() {
 		fmt.Println(err)
 	}
 	g.Stop()
+	fmt.Println("wait:", g.Wait())
+	// Output:
+	// record 0
+	// record 1
+	// record 2
+	// wait: <nil>
+}
+
+// Pumps and watchers need no Group: each one's Wait is an errgroup function,
+// and the errgroup's context, given to every constructor, aborts them all at
+// the first error. Here the consumer rejects record 2: the errgroup cancels
+// its context with that error, the pump and the watcher stop, and every Wait
+// reports it.
+func Example_errgroup() {
+	rb, prod, err := exampleRing() // a ring buffer and a BPF program writing records 0, 1, 2... into it
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer rb.Close()
+	defer prod.Close()
+	limits, err := bpfmaps.NewHash[uint32, uint64](1)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer limits.Close()
+
+	eg, ctx := errgroup.WithContext(context.Background())
+	src, err := pump.RingBuf[record](ctx, rb)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	eg.Go(src.Wait)
+	w, err := watch.Changes[uint32, uint64](ctx, limits.Map(), 0) // an operator's knob
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	eg.Go(w.Wait)
+
+	var limit atomic.Uint64
+	eg.Go(func() error {
+		for c := range w.C() { // ends when the watcher stops
+			limit.Store(c.New)
+		}
+		return nil
+	})
+	eg.Go(func() error {
+		for r := range src.C() { // ends when the pump stops
+			if r.Seq == 2 {
+				return fmt.Errorf("record %d: malformed", r.Seq)
+			}
+			fmt.Println("record", r.Seq)
+		}
+		return nil
+	})
+	if err := prod.Run(5); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println("errgroup:", eg.Wait())
+	fmt.Println("pump:", src.Wait())
+	fmt.Println("watcher:", w.Wait())
+	fmt.Println("delivered:", src.Stats().Delivered) // records 0, 1 and the rejected 2
+	// Output:
+	// record 0
+	// record 1
+	// errgroup: record 2: malformed
+	// pump: record 2: malformed
+	// watcher: record 2: malformed
+	// delivered: 3
+}
+
+// A graceful stop on Ctrl-C is one line: context.AfterFunc(sigCtx, g.Stop).
+// A program gets sigCtx from
+//
+//	sigCtx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+//	defer cancel()
+//
+// and here a context the example cancels itself stands in for it. The
+// records the kernel holds when the signal comes are still processed; passing
+// sigCtx to New instead would abort and lose them.
+func ExampleGroup_Stop_interrupt() {
+	rb, prod, err := exampleRing() // a ring buffer and a BPF program writing records 0, 1, 2... into it
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer rb.Close()
+	defer prod.Close()
+
+	sigCtx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	g, ctx := pipeline.New(context.Background())
+	defer context.AfterFunc(sigCtx, g.Stop)()
+
+	src, err := pump.RingBuf[record](ctx, rb)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	pipeline.ForEach(g, pipeline.From(g, src), func(_ context.Context, r record) error {
+		fmt.Println("record", r.Seq)
+		return nil
+	})
+	if err := prod.Run(3); err != nil { // three records wait in the kernel
+		fmt.Println(err)
+	}
+	interrupt() // Ctrl-C
 	fmt.Println("wait:", g.Wait())
 	// Output:
 	// record 0

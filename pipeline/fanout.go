@@ -17,9 +17,9 @@ func Merge[T any](g *Group, ins ...<-chan T) <-chan T {
 	for _, in := range ins {
 		check(g, "merge", in)
 	}
-	st := g.newStage("merge", config{workers: len(ins)}, 0)
 	out := make(chan T)
 	output(g, out)
+	st := g.newStage("merge", config{workers: len(ins)}, lenOf(out), nil)
 	exit := closeWhenDone(len(ins), out)
 	for _, in := range ins {
 		g.spawn(func() { // exits when in is closed or the group aborts; the last one out closes out
@@ -62,14 +62,16 @@ func fanOut[T any](g *Group, kind string, in <-chan T, n int, opts []StageOption
 	}
 	c := configure(kind, optBuffer|optOverflow|optBranch|optName, opts)
 	branches := c.branchConfigs(kind, n)
-	st := g.newStage(kind, c, n)
 	outs := make([]chan T, n)
 	ret := make([]<-chan T, n)
+	queued := make([]func() int, n)
 	for i, b := range branches {
 		outs[i] = make(chan T, b.buffer)
 		output(g, outs[i])
 		ret[i] = outs[i]
+		queued[i] = lenOf(outs[i])
 	}
+	st := g.newStage(kind, c, nil, queued)
 	g.spawn(func() { // exits when in is closed or the group aborts
 		defer func() {
 			for _, o := range outs {

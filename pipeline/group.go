@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+
+	"golang.org/x/sync/errgroup"
 )
 
 var (
@@ -38,20 +40,33 @@ func (e *StageError) Unwrap() error { return e.Err }
 // [Group.Stop] ends the pipeline gracefully instead. [Group.Wait] returns once
 // every goroutine has exited.
 type Group struct {
-	parent   context.Context
-	ctx      context.Context
-	cancel   context.CancelCauseFunc
-	wg       sync.WaitGroup
+	parent context.Context
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	// The goroutines and the first error are eg's. The group cancels its
+	// context itself, with the failure as the cause, before the failing
+	// goroutine closes the channels it made (errgroup.WithContext would
+	// cancel only once the goroutine has returned, so a stage downstream
+	// could take the closed channel for the input's end and flush what it
+	// holds), and with causes of its own: a consumer breaking out of All.
+	eg errgroup.Group
+
 	stopOnce sync.Once
 	stopping chan struct{}
 	waitOnce sync.Once
 	err      error // Wait's result
 
 	mu      sync.Mutex
+	running int           // goroutines started and not yet returned
+	done    chan struct{} // closed while running is 0
 	stages  []*stage
 	built   int              // stages built, From included: the default names' numbers
 	outputs map[any]struct{} // every channel a stage of the group returned
 }
+
+// closedDone is the channel Done returns while no goroutine runs.
+var closedDone = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // New returns a Group and the context its stages run with, derived from ctx.
 // That context is cancelled when a stage fails, when ctx is cancelled, or
@@ -61,7 +76,7 @@ func New(ctx context.Context) (*Group, context.Context) {
 		panic("pipeline: New with a nil context")
 	}
 	gctx, cancel := context.WithCancelCause(ctx)
-	g := &Group{parent: ctx, ctx: gctx, cancel: cancel, stopping: make(chan struct{})}
+	g := &Group{parent: ctx, ctx: gctx, cancel: cancel, stopping: make(chan struct{}), done: closedDone}
 	return g, gctx
 }
 
@@ -77,7 +92,7 @@ func (g *Group) Go(name string, f func(ctx context.Context) error) {
 	if f == nil {
 		panic("pipeline: Go with a nil function")
 	}
-	g.spawn(func() { g.fail(name, f(g.ctx)) })
+	g.start(func() error { return g.failure(name, f(g.ctx)) })
 }
 
 // Stop ends the pipeline gracefully and returns at once. Adopted sources
@@ -85,7 +100,8 @@ func (g *Group) Go(name string, f func(ctx context.Context) error) {
 // close their channels; [FromSeq] sources stop taking values from their
 // sequence. Every stage then drains its input, passes what it holds on, and
 // closes its outputs; Wait returns nil unless something failed. Stop may be
-// called more than once and from any goroutine, including a stage callback.
+// called more than once and from any goroutine, including a stage callback,
+// and has the signature context.AfterFunc takes.
 //
 // Stop reaches only those two kinds of sources, and does not cancel the
 // group's context: a function started with Go that returns only when the
@@ -99,6 +115,18 @@ func (g *Group) Stop() {
 // started with Go that feed the pipeline watch it to end gracefully.
 func (g *Group) Stopping() <-chan struct{} { return g.stopping }
 
+// Done returns a channel that is closed once every goroutine the group has
+// started has returned from its stage or callback, so that Wait would return
+// without waiting for any of them; the group's context is cancelled by then
+// if a stage failed. Like Wait, it sees the goroutines started so far: call
+// it once the pipeline is built. While no goroutine runs (before the first
+// stage, or after the last has ended) it returns a closed channel.
+func (g *Group) Done() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.done
+}
+
 // Wait blocks until every goroutine of the group, and every user callback,
 // has returned. It returns the first failure as a *StageError; the cause of
 // the parent context (context.Cause) when that was cancelled; and nil when
@@ -106,43 +134,67 @@ func (g *Group) Stopping() <-chan struct{} { return g.stopping }
 // [All]. Wait then cancels the group's context. It may be called more than
 // once and always returns the same result.
 func (g *Group) Wait() error {
-	g.wg.Wait()
+	err := g.eg.Wait() // the one *StageError that became the cause, if any: see failure
 	g.waitOnce.Do(func() {
 		g.cancel(errFinished)
-		switch err := context.Cause(g.ctx); err {
-		case errFinished:
-			// The parent's cancellation may not have reached the group's
-			// context yet (it is closed before it is propagated, and a
-			// parent of another kind propagates it in a goroutine).
-			if g.parent.Err() != nil {
-				g.err = context.Cause(g.parent)
-			}
-		case errBroken:
-		default:
+		switch cause := context.Cause(g.ctx); {
+		case err != nil:
 			g.err = err
+		case cause == errBroken:
+		case g.parent.Err() != nil:
+			// Also when the parent's cancellation has not reached the
+			// group's context yet (it is closed before it is propagated,
+			// and a parent of another kind propagates it in a goroutine).
+			g.err = context.Cause(g.parent)
 		}
 	})
 	return g.err
 }
 
-// spawn runs f in a goroutine that Wait waits for.
-func (g *Group) spawn(f func()) {
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		f()
-	}()
+// start runs f in a goroutine of the group's errgroup. f returns what
+// failure returned: nil, or the *StageError that aborted the group.
+func (g *Group) start(f func() error) {
+	g.mu.Lock()
+	if g.running == 0 {
+		g.done = make(chan struct{})
+	}
+	g.running++
+	g.mu.Unlock()
+	g.eg.Go(func() error {
+		defer g.exit()
+		return f()
+	})
 }
 
-// fail aborts the group with err as a *StageError, unless err is nil or the
-// group is already aborting (then err is a consequence of that abort). A
+// spawn runs f, which cannot fail, in a goroutine of the group.
+func (g *Group) spawn(f func()) { g.start(func() error { f(); return nil }) }
+
+// exit counts a goroutine out; the last one closes Done's channel.
+func (g *Group) exit() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.running--; g.running == 0 {
+		close(g.done)
+	}
+}
+
+// failure aborts the group with err as a *StageError and returns it, for the
+// errgroup to record as its first error; it returns nil when err is nil or
+// is a consequence of an abort already under way (the group's context or
+// the parent is already cancelled, or another cause won the race). So the
+// errgroup's first error is always the cause of the group's context. A
 // cancelled parent counts even before its cancellation has reached the
 // group's context: a stage that saw it first must not become the cause.
-func (g *Group) fail(name string, err error) {
+func (g *Group) failure(name string, err error) error {
 	if err == nil || g.ctx.Err() != nil || g.parent.Err() != nil {
-		return
+		return nil
 	}
-	g.cancel(&StageError{Stage: name, Err: err})
+	se := &StageError{Stage: name, Err: err}
+	g.cancel(se)
+	if context.Cause(g.ctx) != error(se) {
+		return nil
+	}
+	return se
 }
 
 // output records ch as the output of one of g's stages, as the receive-only
@@ -159,8 +211,8 @@ func (g *Group) own(ch any) {
 }
 
 // inputDone returns what a stage reading in selects on besides in: the
-// group's Done channel, or nil when in is the output of another stage of the
-// group. Such a channel is closed as soon as its stage sees the abort (every
+// group context's Done channel, or nil when in is the output of another
+// stage of the group. Such a channel is closed as soon as its stage sees the abort (every
 // stage's sends select on Done), so a plain receive, which costs half a
 // select, ends just as surely.
 func (g *Group) inputDone(in any) <-chan struct{} {

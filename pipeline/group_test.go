@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bpfchan/bpfchan/chans"
 	"github.com/bpfchan/bpfchan/pipeline"
@@ -425,5 +426,91 @@ func TestParentCancelBeforePropagation(t *testing.T) {
 	parent.release()
 	if err := g.Wait(); err != context.Canceled {
 		t.Fatalf("second Wait: %v, want the same %v", err, context.Canceled)
+	}
+}
+
+// TestOptionRefused: an option a stage cannot honour panics when the stage
+// is built, naming the option, instead of being silently replaced;
+// combinations the stage can honour build.
+func TestOptionRefused(t *testing.T) {
+	noLeaks(t)
+	id := func(_ context.Context, v int) (int, error) { return v, nil }
+	keep := func(context.Context, int) (bool, error) { return true, nil }
+	oldest := pipeline.Overflow(chans.DropOldest)
+	const evict = "Overflow(drop-oldest) needs Buffer(n > 0): an unbuffered output holds nothing to evict"
+	tests := []struct {
+		name  string
+		build func(g *pipeline.Group, in <-chan int)
+		want  string // the panic message; "" for none
+	}{
+		{"map oldest unbuffered", func(g *pipeline.Group, in <-chan int) { pipeline.Map(g, in, id, oldest) },
+			"pipeline: map: " + evict},
+		{"ordered map oldest unbuffered", func(g *pipeline.Group, in <-chan int) {
+			pipeline.Map(g, in, id, pipeline.Workers(2), pipeline.Ordered(), oldest)
+		}, "pipeline: map: " + evict},
+		{"filter oldest unbuffered", func(g *pipeline.Group, in <-chan int) { pipeline.Filter(g, in, keep, oldest) },
+			"pipeline: filter: " + evict},
+		{"batch oldest unbuffered", func(g *pipeline.Group, in <-chan int) { pipeline.Batch(g, in, 4, 0, oldest) },
+			"pipeline: batch: " + evict},
+		{"seq oldest unbuffered", func(g *pipeline.Group, _ <-chan int) { pipeline.FromSeq(g, upTo(3), oldest) },
+			"pipeline: seq: " + evict},
+		{"tee oldest, one output unbuffered", func(g *pipeline.Group, in <-chan int) {
+			pipeline.Tee(g, in, 2, oldest, pipeline.Branch(1, pipeline.Buffer(4)))
+		}, "pipeline: tee output 0: " + evict},
+		{"tee branch unbuffers", func(g *pipeline.Group, in <-chan int) {
+			pipeline.Tee(g, in, 2, oldest, pipeline.Buffer(4), pipeline.Branch(1, pipeline.Buffer(0)))
+		}, "pipeline: tee output 1: " + evict},
+		{"shard branch oldest unbuffered", func(g *pipeline.Group, in <-chan int) {
+			pipeline.Shard(g, in, 2, func(v int) int { return v }, pipeline.Branch(1, oldest))
+		}, "pipeline: shard output 1: " + evict},
+		{"unordered workers oldest", func(g *pipeline.Group, in <-chan int) {
+			pipeline.Map(g, in, id, pipeline.Workers(2), pipeline.Buffer(4), oldest)
+		}, "pipeline: map: Overflow(drop-oldest) needs a single sender: add Ordered() or use one worker"},
+		{"batch negative maxAge", func(g *pipeline.Group, in <-chan int) { pipeline.Batch(g, in, 4, -time.Millisecond) },
+			"pipeline: Batch(maxAge -1ms): negative; 0 means no age flush"},
+		{"foreach buffer", func(g *pipeline.Group, in <-chan int) {
+			pipeline.ForEach(g, in, func(context.Context, int) error { return nil }, pipeline.Buffer(1))
+		}, "pipeline: foreach does not take the Buffer option"},
+		{"from overflow", func(g *pipeline.Group, _ <-chan int) {
+			pipeline.From[int](g, newFailing(0, nil), pipeline.Overflow(chans.DropNewest))
+		}, "pipeline: from does not take the Overflow option"},
+		{"tee branch name", func(g *pipeline.Group, in <-chan int) {
+			pipeline.Tee(g, in, 2, pipeline.Branch(0, pipeline.Name("x")))
+		}, "pipeline: tee branch does not take the Name option"},
+
+		{"map oldest buffered", func(g *pipeline.Group, in <-chan int) { pipeline.Map(g, in, id, pipeline.Buffer(1), oldest) }, ""},
+		{"ordered map oldest buffered", func(g *pipeline.Group, in <-chan int) {
+			pipeline.Map(g, in, id, pipeline.Workers(2), pipeline.Ordered(), pipeline.Buffer(1), oldest)
+		}, ""},
+		{"batch oldest buffered, no age flush", func(g *pipeline.Group, in <-chan int) {
+			pipeline.Batch(g, in, 4, 0, pipeline.Buffer(1), oldest)
+		}, ""},
+		{"tee one branch oldest", func(g *pipeline.Group, in <-chan int) {
+			pipeline.Tee(g, in, 2, pipeline.Branch(1, pipeline.Buffer(4), oldest))
+		}, ""},
+		{"map newest unbuffered", func(g *pipeline.Group, in <-chan int) {
+			pipeline.Map(g, in, id, pipeline.Overflow(chans.DropNewest))
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, _ := pipeline.New(t.Context())
+			in := make(chan int)
+			close(in) // a stage that builds ends at once
+			defer func() {
+				p := recover()
+				got, _ := p.(string)
+				if p != nil && got == "" {
+					t.Fatalf("panic %v, want a string", p)
+				}
+				if got != tt.want {
+					t.Errorf("panic %q, want %q", got, tt.want)
+				}
+				if err := g.Wait(); err != nil {
+					t.Errorf("Wait: %v", err)
+				}
+			}()
+			tt.build(g, in)
+		})
 	}
 }

@@ -71,8 +71,13 @@ func Buffer(n int) StageOption {
 
 // Overflow sets what a stage does when its output is full: wait
 // (chans.Block, the default) or drop a value and count it in
-// [StageStats].Dropped (chans.DropNewest, chans.DropOldest). DropOldest needs
-// a single sender, so it cannot be combined with unordered Workers(n > 1).
+// [StageStats].Dropped (chans.DropNewest, chans.DropOldest), as
+// pump.WithOverflow does. DropOldest evicts from the output's buffer, so it
+// needs [Buffer](n > 0) (on a Tee or a Shard, for every output it applies
+// to), and a single sender, so it cannot be combined with unordered
+// Workers(n > 1); the stage panics when built otherwise, as a pump's
+// constructor refuses the same with an error. DropNewest on an unbuffered
+// output drops every value no receiver is waiting for.
 func Overflow(p chans.Policy) StageOption {
 	switch p {
 	case chans.Block, chans.DropNewest, chans.DropOldest:
@@ -105,8 +110,22 @@ func Branch(i int, opts ...StageOption) StageOption {
 }
 
 // configure applies opts for a stage of the given kind, panicking on an
-// option the kind does not take.
+// option the kind does not take or cannot honour. A stage with branches
+// (allowed includes Branch) has its buffers checked per output, by
+// branchConfigs.
 func configure(kind string, allowed optionSet, opts []StageOption) config {
+	c := apply(kind, allowed, opts)
+	if c.policy == chans.DropOldest && c.workers > 1 && !c.ordered {
+		panic(fmt.Sprintf("pipeline: %s: Overflow(%v) needs a single sender: add Ordered() or use one worker", kind, c.policy))
+	}
+	if allowed&optBranch == 0 {
+		c.checkBuffer(kind)
+	}
+	return c
+}
+
+// apply applies opts, panicking on a nil one or one not in allowed.
+func apply(kind string, allowed optionSet, opts []StageOption) config {
 	c := config{workers: 1}
 	for _, o := range opts {
 		if o == nil {
@@ -121,13 +140,19 @@ func configure(kind string, allowed optionSet, opts []StageOption) config {
 			}
 		}
 	}
-	if c.policy == chans.DropOldest && c.workers > 1 && !c.ordered {
-		panic("pipeline: " + kind + ": Overflow(DropOldest) needs a single sender; add Ordered() or use one worker")
-	}
 	return c
 }
 
-// branchConfigs returns the buffer and policy of each of n outputs.
+// checkBuffer panics when c drops the oldest value of an unbuffered output:
+// there is nothing to evict, so it would act as DropNewest.
+func (c config) checkBuffer(what string) {
+	if c.policy == chans.DropOldest && c.buffer == 0 {
+		panic(fmt.Sprintf("pipeline: %s: Overflow(%v) needs Buffer(n > 0): an unbuffered output holds nothing to evict", what, c.policy))
+	}
+}
+
+// branchConfigs returns the buffer and policy of each of n outputs, and
+// panics on one that cannot honour them.
 func (c config) branchConfigs(kind string, n int) []config {
 	out := make([]config, n)
 	for i := range out {
@@ -137,13 +162,16 @@ func (c config) branchConfigs(kind string, n int) []config {
 		if b.i >= n {
 			panic(fmt.Sprintf("pipeline: %s: Branch(%d) of %d outputs", kind, b.i, n))
 		}
-		bc := configure(kind+" branch", optBuffer|optOverflow, b.opts)
+		bc := apply(kind+" branch", optBuffer|optOverflow, b.opts)
 		if bc.set&optBuffer != 0 {
 			out[b.i].buffer = bc.buffer
 		}
 		if bc.set&optOverflow != 0 {
 			out[b.i].policy = bc.policy
 		}
+	}
+	for i, b := range out {
+		b.checkBuffer(fmt.Sprintf("%s output %d", kind, i))
 	}
 	return out
 }

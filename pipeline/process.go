@@ -59,21 +59,24 @@ func process[In, Out any](g *Group, kind string, in <-chan In, hasOut bool, opts
 		allowed |= optOrdered | optBuffer | optOverflow
 	}
 	c := configure(kind, allowed, opts)
-	st := g.newStage(kind, c, 0)
 	var out chan Out
+	var queued func() int
 	if hasOut {
 		out = make(chan Out, c.buffer)
 		output(g, out)
+		queued = lenOf(out)
 	}
+	st := g.newStage(kind, c, queued, nil)
 	if c.workers > 1 && c.ordered {
 		ordered(g, st, c, in, out, f)
 		return out
 	}
 	exit := closeWhenDone(c.workers, out)
 	for i := range c.workers {
-		g.spawn(func() { // exits when in is closed, the group aborts, or f fails; the last one out closes out
-			g.fail(st.name, work(g, st, i, c.policy, in, out, f))
-			exit()
+		g.start(func() error { // exits when in is closed, the group aborts, or f fails; the last one out closes out
+			err := g.failure(st.name, work(g, st, i, c.policy, in, out, f))
+			exit() // after the abort, if f failed: downstream must not take the close for the input's end
+			return err
 		})
 	}
 	return out
@@ -153,8 +156,8 @@ func ordered[In, Out any](g *Group, st *stage, c config, in <-chan In, out chan 
 		}
 	})
 	for i := range n {
-		g.spawn(func() { // worker: exits when jobs is closed, the group aborts, or f fails
-			g.fail(st.name, func() error {
+		g.start(func() error { // worker: exits when jobs is closed, the group aborts, or f fails
+			return g.failure(st.name, func() error {
 				clock := st.clock(i)
 				for {
 					s, ok := recv(jobs, done)

@@ -26,16 +26,16 @@ func To[T any](g *Group, in <-chan T, s chans.Sender[T]) {
 	if sc == nil {
 		panic("pipeline: To a Sender whose C() is nil")
 	}
-	st := g.newStage("to", config{workers: 1}, 0)
+	st := g.newStage("to", config{workers: 1}, lenOf(sc), nil)
 	var closed atomic.Bool // set before To closes sc: the sink may end from now on
 	sinkDone := make(chan struct{})
-	g.spawn(func() { // exits when s has stopped
+	g.start(func() error { // exits when s has stopped
 		err := s.Wait()
 		if err == nil && !closed.Load() {
 			err = ErrSinkStopped
 		}
 		close(sinkDone)
-		g.fail(st.name, err)
+		return g.failure(st.name, err)
 	})
 	g.spawn(func() { // exits when in is closed, the group aborts or s stops, once s has stopped
 		done := g.ctx.Done()

@@ -46,19 +46,19 @@ func From[T any](g *Group, r chans.Receiver[T], opts ...StageOption) <-chan T {
 	g.mu.Unlock()
 
 	ended := make(chan struct{})
-	g.spawn(func() { // exits when r's goroutine has exited
+	g.start(func() error { // exits when r's goroutine has exited
 		err := r.Wait()
 		close(ended)
-		g.fail(name, err)
+		return g.failure(name, err)
 	})
-	g.spawn(func() { // exits when r ended by itself, or after closing r on Stop or abort
+	g.start(func() error { // exits when r ended by itself, or after closing r on Stop or abort
 		select {
 		case <-ended:
-			return
+			return nil
 		case <-g.stopping:
 		case <-g.ctx.Done():
 		}
-		g.fail(name, r.Close())
+		return g.failure(name, r.Close())
 	})
 	g.spawn(func() { // exits when r ended by itself, or after draining it on abort
 		select {
@@ -96,9 +96,9 @@ func FromSeq[T any](g *Group, seq iter.Seq[T], opts ...StageOption) <-chan T {
 		panic("pipeline: FromSeq with a nil sequence")
 	}
 	c := configure("seq", optBuffer|optOverflow|optName, opts)
-	st := g.newStage("seq", c, 0)
 	out := make(chan T, c.buffer)
 	output(g, out)
+	st := g.newStage("seq", c, lenOf(out), nil)
 	g.spawn(func() { // exits when seq ends, on Stop, or on abort
 		defer close(out)
 		ctx := g.ctx

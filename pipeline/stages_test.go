@@ -314,6 +314,46 @@ func TestBatchMaxAge(t *testing.T) {
 			}
 		})
 	})
+	t.Run("zero: no age flush", func(t *testing.T) {
+		// maxAge 0: a partial batch waits for size values or the input's
+		// end, however long that takes.
+		synctest.Test(t, func(t *testing.T) {
+			g, _ := pipeline.New(t.Context())
+			in := make(chan int)
+			out := pipeline.Batch(g, in, 3, 0)
+			start := time.Now()
+			next := func() ([]int, bool) {
+				select {
+				case b := <-out:
+					return b, true
+				default:
+					return nil, false
+				}
+			}
+			for i, v := range []int{0, 1, 2, 3} {
+				in <- v
+				time.Sleep(24 * time.Hour)
+				synctest.Wait()
+				b, ok := next()
+				if i == 2 {
+					if !ok || !slices.Equal(b, []int{0, 1, 2}) {
+						t.Fatalf("got %v, %v at size, want [0 1 2]", b, ok)
+					}
+					continue
+				}
+				if ok {
+					t.Fatalf("batch %v flushed after %v with maxAge 0, want none before size or close", b, time.Since(start))
+				}
+			}
+			close(in)
+			if b := <-out; !slices.Equal(b, []int{3}) {
+				t.Errorf("got %v at close, want [3]", b)
+			}
+			if err := g.Wait(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
 	t.Run("abort discards", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			errQuit := errors.New("quit")

@@ -26,14 +26,23 @@ type StageStats struct {
 	Dropped uint64        // values dropped by an Overflow policy (Batch: batches), summed over all outputs
 	Busy    time.Duration // time spent in user callbacks, summed over workers (see below)
 
+	// Buffered is how many values sit in the buffers of the stage's output
+	// channels at the snapshot, summed over all outputs: passed on (counted
+	// in Out) and not yet taken by the consumer. Batch counts batches; To
+	// counts the values in its Sender's C(); ForEach has no output and
+	// Merge an unbuffered one, so theirs is 0. A Buffered that stays near
+	// the capacity given by [Buffer] shows a consumer that does not keep up.
+	Buffered int
+
 	// Branches holds each output's counters for Tee and Shard; nil otherwise.
 	Branches []BranchStats
 }
 
 // BranchStats counts one output of a Tee or a Shard.
 type BranchStats struct {
-	Out     uint64
-	Dropped uint64
+	Out      uint64
+	Dropped  uint64
+	Buffered int
 }
 
 // Stats returns a snapshot of every stage's counters, in the order the stages
@@ -74,12 +83,25 @@ type stage struct {
 type counter struct {
 	out     atomic.Uint64
 	dropped atomic.Uint64
+	queued  func() int // the output channel's len; nil for no output
 }
 
+// buffered returns how many values sit in the output's buffer.
+func (c *counter) buffered() int {
+	if c.queued == nil {
+		return 0
+	}
+	return c.queued()
+}
+
+// lenOf returns a function that reports how many values sit in ch's buffer.
+func lenOf[T any](ch chan<- T) func() int { return func() int { return len(ch) } }
+
 // newStage registers a stage of the given kind with the group, complete
-// before Stats can see it. outputs > 0 gives it that many branch counters
-// (Tee and Shard); 0 is a stage with one output or none.
-func (g *Group) newStage(kind string, c config, outputs int) *stage {
+// before Stats can see it. queued reports the length of its one output (nil
+// for ForEach, which has none); branches, those of each output of a Tee or a
+// Shard, which gets a counter per branch.
+func (g *Group) newStage(kind string, c config, queued func() int, branches []func() int) *stage {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	name := g.name(kind, c)
@@ -87,8 +109,12 @@ func (g *Group) newStage(kind string, c config, outputs int) *stage {
 	for i := range s.running {
 		s.running[i].Store(idle)
 	}
-	if outputs > 0 {
-		s.branches = make([]counter, outputs)
+	s.queued = queued
+	if branches != nil {
+		s.branches = make([]counter, len(branches))
+		for i, q := range branches {
+			s.branches[i].queued = q
+		}
 	}
 	g.stages = append(g.stages, s)
 	return s
@@ -107,12 +133,13 @@ func (g *Group) name(kind string, c config) string {
 
 func (s *stage) snapshot() StageStats {
 	st := StageStats{
-		Name:    s.name,
-		Workers: s.workers,
-		In:      s.in.Load(),
-		Out:     s.out.Load(),
-		Dropped: s.dropped.Load(),
-		Busy:    time.Duration(s.busy.Load()),
+		Name:     s.name,
+		Workers:  s.workers,
+		In:       s.in.Load(),
+		Out:      s.out.Load(),
+		Dropped:  s.dropped.Load(),
+		Busy:     time.Duration(s.busy.Load()),
+		Buffered: s.buffered(),
 	}
 	for i := range s.running {
 		if start := s.running[i].Load(); start != idle {
@@ -122,10 +149,12 @@ func (s *stage) snapshot() StageStats {
 	if s.branches != nil {
 		st.Branches = make([]BranchStats, len(s.branches))
 		for i := range s.branches {
-			b := BranchStats{Out: s.branches[i].out.Load(), Dropped: s.branches[i].dropped.Load()}
+			c := &s.branches[i]
+			b := BranchStats{Out: c.out.Load(), Dropped: c.dropped.Load(), Buffered: c.buffered()}
 			st.Branches[i] = b
 			st.Out += b.Out
 			st.Dropped += b.Dropped
+			st.Buffered += b.Buffered
 		}
 	}
 	return st

@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -103,5 +104,93 @@ func TestStatsWhileBuilding(t *testing.T) {
 	pipeline.ForEach(g, in, func(context.Context, int) error { return nil })
 	if err := g.Wait(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// gatedSender is a chans.Sender whose C() has capacity n and whose reader
+// starts only when gate is closed.
+type gatedSender struct {
+	c    chan int
+	done chan struct{}
+}
+
+func newGatedSender(n int, gate <-chan struct{}) *gatedSender {
+	s := &gatedSender{c: make(chan int, n), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		<-gate
+		for range s.c {
+		}
+	}()
+	return s
+}
+
+func (s *gatedSender) C() chan<- int { return s.c }
+func (s *gatedSender) Wait() error   { <-s.done; return nil }
+func (s *gatedSender) Close() error  { return s.Wait() }
+
+// TestBuffered fills each kind of stage's output buffers behind a consumer
+// that takes one value and waits: Buffered is what sits in them, summed over
+// a Tee's branches; once the consumers drain them it is 0.
+func TestBuffered(t *testing.T) {
+	noLeaks(t)
+	stuck := func(gate <-chan struct{}) func(context.Context, int) error {
+		return func(context.Context, int) error { <-gate; return nil }
+	}
+	id := func(_ context.Context, v int) (int, error) { return v, nil }
+	tests := []struct {
+		name  string
+		build func(g *pipeline.Group, gate chan struct{})
+		want  []int                  // each stage's Buffered while the consumers wait
+		tee   []pipeline.BranchStats // stage 1's branches, for the Tee
+	}{
+		{"seq", func(g *pipeline.Group, gate chan struct{}) {
+			pipeline.ForEach(g, pipeline.FromSeq(g, upTo(10), pipeline.Buffer(5)), stuck(gate))
+		}, []int{5, 0}, nil},
+		{"map", func(g *pipeline.Group, gate chan struct{}) {
+			pipeline.ForEach(g, pipeline.Map(g, pipeline.FromSeq(g, upTo(10)), id, pipeline.Buffer(4)), stuck(gate))
+		}, []int{0, 4, 0}, nil},
+		{"batch", func(g *pipeline.Group, gate chan struct{}) {
+			b := pipeline.Batch(g, pipeline.FromSeq(g, upTo(20)), 2, 0, pipeline.Buffer(3))
+			pipeline.ForEach(g, b, func(context.Context, []int) error { <-gate; return nil })
+		}, []int{0, 3, 0}, nil},
+		{"tee", func(g *pipeline.Group, gate chan struct{}) {
+			// Each consumer holds value 0; 1 and 2 wait in each branch, and
+			// the Tee waits to send 3 on branch 0.
+			outs := pipeline.Tee(g, pipeline.FromSeq(g, upTo(10)), 2, pipeline.Buffer(2))
+			pipeline.ForEach(g, outs[0], stuck(gate))
+			pipeline.ForEach(g, outs[1], stuck(gate))
+		}, []int{0, 4, 0, 0}, []pipeline.BranchStats{{Out: 3, Buffered: 2}, {Out: 3, Buffered: 2}}},
+		{"to", func(g *pipeline.Group, gate chan struct{}) {
+			pipeline.To(g, pipeline.FromSeq(g, upTo(10)), newGatedSender(3, gate))
+		}, []int{0, 3}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				g, _ := pipeline.New(t.Context())
+				gate := make(chan struct{})
+				tt.build(g, gate)
+				synctest.Wait() // every buffer is as full as it gets
+				st := g.Stats()
+				for i, s := range st {
+					if s.Buffered != tt.want[i] {
+						t.Errorf("stage %s: Buffered %d, want %d", s.Name, s.Buffered, tt.want[i])
+					}
+				}
+				if tt.tee != nil && !slices.Equal(st[1].Branches, tt.tee) {
+					t.Errorf("tee branches %+v, want %+v", st[1].Branches, tt.tee)
+				}
+				close(gate)
+				if err := g.Wait(); err != nil {
+					t.Fatal(err)
+				}
+				for _, s := range g.Stats() {
+					if s.Buffered != 0 {
+						t.Errorf("stage %s: Buffered %d after the end, want 0", s.Name, s.Buffered)
+					}
+				}
+			})
+		})
 	}
 }
