@@ -13,8 +13,9 @@
 //     carries the op, the operands and the key; the program looks the key up,
 //     applies BPF_XCHG, BPF_CMPXCHG or BPF_ADD|BPF_FETCH to the value in place
 //     and writes the old value back into the context. The package issues the
-//     test-run syscall itself, without allocating: cilium's Program.Run
-//     (which works too, see [Helper.Program]) costs more than the syscall.
+//     test-run syscall through internal/bpfcall, without allocating:
+//     cilium's Program.Run (which works too, see [Helper.Program]) costs
+//     more than the syscall.
 //
 // A missing key is created from the zero value with BPF_NOEXIST before an
 // add, an exchange or a creating compare-and-swap; a concurrent creator wins

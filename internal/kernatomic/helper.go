@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfchan/bpfchan/internal/bpfasm"
+	"github.com/bpfchan/bpfchan/internal/bpfcall"
 )
 
 // Errors returned by this package. Callers translate them to their own
@@ -316,10 +317,14 @@ func (s *Slot) run(o op, arg, expect uint64) (old uint64, created bool, err erro
 			h.mu.RUnlock()
 			return 0, false, h.errClosed()
 		}
-		ret, err := testRun(h.prog.FD(), buf)
+		// Not Program.Run, which serialises the context into fresh
+		// buffers (5 allocations) and costs more than the syscall. No
+		// EINTR to retry: a syscall program runs once, with no repeat
+		// loop that checks for signals.
+		ret, e := bpfcall.TestRun(h.prog.FD(), buf)
 		h.mu.RUnlock()
-		if err != nil {
-			return 0, false, fmt.Errorf("run atomic helper of map %s: %w", h.name, err)
+		if e != 0 {
+			return 0, false, fmt.Errorf("run atomic helper of map %s: %w", h.name, e)
 		}
 		old := binary.NativeEndian.Uint64(buf[offOld:])
 		switch ret {

@@ -2,12 +2,13 @@ package kernatomic
 
 import (
 	"fmt"
-	"os"
 	"runtime"
 	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bpfchan/bpfchan/internal/bpfcall"
 )
 
 // mmap maps the whole array (elements are 8-byte aligned, so every 4- or
@@ -15,14 +16,11 @@ import (
 // not cilium's Map.Memory(): that one exposes no pointer, and its lifetime
 // belongs to the ebpf.Map.
 func (h *Helper) mmap() error {
-	h.stride = align8(h.valueSize)
-	page := os.Getpagesize()
-	size := (int(h.m.MaxEntries())*h.stride + page - 1) / page * page
-	mem, err := unix.Mmap(h.m.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, stride, err := bpfcall.MmapArray(h.m.FD(), h.m.MaxEntries(), h.m.ValueSize(), unix.PROT_READ|unix.PROT_WRITE)
 	if err != nil {
 		return fmt.Errorf("mmap array %s: %w", h.name, err)
 	}
-	h.mem = mem
+	h.mem, h.stride = mem, stride
 	return nil
 }
 
@@ -32,13 +30,13 @@ func (h *Helper) mmap() error {
 // faulting.
 func (h *Helper) unmap() error {
 	mem := h.mem
-	_, err := unix.MmapPtr(-1, 0, unsafe.Pointer(&mem[0]), uintptr(len(mem)),
+	_, err := unix.MmapPtr(-1, 0, unsafe.Pointer(&mem[0]), uintptr(cap(mem)),
 		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED)
 	if err != nil {
 		// Could not swap the range out: unmap it for real.
-		return unix.Munmap(mem)
+		return bpfcall.MunmapArray(mem)
 	}
-	runtime.AddCleanup(h, func(b []byte) { _ = unix.Munmap(b) }, mem)
+	runtime.AddCleanup(h, func(b []byte) { _ = bpfcall.MunmapArray(b) }, mem)
 	return nil
 }
 
