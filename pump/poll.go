@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/bpfchan/bpfchan/internal/bpfcall"
 	"github.com/bpfchan/bpfchan/internal/netpoll"
 	"github.com/bpfchan/bpfchan/internal/wake"
 )
@@ -92,7 +92,6 @@ type popFeed struct {
 	m      *ebpf.Map // the pump's clone
 	name   string
 	buf    []byte
-	attr   popAttr
 	reg    *netpoll.Reg
 	pushed *wake.Signal // our writers pushed: look now
 	popped *wake.Signal // we made room: tell waiting writers
@@ -100,11 +99,10 @@ type popFeed struct {
 	n      *counters
 	found  bool // a pop found a value since the last wait
 
-	// The waiting goroutine's peeks, with their own buffer and attribute;
+	// The waiting goroutine's peeks, with their own buffer;
 	// counted here and folded into the pump's Polls and EmptyPolls when
 	// it wakes.
 	peeked     []byte
-	peekAttr   popAttr
 	peeks      atomic.Uint64
 	emptyPeeks atomic.Uint64
 
@@ -152,52 +150,15 @@ func (f *popFeed) next() ([]byte, bool, error) {
 	}
 }
 
-// popAttr is the kernel's attribute for BPF_MAP_LOOKUP_AND_DELETE_ELEM
-// (union bpf_attr's element part: 32 bytes, checked below).
-type popAttr struct {
-	fd    uint32
-	_     uint32
-	key   unsafe.Pointer // always nil: queues and stacks have no keys
-	value unsafe.Pointer
-	flags uint64
-}
-
-var (
-	_ [32 - unsafe.Sizeof(popAttr{})]byte
-	_ [unsafe.Sizeof(popAttr{}) - 32]byte
-)
-
-// pop takes the front (top) value into buf with one bpf(2) call.
-//
-// This is Map.LookupAndDelete without cilium/ebpf's wrapping (about 45 ns
-// of its 360 here: marshalling, error wrapping) and through RawSyscall,
-// which skips the scheduler's syscall bookkeeping (about 25 ns more): the
-// pop is the whole cost of a queue pump, and those 70 ns take its drain
-// rate from 0.79-0.82x a raw LookupAndDelete loop to 0.92-0.97x
-// (BenchmarkQueueDrain; 0.90-0.92x with unix.Syscall). RawSyscall keeps
-// the P for the length of the call, which is fine for a call that does not
-// wait: the kernel allocates a value-sized buffer, pops under a spinlock
-// and copies the value out, and answers ENOENT on an empty map. What can
-// stall it: memory pressure (reclaim in the allocation, a fault on buf), as
-// it would stall this goroutine touching its own memory, and, since Linux
-// 6.15, the map's resilient spinlock, which spins up to its timeout (a
-// quarter of a second) when the lock's holder is on a vCPU the hypervisor
-// has descheduled, then answers EBUSY; the P is kept meanwhile, as by any
-// goroutine spinning on the CPU. Only queue and
-// stack maps reach this feed. The map's fd is read on every call, as
-// cilium does, so a map closed under the pump answers EBADF.
-func (f *popFeed) pop() unix.Errno {
-	f.attr.fd = uint32(f.m.FD())
-	f.attr.value = unsafe.Pointer(&f.buf[0])
-	_, _, e := unix.RawSyscall(unix.SYS_BPF, unix.BPF_MAP_LOOKUP_AND_DELETE_ELEM, uintptr(unsafe.Pointer(&f.attr)), unsafe.Sizeof(f.attr))
-	return e
-}
+// pop takes the front (top) value into buf with one bpf(2) call of our
+// own (internal/bpfcall.PopRaw: no cilium wrapping, no allocation on an
+// empty map, RawSyscall; its doc says why that is safe for this call). The
+// pop is the whole cost of a queue pump.
+func (f *popFeed) pop() unix.Errno { return bpfcall.PopRaw(f.m.FD(), f.buf) }
 
 // peek is the waiting goroutine's look: whether the map holds a value.
 func (f *popFeed) peek() bool {
-	f.peekAttr.fd = uint32(f.m.FD())
-	f.peekAttr.value = unsafe.Pointer(&f.peeked[0])
-	_, _, e := unix.Syscall(unix.SYS_BPF, unix.BPF_MAP_LOOKUP_ELEM, uintptr(unsafe.Pointer(&f.peekAttr)), unsafe.Sizeof(f.peekAttr))
+	e := bpfcall.Peek(f.m.FD(), f.peeked)
 	f.peeks.Add(1)
 	if e != 0 {
 		f.emptyPeeks.Add(1)

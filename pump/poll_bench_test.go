@@ -8,8 +8,8 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
+	"github.com/bpfchan/bpfchan/internal/bpfcall"
 	"github.com/bpfchan/bpfchan/pump"
 )
 
@@ -45,11 +45,10 @@ func BenchmarkQueueDrain(b *testing.B) {
 		}
 		rawTime += time.Since(t0)
 		run(b, sp, n)
-		attr := popAttr{fd: uint32(sysQ.FD()), value: unsafe.Pointer(&v)}
+		buf := make([]byte, 8)
 		t0 = time.Now()
 		for range n {
-			_, _, e := unix.RawSyscall(unix.SYS_BPF, unix.BPF_MAP_LOOKUP_AND_DELETE_ELEM, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
-			if e != 0 {
+			if e := bpfcall.PopRaw(sysQ.FD(), buf); e != 0 {
 				b.Fatal(e)
 			}
 		}
@@ -74,15 +73,6 @@ func BenchmarkQueueDrain(b *testing.B) {
 	b.ReportMetric(float64(sysTime.Nanoseconds())/float64(b.N), "syscall-ns/value")
 	b.ReportMetric(float64(rawTime)/float64(pumpTime), "rate-x-raw")
 	b.ReportMetric(float64(sysTime)/float64(pumpTime), "rate-x-syscall")
-}
-
-// popAttr is BPF_MAP_LOOKUP_AND_DELETE_ELEM's attribute, for the bare loop.
-type popAttr struct {
-	fd    uint32
-	_     uint32
-	key   unsafe.Pointer
-	value unsafe.Pointer
-	flags uint64
 }
 
 // BenchmarkWriterToSource: a value sent to a QueueWriter and received from
