@@ -59,6 +59,41 @@ func TestBatchAge(t *testing.T) {
 	})
 }
 
+// TestBatchNoAge: WithBatch(size, 0) means no age flush, as in
+// pipeline.Batch: an old partial batch waits for its size or a flush.
+func TestBatchNoAge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &Source[[]int]{}
+		c, err := newConfig("test", batchOpts, []Option{WithBuffer(10), WithBatch(100, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := newBatcher(c, s)
+		for range 99 {
+			b.room()
+			b.add(1)
+			time.Sleep(time.Hour)
+			if err := b.due(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(s.c) != 0 {
+			t.Fatal("a batch was sent by age with maxAge 0")
+		}
+		b.room()
+		b.add(1)
+		if err := b.due(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(<-s.c); got != 100 {
+			t.Fatalf("batch of %d, want 100", got)
+		}
+	})
+	if _, err := newConfig("test", batchOpts, []Option{WithBatch(1, -time.Second)}); err == nil {
+		t.Fatal("a negative batch age was accepted")
+	}
+}
+
 // TestBatchAgeAfterIdle: a batch's age runs from its first value. It used
 // to run from when its slot was handed out, before an idle period, so the
 // first batch of a burst went out after one run (64) instead of full (256).

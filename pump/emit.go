@@ -156,6 +156,12 @@ type batcher[E any] struct {
 	start time.Time
 	p     chans.Policy
 	n     *counters
+
+	// For RingBufAcked: sending, when set, is told of each batch before it
+	// is offered; kept means that what is not delivered stays in the ring
+	// (a stop's leftovers are uncounted, not dropped).
+	sending func([]E)
+	kept    bool
 }
 
 func (b *batcher[E]) room() []E {
@@ -184,7 +190,7 @@ func (b *batcher[E]) due(ctx context.Context) error {
 	// The age is looked at once per run of up to 64 records: a batch only
 	// grows old when records trickle in without ever emptying the ring,
 	// and the clock costs as much as reading a record.
-	if l := len(b.cur); l == b.size || (l > 0 && time.Since(b.start) >= b.age) {
+	if l := len(b.cur); l == b.size || (l > 0 && b.age > 0 && time.Since(b.start) >= b.age) {
 		return b.flush(ctx)
 	}
 	return nil
@@ -196,10 +202,18 @@ func (b *batcher[E]) flush(ctx context.Context) error {
 		return nil
 	}
 	b.cur = nil
-	return offer(ctx, b.out, batch, uint64(len(batch)), b.p, b.n, func(d []E) uint64 {
+	if b.sending != nil {
+		b.sending(batch)
+	}
+	err := offer(ctx, b.out, batch, uint64(len(batch)), b.p, b.n, func(d []E) uint64 {
 		b.put(d)
 		return uint64(len(d))
 	})
+	if err != nil && b.kept {
+		b.n.n.Dropped -= uint64(len(batch))
+		b.n.n.Received -= uint64(len(batch))
+	}
+	return err
 }
 
 // put keeps a batch for reuse; it is called by the pump and by Recycle.
@@ -214,7 +228,11 @@ func (b *batcher[E]) put(d []E) {
 }
 
 func (b *batcher[E]) discard() {
-	b.n.n.Dropped += uint64(len(b.cur))
+	if b.kept {
+		b.n.n.Received -= uint64(len(b.cur))
+	} else {
+		b.n.n.Dropped += uint64(len(b.cur))
+	}
 	b.cur = nil
 }
 
@@ -223,7 +241,11 @@ func (b *batcher[E]) takeBack() {
 		select {
 		case d := <-b.out:
 			b.n.n.Delivered -= uint64(len(d))
-			b.n.n.Dropped += uint64(len(d))
+			if b.kept {
+				b.n.n.Received -= uint64(len(d))
+			} else {
+				b.n.n.Dropped += uint64(len(d))
+			}
 		default:
 			return
 		}

@@ -2,6 +2,7 @@ package pump_test
 
 import (
 	"context"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -13,7 +14,12 @@ import (
 	"github.com/bpfchan/bpfchan/pump"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	if pin := os.Getenv(childEnv); pin != "" {
+		os.Exit(ackedChild(pin))
+	}
+	testenv.Main(m)
+}
 
 // Record types of 16 and 256 bytes whose first 8 bytes are the
 // producers' sequence number.

@@ -108,14 +108,16 @@ func WithOverflow(p chans.Policy) Option {
 	}
 }
 
-// WithBatch sets RingBufBatches' batch size and the age at which a partial
-// batch is sent anyway; defaults 256 and 1 ms. A batch is also sent as soon
-// as the ring is empty, so a lone record is not held back.
+// WithBatch sets the batch size of RingBufBatches and RingBufAcked, and the
+// age at which a partial batch is sent anyway; defaults 256 and 1 ms. A
+// maxAge of 0 means no age flush (as pipeline.Batch): a batch is sent when
+// full, or as soon as the ring is empty, so a lone record is not held back
+// either way.
 func WithBatch(size int, maxAge time.Duration) Option {
 	return func(c *config) {
 		c.mark("WithBatch")
-		if size < 1 || maxAge <= 0 {
-			c.fail("WithBatch(%d, %v): want size >= 1 and maxAge > 0", size, maxAge)
+		if size < 1 || maxAge < 0 {
+			c.fail("WithBatch(%d, %v): want size >= 1 and maxAge >= 0 (0: no age flush)", size, maxAge)
 		}
 		c.batchSize, c.batchAge = size, maxAge
 	}
@@ -264,6 +266,7 @@ var (
 	ringOpts   = append(sourceOpts[:len(sourceOpts):len(sourceOpts)], "WithDrainInterval")
 	batchOpts  = append(ringOpts[:len(ringOpts):len(ringOpts)], "WithBatch")
 	perfOpts   = append(ringOpts[:len(ringOpts):len(ringOpts)], "WithPerfBuffer", "WithWakeupEvents")
+	ackedOpts  = batchOpts
 	pollOpts   = append(sourceOpts[:len(sourceOpts):len(sourceOpts)], "WithPoll")
 	sinkOpts   = []string{"WithBuffer", "WithFull", "WithEncoder", "WithDecoder", "WithPoll"}
 	duplexOpts = []string{"WithBuffer", "WithOverflow", "WithDecoder", "WithFull", "WithEncoder", "WithPoll"}

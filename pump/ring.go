@@ -84,6 +84,7 @@ type ringFeed struct {
 	parked atomic.Uint64
 
 	release func() // gives up the map's reader registration
+	acker   *acker // RingBufAcked's: stopped before the ring is unmapped
 
 	// copyOut: records are copied out of the ring before they are decoded.
 	// The ring is mapped read-only and overwritten once read: the codec's
@@ -171,5 +172,9 @@ func (f *ringFeed) pending() bool { return f.held && f.rd.Pos() != f.until }
 // look reads the producer's page), then closes the clone.
 func (f *ringFeed) close() error {
 	defer f.release()
-	return firstErr(f.reg.Close(), f.rd.Close(), f.m.Close())
+	err := f.reg.Close()
+	if f.acker != nil {
+		f.acker.stop()
+	}
+	return firstErr(err, f.rd.Close(), f.m.Close())
 }

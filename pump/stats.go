@@ -14,6 +14,7 @@ type Stats struct {
 	Polls        uint64 // queue/stack pops and pushes attempted
 	EmptyPolls   uint64 // polls that found the map empty
 	FullRetries  uint64 // pushes repeated because the map was full
+	Acked        uint64 // RingBufAcked: delivered records released to the kernel by Ack
 }
 
 // counters is the pump goroutine's private tally, published to readers of
@@ -61,5 +62,6 @@ func (s Stats) add(o Stats) Stats {
 		Polls:        s.Polls + o.Polls,
 		EmptyPolls:   s.EmptyPolls + o.EmptyPolls,
 		FullRetries:  s.FullRetries + o.FullRetries,
+		Acked:        s.Acked + o.Acked,
 	}
 }

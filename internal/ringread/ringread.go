@@ -73,6 +73,7 @@ type Reader struct {
 	mask     uint64
 
 	pos       uint64 // our consumer position: the end of the last record read
+	at        uint64 // the start of the last record read
 	published uint64 // the consumer position the kernel sees (automatic publishing)
 	manual    bool   // the owner publishes (SetConsumer); reading publishes nothing
 }
@@ -125,6 +126,10 @@ func (r *Reader) Available() int {
 // Pos returns the Reader's position: the end of the last record read.
 // Positions only grow; the ring holds the records from Pos to Head.
 func (r *Reader) Pos() uint64 { return r.pos }
+
+// At returns the position of the last record Next returned: the start of
+// its header.
+func (r *Reader) At() uint64 { return r.at }
 
 // Head returns the producer's position: the end of the last record
 // reserved. It is safe to call from any goroutine until Close.
@@ -206,6 +211,7 @@ func (r *Reader) NextBefore(limit uint64) (rec []byte, ok bool, err error) {
 			continue
 		}
 		r.publish(at)
+		r.at = at
 		start := at&r.mask + hdrSize
 		return r.data[start : start+n : start+n], true, nil
 	}

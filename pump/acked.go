@@ -1,0 +1,316 @@
+package pump
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/bpfchan/bpfchan/chans"
+	"github.com/bpfchan/bpfchan/internal/codec"
+	"github.com/bpfchan/bpfchan/internal/ringread"
+)
+
+// Record is a ring-buffer record delivered by RingBufAcked: its value and
+// its position in the ring.
+type Record[T any] struct {
+	// Pos is the record's position in the ring's position space (the
+	// offset of its header, counted from the map's creation): unique for
+	// the life of the map and increasing, so the same record redelivered
+	// by a later source has the same Pos.
+	Pos   uint64
+	Value T
+}
+
+// AckSource is the durable ring-buffer source made by RingBufAcked: a
+// record's space goes back to the kernel only when the receiver
+// acknowledges it. It implements chans.Receiver[[]Record[T]].
+type AckSource[T any] struct {
+	h      handle
+	c      chan []Record[T]
+	stop   context.CancelCauseFunc
+	a      *acker
+	recyc  func([]Record[T])
+	ringID string
+}
+
+// RingBufAcked starts a pump that reads the ring buffer map m like
+// RingBufBatches, except that the consumer position it publishes to the
+// kernel is the end of the acknowledged prefix, not of what it has read: a
+// delivered record stays in the ring, occupying its space, until Ack
+// covers it. When the source stops (Close, a cancel, a crash of the whole
+// process) every delivered record not yet acknowledged is still in the
+// ring, and the next RingBufAcked on the same map (in this process, or in
+// another one through a pinned map) delivers it again with the same Pos,
+// oldest first, and skips nothing committed after it.
+//
+// The ring is the durable buffer, so Close is prompt: it does not deliver
+// the rest of the ring (unlike other sources); it takes back what sits in
+// C()'s buffer and returns. An AckSource never drops: a record taken back
+// stays in the ring and is not counted, so Received == Delivered +
+// DecodeErrors and Dropped is 0. A record of the wrong size is counted in
+// DecodeErrors and released with the prefix around it.
+//
+// A receiver that is slow to acknowledge fills the ring, and the kernel's
+// producers see the ring full (their reserve fails), which their own
+// counters show; overflow policies other than chans.Block are refused
+// (ErrOption). Only one reader of any kind may read a ring at a time in a
+// process (ErrBusy).
+//
+// Options: WithBuffer, WithBatch, WithDecoder, WithDrainInterval,
+// WithOverflow(chans.Block).
+func RingBufAcked[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*AckSource[T], error) {
+	const what = "acked ring buffer pump"
+	r, err := openReader[T](ctx, what, m, ebpf.RingBuf, ackedOpts, opts)
+	if err != nil {
+		return nil, err
+	}
+	if r.c.overflow != chans.Block {
+		r.release()
+		r.mi.m.Close()
+		return nil, fmt.Errorf("%s: WithOverflow(%v): an acked source never drops (the ring is its buffer): %w", what, r.c.overflow, ErrOption)
+	}
+	bootID, err := bootID()
+	if err == nil {
+		var f *ringFeed
+		if f, err = newRingFeed(r.mi, r.c.drain, true); err == nil {
+			f.release = r.release
+			return startAcked(ctx, r, f, bootID), nil
+		}
+	}
+	r.release()
+	r.mi.m.Close()
+	return nil, fmt.Errorf("%s: %w", what, err)
+}
+
+func startAcked[T any](ctx context.Context, r reader[T], f *ringFeed, bootID string) *AckSource[T] {
+	f.rd.Manual()
+	f.copyOut = false // every built-in decode copies; a user's gets a copy below
+	a := &acker{rd: f.rd, feed: f, name: r.mi.name, first: f.rd.Pos(), acked: f.rd.Pos()}
+	a.produced = a.first
+	f.acker = a
+	pctx, stop := context.WithCancelCause(ctx)
+	s := &AckSource[T]{a: a, stop: stop, ringID: fmt.Sprintf("%s:%d", bootID, r.mi.id)}
+	s.c = make(chan []Record[T], r.c.buffer)
+	b := &batcher[Record[T]]{
+		out:  s.c,
+		free: make(chan []Record[T], r.c.buffer+4),
+		size: r.c.batchSize,
+		age:  r.c.batchAge,
+		p:    chans.Block,
+		n:    &s.h.cnt,
+		kept: true,
+		sending: func(batch []Record[T]) {
+			a.delivered.Store(batch[len(batch)-1].Pos + 1)
+		},
+	}
+	s.recyc = b.put
+	p := &pump[Record[T]]{h: &s.h, feed: f, em: b, decode: recordDecoder(r, f)}
+	s.h.start(pctx, f.interrupt, func(ctx context.Context) error {
+		err := p.run(ctx)
+		if errors.Is(err, errClosedPromptly) {
+			return nil
+		}
+		return err
+	}, f.close)
+	return s
+}
+
+// errClosedPromptly is the cause an AckSource's Close cancels its pump
+// with: stop now, the ring keeps the rest.
+var errClosedPromptly = errors.New("acked source closed")
+
+// recordDecoder decodes a record into a Record: its position from the feed,
+// its value as r decodes it. A user's decoder gets a copy of the bytes it
+// may keep until the next record; the codec's decoders copy.
+func recordDecoder[T any](r reader[T], f *ringFeed) func([]byte, *Record[T]) error {
+	dec := r.dec
+	if cd, err := codec.For[T](); err == nil && cd.Direct() && r.c.decoder == nil {
+		size := cd.Size()
+		return func(b []byte, v *Record[T]) error {
+			v.Pos = f.rd.At()
+			if len(b) != size {
+				f.acker.decodeFailed(v.Pos)
+				return fmt.Errorf("decode %s: %d bytes, want %d: %w", cd, len(b), size, ErrSize)
+			}
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(&v.Value)), size), b)
+			return nil
+		}
+	}
+	if r.c.decoder != nil || !codecReadOnly[T]() {
+		f.copyOut = true
+	}
+	return func(b []byte, v *Record[T]) error {
+		v.Pos = f.rd.At()
+		err := dec(b, &v.Value)
+		if err != nil {
+			f.acker.decodeFailed(v.Pos)
+		}
+		return err
+	}
+}
+
+func codecReadOnly[T any]() bool {
+	cd, err := codec.For[T]()
+	return err == nil && cd.ReadOnly()
+}
+
+// C returns the channel of batches. It is closed when the pump stops.
+func (s *AckSource[T]) C() <-chan []Record[T] { return s.c }
+
+// Wait blocks until the pump's goroutine has exited: nil after Close,
+// context.Cause(ctx) after a cancel, else the error that stopped it.
+func (s *AckSource[T]) Wait() error { return s.h.Wait() }
+
+// Done returns a channel closed when the pump has stopped.
+func (s *AckSource[T]) Done() <-chan struct{} { return s.h.Done() }
+
+// Close stops the pump promptly: it takes back what sits in C()'s buffer
+// (it stays in the ring, uncounted), publishes every Ack made before it
+// returns (Acks are published at once anyway), closes C() and returns nil.
+// What was not delivered or not acknowledged waits in the ring for the
+// next reader. Unlike the other sources' Close, it never waits for a
+// receiver.
+func (s *AckSource[T]) Close() error {
+	s.stop(errClosedPromptly)
+	return s.h.Wait()
+}
+
+// Stats returns the pump's counters; Acked counts the delivered records
+// released by Ack.
+func (s *AckSource[T]) Stats() Stats {
+	st := s.h.Stats()
+	st.Acked = s.a.count.Load()
+	return st
+}
+
+// Ack releases every delivered record up to and including the one at pos:
+// their space goes back to the kernel at once. It is cumulative and
+// idempotent: a pos below an earlier Ack's, or below this source's first
+// record, does nothing. A pos that is not the Pos of a delivered record is
+// refused with an error naming it. After the source stopped, Ack returns
+// an error matching maps.ErrClosed (nil if an earlier Ack covered pos).
+// It is safe for concurrent use.
+func (s *AckSource[T]) Ack(pos uint64) error { return s.a.ack(pos) }
+
+// RingID returns the ring's identity: the kernel's boot ID and the map's
+// ID, unique among all maps of a machine since boot and stable while the
+// map lives (a pinned map keeps it across restarts of its reader).
+func (s *AckSource[T]) RingID() string { return s.ringID }
+
+// Positions returns the consumer position published to the kernel (the end
+// of the acknowledged prefix) and the kernel's producer position now:
+// produced - acked is how far the receiver lags, in bytes of the ring
+// (headers and padding included). A forwarder that must wait until what
+// the ring held at some moment is acknowledged waits until acked reaches
+// that moment's produced. After the source stopped, the values at the stop.
+func (s *AckSource[T]) Positions() (acked, produced uint64) { return s.a.positions() }
+
+// Recycle hands a batch back for reuse once its records are acknowledged
+// (or no longer needed): the zero-allocation path, as Source.Recycle. The
+// caller must not touch b afterwards.
+func (s *AckSource[T]) Recycle(b []Record[T]) { s.recyc(b) }
+
+var _ chans.Receiver[[]Record[int]] = (*AckSource[int])(nil)
+
+// acker is what Ack shares with the pump: the reader's positions, under a
+// lock that the pump's stop takes before it unmaps the ring.
+type acker struct {
+	rd    *ringread.Reader
+	feed  *ringFeed
+	name  string
+	first uint64 // the consumer position when the source started
+
+	delivered atomic.Uint64 // Pos+1 of the last record handed to C(), 0 before the first
+	count     atomic.Uint64 // Stats.Acked
+
+	mu       sync.Mutex
+	acked    uint64   // the published consumer position: the end of the acked prefix
+	produced uint64   // the producer position at the stop
+	bad      []uint64 // positions of records that failed to decode, not yet released
+	stopped  bool
+}
+
+// ack publishes the end of the record at pos as the consumer position,
+// after checking that pos is a delivered record's start.
+func (a *acker) ack(pos uint64) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if pos < a.acked {
+		return nil // released already, or before this source's first record
+	}
+	if a.stopped {
+		return fmt.Errorf("ack %d on %s: the source has stopped: %w", pos, a.name, errClosed)
+	}
+	if end := a.delivered.Load(); pos >= end {
+		return fmt.Errorf("ack %d on %s: no record at %d was delivered", pos, a.name, pos)
+	}
+	var n uint64
+	at := a.acked
+	for {
+		if at > pos {
+			return fmt.Errorf("ack %d on %s: not the position of a delivered record", pos, a.name)
+		}
+		next, discarded, err := a.rd.RecordAt(at)
+		if err != nil {
+			return fmt.Errorf("ack %d on %s: %w", pos, a.name, err)
+		}
+		switch {
+		case discarded:
+		case len(a.bad) > 0 && a.bad[0] == at:
+			a.bad = a.bad[1:]
+		default:
+			n++
+		}
+		if at == pos {
+			at = next
+			break
+		}
+		at = next
+	}
+	a.acked = at
+	a.rd.SetConsumer(at)
+	a.count.Add(n)
+	a.feed.reg.Wake() // the kernel wakes us only for a record at the published position
+	return nil
+}
+
+func (a *acker) positions() (acked, produced uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stopped {
+		return a.acked, a.produced
+	}
+	return a.acked, a.rd.Head()
+}
+
+// decodeFailed records that the record at pos failed to decode: Ack
+// releases it with the prefix around it but does not count it acked.
+func (a *acker) decodeFailed(pos uint64) {
+	a.mu.Lock()
+	a.bad = append(a.bad, pos)
+	a.mu.Unlock()
+}
+
+// stop marks the acker stopped before the ring is unmapped.
+func (a *acker) stop() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stopped = true
+	a.produced = a.rd.Head()
+}
+
+// bootID is the kernel's boot ID, read once.
+var bootID = sync.OnceValues(func() (string, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", fmt.Errorf("read the boot ID: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+})
