@@ -218,7 +218,7 @@ func TestLPMTrie(t *testing.T) {
 		t.Fatalf("All: %d, %v; want 3", count, ierr)
 	}
 	_, _, err = m.Drain()
-	wantErr(t, err, bpfmaps.ErrMapType, "drain", "LPM trie")
+	wantErr(t, err, bpfmaps.ErrMapType, "drain", "LPMTrie map")
 	if n, err := m.Clear(); err != nil || n != 3 {
 		t.Fatalf("Clear = %d, %v; want 3", n, err)
 	}
@@ -237,7 +237,7 @@ func TestLPMTrieFull(t *testing.T) {
 		}
 	}
 	err = m.Put(bpfmaps.LPMKey[[4]byte]{Prefix: 16, Data: [4]byte{10, 2}}, 2)
-	wantErr(t, err, bpfmaps.ErrFull, "put", "LPM trie")
+	wantErr(t, err, bpfmaps.ErrFull, "put", "LPMTrie map")
 	if strings.Contains(err.Error(), "no space left") {
 		t.Errorf("got %q, want no ENOSPC wording", err)
 	}
