@@ -190,7 +190,7 @@ func (e *Entry[K, V]) Swap(v V) (old V, err error) {
 		return old, err
 	}
 	if e.atomic {
-		return e.atomicSwap(v)
+		return e.fetch("swap", v, (*kernatomic.Slot).Swap)
 	}
 	return e.userspaceRMW("swap", func(V, bool) (V, bool) { return v, true })
 }

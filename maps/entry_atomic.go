@@ -47,20 +47,22 @@ func (e *Entry[K, V]) atomicStore(v V) error {
 	return nil
 }
 
-func (e *Entry[K, V]) atomicSwap(v V) (old V, err error) {
-	s, err := e.bind("swap")
+// fetch runs op, the slot's fetching operation f (Swap, Add), with v's
+// word and returns the value it replaced.
+func (e *Entry[K, V]) fetch(op string, v V, f func(*kernatomic.Slot, uint64) (uint64, bool, error)) (old V, err error) {
+	s, err := e.bind(op)
 	if err != nil {
 		return old, err
 	}
-	u, err := e.toWord("swap", v)
+	u, err := e.toWord(op, v)
 	if err != nil {
 		return old, err
 	}
-	w, _, err := s.Swap(u)
+	w, _, err := f(s, u)
 	if err != nil {
-		return old, e.atomicErr("swap", err)
+		return old, e.atomicErr(op, err)
 	}
-	return e.fromWord("swap", w)
+	return e.fromWord(op, w)
 }
 
 // atomicUpdate is a compare-and-swap loop: f runs on the value last seen
