@@ -2,6 +2,7 @@ package maps
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/bpfchan/bpfchan/internal/codec"
@@ -49,6 +50,12 @@ var (
 	// ErrNilMap: a nil *ebpf.Map or *ebpf.MapSpec was given.
 	ErrNilMap = errors.New("nil map")
 )
+
+// opErr wraps err as "op name: err", name being the map's (mapref's
+// Ref.String).
+func opErr(op, name string, err error) error {
+	return fmt.Errorf("%s %s: %w", op, name, err)
+}
 
 // joinLine is errors.Join on one line: the messages of the non-nil errs
 // separated by "; ", each of them matched by errors.Is. It returns nil when

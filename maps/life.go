@@ -1,7 +1,6 @@
 package maps
 
 import (
-	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -37,9 +36,4 @@ func (l *life) shut(m *ebpf.Map) (first bool, err error) {
 		return false, nil
 	}
 	return true, m.Close()
-}
-
-// opErr wraps err as "op name: err".
-func opErr(op, name string, err error) error {
-	return fmt.Errorf("%s %s: %w", op, name, err)
 }
