@@ -109,6 +109,11 @@ func TestDecodeAllocatesNothing(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { _ = c.Decode(b, &v) }); n != 0 {
 		t.Fatalf("%v allocations per decode, want 0", n)
 	}
+	cb, _ := For[flags]()
+	var f flags
+	if n := testing.AllocsPerRun(100, func() { _ = cb.Decode(b[:10], &f) }); n != 0 {
+		t.Fatalf("%v allocations per decode of a type with bools, want 0", n)
+	}
 }
 
 func TestMain(m *testing.M) { testenv.Main(m) }

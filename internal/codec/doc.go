@@ -28,8 +28,8 @@
 // error matching [ErrSize]. Check compares a codec's size with the map's
 // once, at construction, and names both sizes when they differ.
 //
-// Costs: a direct Decode or Encode is one memory copy and allocates
-// nothing; a type with bools adds a pass over its bool bytes; the
-// encoding/binary path walks the type by reflection on every call and
-// allocates.
+// Costs: a direct Decode or Encode is one memory copy; a type with bools
+// adds a pass over its bool bytes; the encoding/binary path walks the type
+// by reflection on every call. None of them allocates but for the bytes
+// Encode appends beyond dst's capacity.
 package codec
