@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/bpfchan/bpfchan/internal/codec"
+	"github.com/bpfchan/bpfchan/internal/mapref"
 	"github.com/cilium/ebpf"
 )
 
@@ -20,10 +21,11 @@ type Bloom[V any] struct {
 
 // NewBloomFilter creates a bloom filter sized for maxEntries values, using
 // hashes hash functions (1 to 15; 0 means the kernel's default of 5).
-func NewBloomFilter[V any](maxEntries uint32, hashes int) (*Bloom[V], error) {
-	spec := &ebpf.MapSpec{Type: ebpf.BloomFilter, MaxEntries: maxEntries, MapExtra: uint64(hashes)}
+func NewBloomFilter[V any](maxEntries uint32, hashes int, opts ...MapOption) (*Bloom[V], error) {
+	spec := specOf(ebpf.BloomFilter, maxEntries, opts)
+	spec.MapExtra = uint64(hashes)
 	if hashes < 0 || hashes > 15 {
-		return nil, fmt.Errorf("create %s: %d hash functions, want 0 to 15: %w", describeSpec(spec), hashes, ErrInvalidSize)
+		return nil, fmt.Errorf("create %s: %d hash functions, want 0 to 15: %w", mapref.Spec(spec), hashes, ErrInvalidSize)
 	}
 	em, err := createFixed[V](spec, &spec.ValueSize, "value", "OpenBloomFilter")
 	if err != nil {

@@ -20,18 +20,30 @@
 //   - [Queue] (FIFO) and [Stack] (LIFO): Push, PushOverwrite, Pop, Peek and
 //     PopWait.
 //   - [MapOfMaps] for hash-of-maps and array-of-maps, [Bloom] for bloom
-//     filters, and [NewRingBuf] for a ring buffer map (read with package
-//     pump).
+//     filters, [NewRingBuf] for a ring buffer (BPF programs write, package
+//     pump reads) and [NewUserRingBuf] for a user ring buffer (package pump
+//     writes, a BPF program drains).
 //
 // # Lifetimes
 //
 // There are no goroutines here. Every wrapper owns one file descriptor and
 // must be closed. Constructors named New* create a map; Open* wrap a clone
 // of the caller's *ebpf.Map, so the caller keeps, and closes, its own (the
-// usual case with bpf2go objects). Map() returns the wrapper's own
-// *ebpf.Map: do not close it. Wrappers are safe for concurrent use, and
+// usual case with bpf2go objects); an Open* of a map already closed fails
+// with ErrClosed, of a nil one with ErrNilMap. Map() returns the wrapper's
+// own *ebpf.Map: do not close it. Wrappers are safe for concurrent use, and
 // Close may be called while other calls run: those complete on the open map
-// or fail with ErrClosed, never with EBADF.
+// or fail with ErrClosed, never with EBADF or on a descriptor number the
+// process has reused.
+//
+// # Names
+//
+// Every New* constructor takes [MapOption]s; [WithName] names the map in the
+// kernel (bpftool map show lists it) and in every error. [New] and
+// [NewPerCPU] take the name from the spec. A name the kernel would refuse,
+// or cilium would cut (more than 15 characters, or one outside A-Z, a-z,
+// 0-9, _ and the dot), fails with ErrInvalidName. A map made without a name
+// is named in errors by its type and ID.
 //
 // # Pinning
 //
@@ -49,25 +61,45 @@
 // A key or value type must have a fixed binary size (binary.Size > 0), or
 // implement encoding.BinaryMarshaler and BinaryUnmarshaler, or be []byte. Its
 // size is checked once, against the map's, when the wrapper is made: a
-// mismatch is an error naming both sizes and the map. A type without padding
-// is then copied as raw memory on every call of Map, Queue, Stack and Bloom
-// (no reflection); a padded struct is encoded without its padding by
-// encoding/binary. PerCPUMap encodes each CPU's value with the codec too,
-// but cilium lays the per-CPU values out with reflection on each call.
+// mismatch is an error naming both sizes and the map. A padded type is
+// encoded without its padding by encoding/binary, which sets its fields
+// through reflection, so a padded type with an unexported field is refused
+// then, naming the field. Decoding never panics on what the kernel returns;
+// a bool is decoded as true for any byte but 0.
+//
+// # Costs
+//
+// Each call of Map, Queue, Stack and Bloom is one map syscall. A type
+// without padding (or bools) is handed to the kernel as its own memory: no
+// reflection and no encoding buffer. A padded type, a
+// BinaryMarshaler or a []byte is encoded into a fresh buffer on each call,
+// and a padded one by reflection. PerCPUMap encodes each CPU's value with the
+// codec too, but cilium lays the per-CPU values out with reflection on each
+// call. All, Keys, Drain and Clear read 1024 elements per batch syscall
+// where the map type has batches; LPM tries have none and cost one NextKey
+// and one Lookup per element. The kernel-atomic Entry ops cost one run of a
+// helper program each (a syscall), or no syscall at all on a BPF_F_MMAPABLE
+// array; the userspace fallback costs two lookups and an update per
+// read-modify-write. Queue.PopWait polls: the kernel has no readiness
+// notification for queues and stacks.
 //
 // # Errors
 //
-// Every error names the operation and the map (`lookup hash map "counts":
-// key does not exist`, or `hash map id 12` for an unnamed map) and wraps one
+// Every error names the operation and the map, as every package of the
+// module names a map (`lookup Hash map "counts" (id 12): key does not
+// exist`; `Hash map (id 12)` for an unnamed map), is one line, and wraps one
 // of the sentinels, to be matched with errors.Is: [ErrKeyNotExist] and
 // [ErrKeyExist] (cilium's own), [ErrFull] (a full hash map, queue or stack,
-// where the kernel says E2BIG, or LPM trie, where it says ENOSPC), [ErrEmpty] (pop or peek of an empty queue or
-// stack; a popped zero value is a value), [ErrClosed], [ErrOutOfRange] (an
-// array index not below MaxEntries), [ErrSizeMismatch], [ErrMapType] (a
-// wrapper that does not fit the map's type), [ErrNilMap], [ErrInvalidSize].
-// Array elements cannot be deleted: Delete on an array wraps
+// where the kernel says E2BIG, or LPM trie, where it says ENOSPC), [ErrEmpty]
+// (pop or peek of an empty queue or stack; a popped zero value is a value),
+// [ErrClosed], [ErrOutOfRange] (an array index not below MaxEntries),
+// [ErrSizeMismatch], [ErrMapType] (a wrapper that does not fit the map's
+// type), [ErrNilMap], [ErrInvalidSize] (a ring size, a key or value size
+// the spec must give), [ErrInvalidName], [ErrInvalid] (a validator's
+// verdict). Array elements cannot be deleted: Delete on an array wraps
 // errors.ErrUnsupported. Bad input returns an error; nothing panics except
-// a nil error pointer given to All or Keys.
+// a nil error pointer given to All or Keys, and an Entry given a validator
+// for another value type.
 //
 // # Iteration and batches
 //
@@ -96,4 +128,12 @@
 // tries cannot be drained: ErrMapType); an element that fails to decode is
 // reported in its error, never dropped silently. Clear deletes everything
 // (zeroes an array).
+//
+// # Hazards
+//
+// Entry ops are atomic against BPF programs' atomic instructions, not
+// against plain map updates of the same key, and not against deleting the
+// key (see Entry). A Map of an mmapable array that an Entry mapped writable
+// cannot be frozen until Close. Closing the *ebpf.Map that Map() returns
+// breaks the wrapper; close the wrapper.
 package maps

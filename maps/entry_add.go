@@ -1,5 +1,7 @@
 package maps
 
+import "github.com/bpfchan/bpfchan/internal/kernatomic"
+
 // Integer is what Add adds.
 type Integer interface {
 	~int | ~int8 | ~int16 | ~int32 | ~int64 |
@@ -39,22 +41,9 @@ func Add[K any, V Integer](e *Entry[K, V], delta V) (V, error) {
 	if !e.atomic || e.validate != nil || !e.direct {
 		return e.update("add", func(v V) V { return v + delta })
 	}
-	var zero V
-	s, err := e.bind("add")
+	old, err := e.fetch("add", delta, (*kernatomic.Slot).Add)
 	if err != nil {
-		return zero, err
-	}
-	d, err := e.toWord("add", delta)
-	if err != nil {
-		return zero, err
-	}
-	w, _, err := s.Add(d)
-	if err != nil {
-		return zero, e.atomicErr("add", err)
-	}
-	old, err := e.fromWord("add", w)
-	if err != nil {
-		return zero, err
+		return 0, err
 	}
 	return old + delta, nil
 }

@@ -2,6 +2,8 @@ package maps
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/bpfchan/bpfchan/internal/codec"
 	"github.com/bpfchan/bpfchan/internal/mapref"
@@ -38,8 +40,50 @@ var (
 	ErrMapType = mapref.ErrMapType
 	// ErrInvalidSize: a size parameter the kernel would refuse (a ring
 	// buffer size that is no power-of-two multiple of the page size, a key
-	// or value size left zero for a type whose size is known only per value).
+	// or value size left zero for a type whose size is known only per value,
+	// a bloom filter's number of hash functions).
 	ErrInvalidSize = errors.New("invalid size")
+	// ErrInvalidName: a map name the kernel would refuse or cut (WithName,
+	// or the Name of a spec given to New): more than 15 characters, or one
+	// outside A-Z, a-z, 0-9, _ and the dot.
+	ErrInvalidName = errors.New("invalid map name")
 	// ErrNilMap: a nil *ebpf.Map or *ebpf.MapSpec was given.
 	ErrNilMap = errors.New("nil map")
 )
+
+// opErr wraps err as "op name: err", name being the map's (mapref's
+// Ref.String).
+func opErr(op, name string, err error) error {
+	return fmt.Errorf("%s %s: %w", op, name, err)
+}
+
+// joinLine is errors.Join on one line: the messages of the non-nil errs
+// separated by "; ", each of them matched by errors.Is. It returns nil when
+// all are nil, and a lone error as it is.
+func joinLine(errs ...error) error {
+	var kept lineErrs
+	for _, err := range errs {
+		if err != nil {
+			kept = append(kept, err)
+		}
+	}
+	switch len(kept) {
+	case 0:
+		return nil
+	case 1:
+		return kept[0]
+	}
+	return kept
+}
+
+type lineErrs []error
+
+func (l lineErrs) Error() string {
+	msgs := make([]string, len(l))
+	for i, err := range l {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (l lineErrs) Unwrap() []error { return l }

@@ -78,11 +78,12 @@ func ExampleNew() {
 	}
 	defer m.Close()
 	fmt.Println(m.Map().KeySize(), m.Map().ValueSize())
+	// err reads `lookup Hash map "per_thread" (id 17): key does not exist`.
 	_, err = m.Lookup(key{1, 2})
-	fmt.Println(err)
+	fmt.Println(errors.Is(err, bpfmaps.ErrKeyNotExist))
 	// Output:
 	// 8 8
-	// lookup hash map "per_thread": key does not exist
+	// true
 }
 
 func ExampleOpen() {
@@ -202,6 +203,49 @@ func ExampleNewRingBuf() {
 	// true
 }
 
+func ExampleNewUserRingBuf() {
+	// A BPF program drains it with bpf_user_ringbuf_drain; package pump's
+	// UserRingBuf writes into it.
+	rb, err := bpfmaps.NewUserRingBuf(1<<16, bpfmaps.WithName("commands"))
+	if err != nil {
+		panic(err)
+	}
+	defer rb.Close()
+	info, err := rb.Info()
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(rb.Type(), rb.MaxEntries(), info.Name)
+	_, err = bpfmaps.NewUserRingBuf(3 << 12)
+	fmt.Println(errors.Is(err, bpfmaps.ErrInvalidSize))
+	// Output:
+	// UserRingbuf 65536 commands
+	// true
+}
+
+func ExampleWithName() {
+	// bpftool map show lists the map as "counts"; errors name it so too.
+	m, err := bpfmaps.NewHash[uint32, uint64](8, bpfmaps.WithName("counts"))
+	if err != nil {
+		panic(err)
+	}
+	defer m.Close()
+	info, err := m.Map().Info()
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(info.Name)
+	// err reads `lookup Hash map "counts" (id 17): key does not exist`.
+	_, err = m.Lookup(1)
+	fmt.Println(errors.Is(err, bpfmaps.ErrKeyNotExist))
+	_, err = bpfmaps.NewHash[uint32, uint64](8, bpfmaps.WithName("no-dashes"))
+	fmt.Println(errors.Is(err, bpfmaps.ErrInvalidName))
+	// Output:
+	// counts
+	// true
+	// true
+}
+
 func ExampleLoadPinned() {
 	// Needs a bpffs at /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf).
 	m, err := bpfmaps.NewHash[uint32, uint64](8)
@@ -268,9 +312,10 @@ func ExampleNewPerCPU() {
 		panic(err)
 	}
 	defer m.Close()
+	// err reads `lookup PerCPUHash map "hits" (id 17): key does not exist`.
 	_, err = m.Lookup(1)
-	fmt.Println(err)
-	// Output: lookup per-CPU hash map "hits": key does not exist
+	fmt.Println(errors.Is(err, bpfmaps.ErrKeyNotExist))
+	// Output: true
 }
 
 func ExampleOpenPerCPU() {

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/bpfchan/bpfchan/internal/mapref"
 )
 
 // handle is what every wrapper holds: the map's descriptor (owned by the
@@ -24,7 +26,10 @@ type handle struct {
 // error of errs (the type check, the size checks) closes em and is returned,
 // naming the map.
 func (h *handle) own(em *ebpf.Map, errs ...error) error {
-	name := describe(em)
+	// em is open (just made, cloned or loaded): a failure to describe it
+	// leaves its type, which still names it.
+	r, _ := mapref.Describe(em)
+	name := r.String()
 	for _, err := range errs {
 		if err != nil {
 			em.Close()
@@ -101,12 +106,16 @@ func (h *handle) Unpin() error {
 }
 
 // openClone wraps a clone of m (the caller keeps its own m) with adopt,
-// which checks and takes over the clone.
+// which checks and takes over the clone. A nil m is ErrNilMap, a closed one
+// ErrClosed.
 func openClone[W any](m *ebpf.Map, adopt func(*ebpf.Map) (W, error)) (W, error) {
-	c, err := clone(m)
+	var zero W
+	if m == nil {
+		return zero, fmt.Errorf("open map: %w", ErrNilMap)
+	}
+	c, _, err := mapref.Clone(m)
 	if err != nil {
-		var zero W
-		return zero, err
+		return zero, fmt.Errorf("open map: %w", err)
 	}
 	return adopt(c)
 }
@@ -122,7 +131,8 @@ func loadPinned[W any](path string, adopt func(*ebpf.Map) (W, error)) (W, error)
 	return adopt(em)
 }
 
-// wantType is nil when t is one of types, else an ErrMapType error.
+// wantType is nil when t is one of types, else an ErrMapType error naming
+// them as cilium does ("not a Queue map").
 func wantType(t ebpf.MapType, types ...ebpf.MapType) error {
 	for _, w := range types {
 		if t == w {
@@ -131,9 +141,9 @@ func wantType(t ebpf.MapType, types ...ebpf.MapType) error {
 	}
 	names := make([]string, len(types))
 	for i, w := range types {
-		names[i] = typeName(w)
+		names[i] = w.String()
 	}
-	return fmt.Errorf("want a %s map: %w", joinOr(names), ErrMapType)
+	return fmt.Errorf("not a %s map: %w", joinOr(names), ErrMapType)
 }
 
 // joinOr joins names as "a, b or c".

@@ -1,9 +1,6 @@
 package maps
 
-import (
-	"errors"
-	"iter"
-)
+import "iter"
 
 // All returns an iterator over the map's elements, read lazily with batch
 // lookups of 1024 elements (one syscall per batch); map types without batch
@@ -54,7 +51,7 @@ func (m *Map[K, V]) All(errp *error) iter.Seq2[K, V] {
 			}
 		}
 		err := m.table().walk(false, walk)
-		*errp = m.fail("iterate", errors.Join(err, derr))
+		*errp = m.fail("iterate", joinLine(err, derr))
 	}
 }
 
@@ -81,7 +78,7 @@ func (m *Map[K, V]) Drain() (keys []K, values []V, err error) {
 	err = m.table().drain(func(kb, vb []byte) error {
 		var k K
 		var v V
-		if err := errors.Join(m.kc.Decode(kb, &k), m.vc.Decode(vb, &v)); err != nil {
+		if err := joinLine(m.kc.Decode(kb, &k), m.vc.Decode(vb, &v)); err != nil {
 			return err
 		}
 		keys, values = append(keys, k), append(values, v)

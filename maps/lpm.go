@@ -19,6 +19,8 @@ type LPMKey[D any] struct {
 // NewLPMTrie creates a longest-prefix-match trie of at most maxEntries
 // prefixes. Map.All walks it with NextKey (the kernel has no batches for
 // tries).
-func NewLPMTrie[D, V any](maxEntries uint32) (*Map[LPMKey[D], V], error) {
-	return New[LPMKey[D], V](&ebpf.MapSpec{Type: ebpf.LPMTrie, MaxEntries: maxEntries, Flags: noPrealloc})
+func NewLPMTrie[D, V any](maxEntries uint32, opts ...MapOption) (*Map[LPMKey[D], V], error) {
+	spec := specOf(ebpf.LPMTrie, maxEntries, opts)
+	spec.Flags = noPrealloc
+	return New[LPMKey[D], V](spec)
 }

@@ -2,7 +2,6 @@ package maps
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -64,26 +63,26 @@ func (m *Map[K, V]) open() error {
 }
 
 // NewHash creates a hash map of maxEntries elements, keys K and values V.
-func NewHash[K, V any](maxEntries uint32) (*Map[K, V], error) {
-	return New[K, V](&ebpf.MapSpec{Type: ebpf.Hash, MaxEntries: maxEntries})
+func NewHash[K, V any](maxEntries uint32, opts ...MapOption) (*Map[K, V], error) {
+	return New[K, V](specOf(ebpf.Hash, maxEntries, opts))
 }
 
 // NewLRUHash creates an LRU hash map: when it is full, an insert evicts the
 // least recently used element instead of failing.
-func NewLRUHash[K, V any](maxEntries uint32) (*Map[K, V], error) {
-	return New[K, V](&ebpf.MapSpec{Type: ebpf.LRUHash, MaxEntries: maxEntries})
+func NewLRUHash[K, V any](maxEntries uint32, opts ...MapOption) (*Map[K, V], error) {
+	return New[K, V](specOf(ebpf.LRUHash, maxEntries, opts))
 }
 
 // NewArray creates an array of maxEntries values, indexed from 0. Every
 // index exists (zero at first); an index not below maxEntries is an
 // ErrOutOfRange error, and elements cannot be deleted.
-func NewArray[V any](maxEntries uint32) (*Map[uint32, V], error) {
-	return New[uint32, V](&ebpf.MapSpec{Type: ebpf.Array, MaxEntries: maxEntries})
+func NewArray[V any](maxEntries uint32, opts ...MapOption) (*Map[uint32, V], error) {
+	return New[uint32, V](specOf(ebpf.Array, maxEntries, opts))
 }
 
 // New creates a map from spec and wraps it. A KeySize or ValueSize of zero
 // is filled in from K and V; a given size must match theirs. The spec is not
-// modified. Per-CPU types, maps of maps, queues, stacks, bloom filters and
+// modified. spec.Name names the map, and is checked as WithName's is. Per-CPU types, maps of maps, queues, stacks, bloom filters and
 // ring buffers have their own constructors and are refused here with
 // ErrMapType, as are the maps of kernel objects (program arrays, device,
 // CPU, socket and cgroup arrays, stack traces).
@@ -111,56 +110,6 @@ func adopt[K, V any](em *ebpf.Map) (*Map[K, V], error) {
 	m.index, m.ks, m.vs = indexOf(em), int(em.KeySize()), int(em.ValueSize())
 	m.direct = kc.Direct() && vc.Direct()
 	return m, nil
-}
-
-// createKV creates the map of spec for Map (perCPU false) or PerCPUMap
-// (true): key and value sizes of zero are filled in from K and V, given ones
-// checked. The spec is not modified.
-func createKV[K, V any](spec *ebpf.MapSpec, perCPU bool) (*ebpf.Map, error) {
-	if spec == nil {
-		return nil, fmt.Errorf("create map: %w", ErrNilMap)
-	}
-	kc, vc, err := codecs[K, V]()
-	if err == nil {
-		err = kvType(spec.Type, perCPU)
-	}
-	s := spec.Copy()
-	if err == nil {
-		err = fillSize(&s.KeySize, kc.Size(), kc.Check, "key", "KeySize")
-	}
-	if err == nil {
-		err = fillSize(&s.ValueSize, vc.Size(), vc.Check, "value", "ValueSize")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", describeSpec(spec), err)
-	}
-	return create(s)
-}
-
-// codecs builds the codecs of K and V.
-func codecs[K, V any]() (codec.Codec[K], codec.Codec[V], error) {
-	kc, err := codec.For[K]()
-	if err != nil {
-		return kc, codec.Codec[V]{}, fmt.Errorf("key: %w", err)
-	}
-	vc, err := codec.For[V]()
-	if err != nil {
-		return kc, vc, fmt.Errorf("value: %w", err)
-	}
-	return kc, vc, nil
-}
-
-// fillSize sets *size (the spec's field) to have, the Go type's size, when
-// it is zero, and checks it otherwise.
-func fillSize(size *uint32, have int, check func(string, uint32) error, what, field string) error {
-	if *size != 0 {
-		return check(what, *size)
-	}
-	if have < 0 {
-		return fmt.Errorf("%s size is known only per value: set the spec's %s: %w", what, field, ErrInvalidSize)
-	}
-	*size = uint32(have)
-	return nil
 }
 
 // Lookup returns the value of k; errors.Is(err, ErrKeyNotExist) when k is
@@ -255,7 +204,7 @@ func (m *Map[K, V]) Close() error {
 	}
 	m.helper.once.Do(func() { m.helper.err = m.open() })
 	if m.helper.c != nil {
-		err = errors.Join(err, m.helper.c.Close())
+		err = joinLine(err, m.helper.c.Close())
 	}
 	return err
 }

@@ -233,14 +233,14 @@ func TestArray(t *testing.T) {
 		{"delete", m.Delete(7)},
 	}
 	for _, tt := range tests {
-		wantErr(t, tt.err, bpfmaps.ErrOutOfRange, tt.name, "index", "not below 4", "array map")
+		wantErr(t, tt.err, bpfmaps.ErrOutOfRange, tt.name, "index", "not below 4", "Array map")
 	}
 	wantErr(t, m.Insert(1, 1), bpfmaps.ErrKeyExist)
 	wantErr(t, m.Delete(1), errors.ErrUnsupported, "array")
 	if _, _, err := m.Drain(); err == nil {
 		t.Fatal("Drain of an array: got no error")
 	} else {
-		wantErr(t, err, bpfmaps.ErrMapType, "drain", "array")
+		wantErr(t, err, bpfmaps.ErrMapType, "drain", "Array map")
 	}
 	var ierr error
 	if got := len(slices.Collect(m.Keys(&ierr))); got != 4 || ierr != nil {
@@ -268,7 +268,7 @@ func TestHashFull(t *testing.T) {
 		}
 	}
 	err = m.Put(2, 2)
-	wantErr(t, err, bpfmaps.ErrFull, "put", "hash map")
+	wantErr(t, err, bpfmaps.ErrFull, "put", "Hash map")
 	if strings.Contains(err.Error(), "argument list too long") {
 		t.Errorf("got %q, want no E2BIG wording", err)
 	}
@@ -365,13 +365,13 @@ func TestConstructorErrors(t *testing.T) {
 			return bpfmaps.New[uint32, uint64](&ebpf.MapSpec{Name: "given", Type: ebpf.Hash, KeySize: 8, MaxEntries: 1})
 		}), bpfmaps.ErrSizeMismatch, []string{`"given"`, "4 bytes", "map has 8"}},
 		{"queue size", try(func() (interface{ Close() error }, error) { return bpfmaps.OpenQueue[uint32](queue) }),
-			bpfmaps.ErrSizeMismatch, []string{`queue map "q"`, "4 bytes", "map has 8"}},
+			bpfmaps.ErrSizeMismatch, []string{`Queue map "q"`, "4 bytes", "map has 8"}},
 		{"nil map", try(func() (interface{ Close() error }, error) { return bpfmaps.Open[uint32, uint64](nil) }),
 			bpfmaps.ErrNilMap, nil},
 		{"nil queue", try(func() (interface{ Close() error }, error) { return bpfmaps.OpenQueue[uint32](nil) }),
 			bpfmaps.ErrNilMap, nil},
 		{"closed map", try(func() (interface{ Close() error }, error) { return bpfmaps.Open[uint32, uint64](closed) }),
-			bpfmaps.ErrClosed, []string{"open hash map"}},
+			bpfmaps.ErrClosed, []string{"open map", "Hash map"}},
 		{"closed queue", try(func() (interface{ Close() error }, error) { return bpfmaps.OpenQueue[uint64](closed) }),
 			bpfmaps.ErrClosed, nil},
 		{"closed per-CPU", try(func() (interface{ Close() error }, error) { return bpfmaps.OpenPerCPU[uint32, uint64](closed) }),
@@ -381,7 +381,7 @@ func TestConstructorErrors(t *testing.T) {
 		{"queue as map", try(func() (interface{ Close() error }, error) { return bpfmaps.Open[uint32, uint64](queue) }),
 			bpfmaps.ErrMapType, []string{`"q"`, "OpenQueue"}},
 		{"hash as queue", try(func() (interface{ Close() error }, error) { return bpfmaps.OpenQueue[uint64](hash) }),
-			bpfmaps.ErrMapType, []string{`"sized"`, "queue"}},
+			bpfmaps.ErrMapType, []string{`Hash map "sized"`, "not a Queue map"}},
 		{"per-CPU as map", try(func() (interface{ Close() error }, error) { return bpfmaps.Open[uint32, uint64](percpu) }),
 			bpfmaps.ErrMapType, []string{`"pc"`, "OpenPerCPU"}},
 		{"map as per-CPU", try(func() (interface{ Close() error }, error) { return bpfmaps.OpenPerCPU[uint32, uint64](hash) }),
@@ -389,16 +389,16 @@ func TestConstructorErrors(t *testing.T) {
 		// Slots of kernel objects: NextKey always finds slot 0 and an empty
 		// slot cannot be deleted, so Clear would never end.
 		{"program array", try(func() (interface{ Close() error }, error) { return bpfmaps.Open[uint32, uint32](progs) }),
-			bpfmaps.ErrMapType, []string{`"progs"`, "program array", "kernel objects"}},
+			bpfmaps.ErrMapType, []string{`ProgramArray map "progs"`, "kernel objects"}},
 		{"cgroup array", try(func() (interface{ Close() error }, error) {
 			return bpfmaps.New[uint32, uint32](&ebpf.MapSpec{Name: "cg", Type: ebpf.CGroupArray, MaxEntries: 1})
-		}), bpfmaps.ErrMapType, []string{`"cg"`, "cgroup array"}},
+		}), bpfmaps.ErrMapType, []string{`CGroupArray map "cg"`}},
 		{"device map", try(func() (interface{ Close() error }, error) {
 			return bpfmaps.New[uint32, uint32](&ebpf.MapSpec{Name: "dev", Type: ebpf.DevMap, MaxEntries: 1})
-		}), bpfmaps.ErrMapType, []string{`"dev"`, "device map"}},
+		}), bpfmaps.ErrMapType, []string{`DevMap map "dev"`}},
 		{"CPU map", try(func() (interface{ Close() error }, error) {
 			return bpfmaps.New[uint32, uint32](&ebpf.MapSpec{Name: "cpus", Type: ebpf.CPUMap, MaxEntries: 1})
-		}), bpfmaps.ErrMapType, []string{`"cpus"`, "CPU map"}},
+		}), bpfmaps.ErrMapType, []string{`CPUMap map "cpus"`}},
 		{"unknown type", try(func() (interface{ Close() error }, error) {
 			return bpfmaps.New[uint32, uint64](&ebpf.MapSpec{Name: "odd", Type: ebpf.MapType(250), MaxEntries: 1})
 		}), bpfmaps.ErrMapType, []string{`"odd"`, "250"}},
@@ -437,7 +437,7 @@ func TestOpenClones(t *testing.T) {
 	}
 	// An unnamed map is named by type and id.
 	_, err = m.Lookup(1)
-	wantErr(t, err, bpfmaps.ErrClosed, "hash map id ", "lookup")
+	wantErr(t, err, bpfmaps.ErrClosed, "lookup Hash map (id ")
 }
 
 func TestClosed(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/bpfchan/bpfchan/internal/codec"
+	"github.com/bpfchan/bpfchan/internal/mapref"
 	"github.com/cilium/ebpf"
 )
 
@@ -23,18 +24,19 @@ type MapOfMaps[K any] struct {
 }
 
 // NewHashOfMaps creates a hash of at most maxEntries maps like inner.
-func NewHashOfMaps[K any](maxEntries uint32, inner *ebpf.MapSpec) (*MapOfMaps[K], error) {
-	return newMapOfMaps[K](&ebpf.MapSpec{Type: ebpf.HashOfMaps, MaxEntries: maxEntries, ValueSize: 4, InnerMap: inner})
+func NewHashOfMaps[K any](maxEntries uint32, inner *ebpf.MapSpec, opts ...MapOption) (*MapOfMaps[K], error) {
+	return newMapOfMaps[K](specOf(ebpf.HashOfMaps, maxEntries, opts), inner)
 }
 
 // NewArrayOfMaps creates an array of maxEntries slots for maps like inner.
-func NewArrayOfMaps(maxEntries uint32, inner *ebpf.MapSpec) (*MapOfMaps[uint32], error) {
-	return newMapOfMaps[uint32](&ebpf.MapSpec{Type: ebpf.ArrayOfMaps, MaxEntries: maxEntries, ValueSize: 4, InnerMap: inner})
+func NewArrayOfMaps(maxEntries uint32, inner *ebpf.MapSpec, opts ...MapOption) (*MapOfMaps[uint32], error) {
+	return newMapOfMaps[uint32](specOf(ebpf.ArrayOfMaps, maxEntries, opts), inner)
 }
 
-func newMapOfMaps[K any](spec *ebpf.MapSpec) (*MapOfMaps[K], error) {
-	if spec.InnerMap == nil {
-		return nil, fmt.Errorf("create %s: inner map spec: %w", describeSpec(spec), ErrNilMap)
+func newMapOfMaps[K any](spec, inner *ebpf.MapSpec) (*MapOfMaps[K], error) {
+	spec.ValueSize, spec.InnerMap = 4, inner
+	if inner == nil {
+		return nil, fmt.Errorf("create %s: inner map spec: %w", mapref.Spec(spec), ErrNilMap)
 	}
 	em, err := createFixed[K](spec, &spec.KeySize, "key", "OpenMapOfMaps")
 	if err != nil {

@@ -1,7 +1,6 @@
 package maps
 
 import (
-	"errors"
 	"fmt"
 	"iter"
 	"sync/atomic"
@@ -42,22 +41,23 @@ func Sum[V Number](values []V) V {
 }
 
 // NewPerCPUHash creates a per-CPU hash map.
-func NewPerCPUHash[K, V any](maxEntries uint32) (*PerCPUMap[K, V], error) {
-	return NewPerCPU[K, V](&ebpf.MapSpec{Type: ebpf.PerCPUHash, MaxEntries: maxEntries})
+func NewPerCPUHash[K, V any](maxEntries uint32, opts ...MapOption) (*PerCPUMap[K, V], error) {
+	return NewPerCPU[K, V](specOf(ebpf.PerCPUHash, maxEntries, opts))
 }
 
 // NewPerCPUArray creates a per-CPU array.
-func NewPerCPUArray[V any](maxEntries uint32) (*PerCPUMap[uint32, V], error) {
-	return NewPerCPU[uint32, V](&ebpf.MapSpec{Type: ebpf.PerCPUArray, MaxEntries: maxEntries})
+func NewPerCPUArray[V any](maxEntries uint32, opts ...MapOption) (*PerCPUMap[uint32, V], error) {
+	return NewPerCPU[uint32, V](specOf(ebpf.PerCPUArray, maxEntries, opts))
 }
 
 // NewLRUPerCPUHash creates an LRU per-CPU hash map.
-func NewLRUPerCPUHash[K, V any](maxEntries uint32) (*PerCPUMap[K, V], error) {
-	return NewPerCPU[K, V](&ebpf.MapSpec{Type: ebpf.LRUCPUHash, MaxEntries: maxEntries})
+func NewLRUPerCPUHash[K, V any](maxEntries uint32, opts ...MapOption) (*PerCPUMap[K, V], error) {
+	return NewPerCPU[K, V](specOf(ebpf.LRUCPUHash, maxEntries, opts))
 }
 
 // NewPerCPU creates a per-CPU map from spec, filling in or checking the key
-// and value sizes as New does (the value size is that of one CPU's V).
+// and value sizes and checking the name as New does (the value size is that
+// of one CPU's V).
 func NewPerCPU[K, V any](spec *ebpf.MapSpec) (*PerCPUMap[K, V], error) {
 	em, err := createKV[K, V](spec, true)
 	if err != nil {
@@ -162,7 +162,7 @@ func (m *PerCPUMap[K, V]) All(errp *error) iter.Seq2[K, []V] {
 			}
 			return yield(k, vals)
 		})
-		*errp = m.fail("iterate", errors.Join(err, derr))
+		*errp = m.fail("iterate", joinLine(err, derr))
 	}
 }
 

@@ -205,7 +205,7 @@ func TestMapOfMaps(t *testing.T) {
 		{"delete", arr.Delete(2)},
 	}
 	for _, tt := range tests {
-		wantErr(t, tt.err, bpfmaps.ErrOutOfRange, tt.op, "array-of-maps", "index", "not below 2")
+		wantErr(t, tt.err, bpfmaps.ErrOutOfRange, tt.op, "ArrayOfMaps map", "index", "not below 2")
 		if errors.Is(tt.err, bpfmaps.ErrFull) || errors.Is(tt.err, bpfmaps.ErrKeyNotExist) {
 			t.Errorf("%s: got %v, want only ErrOutOfRange", tt.op, tt.err)
 		}

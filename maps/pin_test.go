@@ -222,7 +222,7 @@ func TestPinEveryWrapper(t *testing.T) {
 	}
 	defer q.Unpin()
 	_, err = bpfmaps.LoadPinnedStack[uint64](path)
-	wantErr(t, err, bpfmaps.ErrMapType, "stack")
+	wantErr(t, err, bpfmaps.ErrMapType, "not a Stack map")
 }
 
 // want is nil when v is 7 and err nil.

@@ -33,8 +33,8 @@ type Queue[V any] struct {
 type Stack[V any] Queue[V]
 
 // NewQueue creates a queue of at most maxEntries values.
-func NewQueue[V any](maxEntries uint32) (*Queue[V], error) {
-	em, err := createValues[V](ebpf.Queue, maxEntries)
+func NewQueue[V any](maxEntries uint32, opts ...MapOption) (*Queue[V], error) {
+	em, err := createValues[V](specOf(ebpf.Queue, maxEntries, opts))
 	if err != nil {
 		return nil, err
 	}
@@ -42,8 +42,8 @@ func NewQueue[V any](maxEntries uint32) (*Queue[V], error) {
 }
 
 // NewStack creates a stack of at most maxEntries values.
-func NewStack[V any](maxEntries uint32) (*Stack[V], error) {
-	em, err := createValues[V](ebpf.Stack, maxEntries)
+func NewStack[V any](maxEntries uint32, opts ...MapOption) (*Stack[V], error) {
+	em, err := createValues[V](specOf(ebpf.Stack, maxEntries, opts))
 	if err != nil {
 		return nil, err
 	}
@@ -60,9 +60,8 @@ func OpenStack[V any](m *ebpf.Map) (*Stack[V], error) {
 	return openClone(m, adoptStack[V])
 }
 
-// createValues creates a queue or stack (typ) of values V.
-func createValues[V any](typ ebpf.MapType, maxEntries uint32) (*ebpf.Map, error) {
-	spec := &ebpf.MapSpec{Type: typ, MaxEntries: maxEntries}
+// createValues creates the queue or stack of spec, of values V.
+func createValues[V any](spec *ebpf.MapSpec) (*ebpf.Map, error) {
 	return createFixed[V](spec, &spec.ValueSize, "value", "OpenQueue/OpenStack")
 }
 

@@ -31,8 +31,8 @@ func TestQueueStack(t *testing.T) {
 		peek     uint64
 		overflow []uint64 // pop order after pushing 0, 1, 2, then 3 with overwrite
 	}{
-		{"queue", func() (popper, error) { return bpfmaps.NewQueue[uint64](3) }, []uint64{0, 1, 2}, 0, []uint64{1, 2, 3}},
-		{"stack", func() (popper, error) { return bpfmaps.NewStack[uint64](3) }, []uint64{2, 1, 0}, 2, []uint64{3, 2, 1}},
+		{"Queue", func() (popper, error) { return bpfmaps.NewQueue[uint64](3) }, []uint64{0, 1, 2}, 0, []uint64{1, 2, 3}},
+		{"Stack", func() (popper, error) { return bpfmaps.NewStack[uint64](3) }, []uint64{2, 1, 0}, 2, []uint64{3, 2, 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -238,7 +238,7 @@ func walkKeys[K any](t *table, kc codec.Codec[K], yield func(K) bool) error {
 		}
 		return yield(k)
 	})
-	return t.fail("iterate", errors.Join(err, derr))
+	return t.fail("iterate", joinLine(err, derr))
 }
 
 // keyBytes encodes k (ks bytes) for op on the map called name and checks an
@@ -288,9 +288,9 @@ func (t *table) drain(keep func(k, v []byte) error) error {
 		return true
 	})
 	if errors.Is(err, errNoBatch) {
-		err = fmt.Errorf("%s has no batch lookup-and-delete: %w", typeName(t.m.Type()), ErrMapType)
+		err = fmt.Errorf("no batch lookup-and-delete: %w", ErrMapType)
 	}
-	return t.fail("drain", errors.Join(append(errs, err)...))
+	return t.fail("drain", joinLine(append(errs, err)...))
 }
 
 // clearAll is clear with its error wrapped.

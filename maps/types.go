@@ -13,38 +13,44 @@ import (
 // which types index their keys, and what the kernel's errors mean for each.
 
 // kvType refuses the map types Map (perCPU=false) or PerCPUMap (true) cannot
-// serve, pointing to the right wrapper.
+// serve, pointing to the right wrapper. The error is wrapped with the map's
+// name, which says its type.
 func kvType(t ebpf.MapType, perCPU bool) error {
+	var why string
 	switch t {
 	case ebpf.PerCPUHash, ebpf.PerCPUArray, ebpf.LRUCPUHash:
 		if perCPU {
 			return nil
 		}
-		return fmt.Errorf("%s values are one per CPU: use NewPerCPU or OpenPerCPU: %w", typeName(t), ErrMapType)
+		why = "values are one per CPU: use NewPerCPU or OpenPerCPU"
 	case ebpf.Hash, ebpf.Array, ebpf.LRUHash, ebpf.LPMTrie,
 		ebpf.SkStorage, ebpf.InodeStorage, ebpf.TaskStorage, ebpf.CgroupStorage, ebpf.CGroupStorage:
 		if !perCPU {
 			return nil
 		}
-		return fmt.Errorf("%s has one value per key: use New or Open: %w", typeName(t), ErrMapType)
+		why = "one value per key, not per CPU: use New or Open"
 	case ebpf.HashOfMaps, ebpf.ArrayOfMaps:
-		return fmt.Errorf("%s holds maps: use OpenMapOfMaps: %w", typeName(t), ErrMapType)
+		why = "holds maps: use OpenMapOfMaps"
 	case ebpf.Queue:
-		return fmt.Errorf("queue has no keys: use NewQueue or OpenQueue: %w", ErrMapType)
+		why = "no keys: use NewQueue or OpenQueue"
 	case ebpf.Stack:
-		return fmt.Errorf("stack has no keys: use NewStack or OpenStack: %w", ErrMapType)
+		why = "no keys: use NewStack or OpenStack"
 	case ebpf.BloomFilter:
-		return fmt.Errorf("bloom filter has no keys: use NewBloomFilter or OpenBloomFilter: %w", ErrMapType)
+		why = "no keys: use NewBloomFilter or OpenBloomFilter"
 	case ebpf.RingBuf, ebpf.PerfEventArray:
-		return fmt.Errorf("%s is read with package pump: %w", typeName(t), ErrMapType)
+		why = "read with package pump"
+	case ebpf.UserRingbuf:
+		why = "written with package pump"
 	case ebpf.ProgramArray, ebpf.CGroupArray, ebpf.DevMap, ebpf.DevMapHash, ebpf.CPUMap,
 		ebpf.XSKMap, ebpf.SockMap, ebpf.SockHash, ebpf.ReusePortSockArray, ebpf.StackTrace:
 		// Their values are kernel objects (programs, devices, sockets, stack
 		// traces) with their own rules: empty slots that cannot be deleted,
 		// values written as one thing and read as another.
-		return fmt.Errorf("%s holds kernel objects, not typed values: use the *ebpf.Map: %w", typeName(t), ErrMapType)
+		why = "holds kernel objects, not typed values: use the *ebpf.Map"
+	default:
+		why = "no typed keys and values that this package serves"
 	}
-	return fmt.Errorf("map type %s: %w", t, ErrMapType)
+	return fmt.Errorf("%s: %w", why, ErrMapType)
 }
 
 // kernelErr replaces cilium's wording for the sentinels with the sentinel
@@ -129,49 +135,4 @@ func (ix *index) checkIndex(op, name string, kp unsafe.Pointer) error {
 		return ix.rangeErr(op, name, kp)
 	}
 	return nil
-}
-
-// typeName is the lowercase name of a map type used in error messages.
-func typeName(t ebpf.MapType) string {
-	switch t {
-	case ebpf.Hash:
-		return "hash"
-	case ebpf.Array:
-		return "array"
-	case ebpf.PerCPUHash:
-		return "per-CPU hash"
-	case ebpf.PerCPUArray:
-		return "per-CPU array"
-	case ebpf.LRUHash:
-		return "LRU hash"
-	case ebpf.LRUCPUHash:
-		return "LRU per-CPU hash"
-	case ebpf.LPMTrie:
-		return "LPM trie"
-	case ebpf.ArrayOfMaps:
-		return "array-of-maps"
-	case ebpf.HashOfMaps:
-		return "hash-of-maps"
-	case ebpf.Queue:
-		return "queue"
-	case ebpf.Stack:
-		return "stack"
-	case ebpf.RingBuf:
-		return "ring buffer"
-	case ebpf.BloomFilter:
-		return "bloom filter"
-	case ebpf.PerfEventArray:
-		return "perf event array"
-	case ebpf.ProgramArray:
-		return "program array"
-	case ebpf.CGroupArray:
-		return "cgroup array"
-	case ebpf.DevMap:
-		return "device map"
-	case ebpf.CPUMap:
-		return "CPU map"
-	case ebpf.StackTrace:
-		return "stack trace"
-	}
-	return t.String()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/bpfchan/bpfchan/internal/testenv"
 )
@@ -108,6 +109,11 @@ func TestDecodeAllocatesNothing(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { _ = c.Decode(b, &v) }); n != 0 {
 		t.Fatalf("%v allocations per decode, want 0", n)
 	}
+	cb, _ := For[flags]()
+	var f flags
+	if n := testing.AllocsPerRun(100, func() { _ = cb.Decode(b[:10], &f) }); n != 0 {
+		t.Fatalf("%v allocations per decode of a type with bools, want 0", n)
+	}
 }
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -152,5 +158,158 @@ func TestReadOnlyKeepsNoInput(t *testing.T) {
 	})
 	if ct, _ := For[text](); ct.ReadOnly() {
 		t.Fatal("a BinaryUnmarshaler's codec is ReadOnly: it may keep its input")
+	}
+}
+
+type inner struct{ X uint32 }
+
+// Types with unexported fields, which only the codec reads or refuses.
+type (
+	//lint:ignore U1000 the unexported field is what For must refuse
+	hidden struct {
+		A uint8
+		b uint32
+	}
+	hiddenDeep struct {
+		A  uint8
+		In struct {
+			X uint32
+			y uint8
+		}
+	}
+	hiddenInArr [2]struct {
+		A uint8
+		b uint32
+	}
+	hiddenEmbed struct {
+		inner
+		A uint8
+	}
+	blankPadded struct {
+		A uint8
+		_ uint32
+		B uint16
+	}
+	blankHides struct {
+		A uint8
+		_ struct{ x uint32 }
+	}
+	//lint:ignore U1000 the unexported fields are copied as memory
+	hiddenDirect struct{ a, b uint32 }
+)
+
+// A padded type is decoded by encoding/binary, which cannot set an
+// unexported field: For refuses it, naming the field, instead of letting
+// the first Decode panic (in a pump's goroutine, that kills the process).
+func TestForRefusesUnexportedPadded(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		for_  func() error
+		field string // "" when For must accept the type
+	}{
+		{"field", forErr[hidden], "field b"},
+		{"nested", forErr[hiddenDeep], "field In.y"},
+		{"array", forErr[hiddenInArr], "field [i].b"},
+		{"embedded", forErr[hiddenEmbed], "field inner"},
+		{"blank", forErr[blankPadded], ""},
+		{"blank struct", forErr[blankHides], ""},
+		{"direct", forErr[hiddenDirect], ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.for_()
+			switch {
+			case tc.field == "" && err != nil:
+				t.Fatalf("got %v, want no error", err)
+			case tc.field != "" && (err == nil || !strings.Contains(err.Error(), tc.field) || !strings.Contains(err.Error(), "codec.")):
+				t.Fatalf("got %v, want an error naming the type and %q", err, tc.field)
+			}
+		})
+	}
+}
+
+// forErr is For's error, after checking that an accepted type decodes
+// bytes of every value without panicking.
+func forErr[T any]() error {
+	c, err := For[T]()
+	if err != nil {
+		return err
+	}
+	var v T
+	b := bytes.Repeat([]byte{0xa5}, max(c.Size(), 0))
+	if err := c.Decode(b, &v); err != nil {
+		return err
+	}
+	_, err = c.Encode(nil, &v)
+	return err
+}
+
+type flags struct {
+	N  uint16
+	On bool
+	Of [3]bool
+	In struct {
+		Ok bool
+		_  [3]byte
+	}
+}
+
+// A byte other than 0 or 1 is no Go bool: decoding makes it true.
+func TestBoolsDecodeToGoBools(t *testing.T) {
+	c, err := For[flags]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Direct() {
+		t.Fatal("a type with bools is Direct: callers would copy bytes that are no bools")
+	}
+	if got, want := c.Size(), 10; got != want {
+		t.Fatalf("got size %d, want %d", got, want)
+	}
+	in := []byte{1, 2, 7, 0, 255, 2, 0xa5, 0xa5, 0xa5, 0xa5}
+	var v flags
+	if err := c.Decode(in, &v); err != nil {
+		t.Fatal(err)
+	}
+	got := unsafe.Slice((*byte)(unsafe.Pointer(&v)), c.Size())
+	want := []byte{1, 2, 1, 0, 1, 1, 1, 0xa5, 0xa5, 0xa5}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("got memory %x, want %x", got, want)
+	}
+	if !v.On || v.Of != [3]bool{false, true, true} || !v.In.Ok {
+		t.Fatalf("got %+v, want On, Of[1:] and In.Ok true", v)
+	}
+}
+
+type touchy struct{ b []byte }
+
+func (t touchy) MarshalBinary() ([]byte, error) { return []byte{t.b[0]}, nil }
+func (t *touchy) UnmarshalBinary(b []byte) error {
+	t.b = []byte{b[0]}
+	return nil
+}
+
+// A type's own methods that panic on some input return ErrPanic.
+func TestMarshalerPanics(t *testing.T) {
+	c, err := For[touchy]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v touchy
+	if err := c.Decode(nil, &v); !errors.Is(err, ErrPanic) || !strings.Contains(err.Error(), "codec.touchy") {
+		t.Errorf("decode: got %v, want ErrPanic naming the type", err)
+	}
+	if _, err := c.Encode(nil, &v); !errors.Is(err, ErrPanic) {
+		t.Errorf("encode: got %v, want ErrPanic", err)
+	}
+}
+
+func TestZeroCodec(t *testing.T) {
+	var c Codec[touchy]
+	var v touchy
+	if err := c.Decode([]byte{1}, &v); err == nil {
+		t.Error("decode with the zero Codec: got nil, want an error")
+	}
+	if _, err := c.Encode(nil, &v); err == nil {
+		t.Error("encode with the zero Codec: got nil, want an error")
 	}
 }
