@@ -29,8 +29,10 @@ type Handle interface {
 // The method sets Add recognises. Handles are generic, so they are known by
 // the Stats they report, not by their concrete types.
 type (
-	pumpHandle  interface{ Stats() pump.Stats }
-	ackHandle   interface{ Positions() (acked, produced uint64) }
+	pumpHandle interface{ Stats() pump.Stats }
+	ackHandle  interface {
+		Positions() (acked, produced uint64)
+	}
 	watchHandle interface{ Stats() watch.Stats }
 	groupHandle interface{ Stats() []pipeline.StageStats }
 )
