@@ -29,10 +29,8 @@ type Handle interface {
 // The method sets Add recognises. Handles are generic, so they are known by
 // the Stats they report, not by their concrete types.
 type (
-	pumpHandle interface{ Stats() pump.Stats }
-	ackHandle  interface {
-		Positions() (acked, produced uint64)
-	}
+	pumpHandle  interface{ Stats() pump.Stats }
+	ackHandle   interface{ Positions() (uint64, uint64) } // (acked, produced)
 	watchHandle interface{ Stats() watch.Stats }
 	groupHandle interface{ Stats() []pipeline.StageStats }
 )
