@@ -2,7 +2,6 @@ package metrics_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -98,11 +97,6 @@ func closeAll(tb testing.TB, hs ...closer) {
 			tb.Errorf("close %T: %v", h, err)
 		}
 	}
-}
-
-// text joins exposition lines into what testutil compares.
-func text(lines ...string) *strings.Reader {
-	return strings.NewReader(strings.Join(lines, "\n") + "\n")
 }
 
 var bg = context.Background()
