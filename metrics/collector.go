@@ -139,6 +139,19 @@ func newDesc(subsystem, name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(prometheus.BuildFQName("bpfchan", subsystem, name), help, labels, nil)
 }
 
+// stat is one counter of a Stats struct S: its descriptor and its field.
+type stat[S any] struct {
+	desc  *prometheus.Desc
+	value func(*S) uint64
+}
+
+// counters sends the counters list reads from s.
+func counters[S any](ch chan<- prometheus.Metric, list []stat[S], s *S, labels ...string) {
+	for _, c := range list {
+		counter(ch, c.desc, float64(c.value(s)), labels...)
+	}
+}
+
 // counter sends one counter.
 func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
 	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)

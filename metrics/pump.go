@@ -8,10 +8,7 @@ import (
 
 // pumpCounters are the counters of every pump, in pump.Stats order.
 // (Stats.Acked, once pump.Stats has it, joins them as acked_total.)
-var pumpCounters = []struct {
-	desc  *prometheus.Desc
-	value func(*pump.Stats) uint64
-}{
+var pumpCounters = []stat[pump.Stats]{
 	{pumpDesc("received_total", "Records a source took out of the kernel, or values a sink took from its channel."),
 		func(s *pump.Stats) uint64 { return s.Received }},
 	{pumpDesc("delivered_total", "Records a source sent on its channel, or values a sink pushed into the kernel."),
@@ -45,9 +42,7 @@ type pumpEntry struct {
 
 func (e *pumpEntry) collect(name string, ch chan<- prometheus.Metric) {
 	s := e.h.Stats()
-	for _, c := range pumpCounters {
-		counter(ch, c.desc, float64(c.value(&s)), name)
-	}
+	counters(ch, pumpCounters, &s, name)
 	if e.ack != nil {
 		acked, produced := e.ack.Positions()
 		gauge(ch, unackedBytes, float64(produced-min(acked, produced)), name)

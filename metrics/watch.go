@@ -7,10 +7,7 @@ import (
 )
 
 // watchCounters are the counters of every watcher.
-var watchCounters = []struct {
-	desc  *prometheus.Desc
-	value func(*watch.Stats) uint64
-}{
+var watchCounters = []stat[watch.Stats]{
 	{watchDesc("polls_total", "Polls of the watched map, the baseline read and failed polls included."),
 		func(s *watch.Stats) uint64 { return s.Polls }},
 	{watchDesc("changes_total", "Changes the polls observed."),
@@ -39,9 +36,7 @@ type watchEntry struct{ h watchHandle }
 
 func (e watchEntry) collect(name string, ch chan<- prometheus.Metric) {
 	s := e.h.Stats()
-	for _, c := range watchCounters {
-		counter(ch, c.desc, float64(c.value(&s)), name)
-	}
+	counters(ch, watchCounters, &s, name)
 	counter(ch, watchPollSeconds, s.PollTime.Seconds(), name)
 	gauge(ch, watchPending, float64(s.Pending), name)
 	gauge(ch, watchInterval, s.Interval.Seconds(), name)

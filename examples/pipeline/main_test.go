@@ -27,19 +27,10 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 func TestRun(t *testing.T) {
 	testenv.RequireBPF(t)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		// Each run of /bin/true is an execve and a few openat calls, from a
-		// process other than this one (the program does not trace itself).
-		for ctx.Err() == nil {
-			_ = exec.CommandContext(ctx, "true").Run()
-		}
-	})
+	stop := syscallsElsewhere()
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"-duration", "2s", "-json"}, &stdout, &stderr)
-	cancel()
-	wg.Wait()
+	stop()
 
 	if code != 0 {
 		t.Fatalf("run: exit code %d, want 0; stderr:\n%s\nstdout:\n%s", code, &stderr, &stdout)
@@ -67,6 +58,24 @@ func TestRun(t *testing.T) {
 	}
 	if len(s.Top) == 0 {
 		t.Errorf("no top syscalls in the summary")
+	}
+}
+
+// syscallsElsewhere runs /bin/true in a loop until stop is called, which
+// returns once the loop has ended. Each run is an execve and a few openat
+// calls, from a process other than this one (the program does not trace
+// itself).
+func syscallsElsewhere() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			_ = exec.CommandContext(ctx, "true").Run()
+		}
+	})
+	return func() {
+		cancel()
+		wg.Wait()
 	}
 }
 
@@ -161,15 +170,7 @@ func TestUnprivileged(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	testenv.RequireBPF(t)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var children sync.WaitGroup
-	children.Go(func() {
-		for ctx.Err() == nil {
-			_ = exec.CommandContext(ctx, "true").Run()
-		}
-	})
-	defer children.Wait()
-	defer cancel()
+	defer syscallsElsewhere()()
 
 	stderr := &urlWriter{url: make(chan string, 1)}
 	var stdout bytes.Buffer
