@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -166,7 +165,9 @@ func TestUnprivileged(t *testing.T) {
 
 // TestMetrics runs the program with -metrics on a free loopback port and
 // scrapes it while it runs, until the ring pump's figures show events: every
-// handle of the flow is there. Once run has returned, the port is closed.
+// handle of the flow is there. A server left running once run has returned
+// (its goroutines, its listener) fails TestMain's leak checks; a dial of the
+// port would not tell, since another process may have it by then.
 func TestMetrics(t *testing.T) {
 	testenv.RequireBPF(t)
 
@@ -224,11 +225,6 @@ func TestMetrics(t *testing.T) {
 	<-ran
 	if code != 0 {
 		t.Errorf("run: exit code %d, want 0; stderr:\n%s", code, stderr)
-	}
-	host := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/metrics")
-	if conn, err := net.Dial("tcp", host); err == nil {
-		conn.Close()
-		t.Errorf("dial %s after run returned: connected, want the server shut down", host)
 	}
 }
 
