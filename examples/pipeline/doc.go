@@ -5,6 +5,7 @@
 //	sudo go run ./examples/pipeline                   # until Ctrl-C
 //	sudo go run ./examples/pipeline -duration 10s -important execve,connect
 //	sudo go run ./examples/pipeline -duration 5s -json
+//	sudo go run ./examples/pipeline -metrics 127.0.0.1:9100   # and scrape /metrics
 //
 // The kernel side (bpf/tracer.c, compiled by bpf2go; the generated
 // tracer_bpfel.go and tracer_bpfel.o are committed, so no clang is needed)
@@ -47,6 +48,14 @@
 // Exit codes: 0 when the figures reconcile, 1 when they do not or the
 // pipeline failed, 2 for bad flags or when BPF is not available (one
 // sentence on stderr says what is missing).
+//
+// With -metrics host:port, the program serves Prometheus metrics at
+// http://host:port/metrics while it runs (package metrics, from a registry
+// of its own): the ring pump "events", the queue writer "important_writer"
+// and the queue pump "important" (bpfchan_pump_*{pump=...}), the watcher
+// "counts" (bpfchan_watch_*) and every stage of the Group "pipeline"
+// (bpfchan_stage_*{group="pipeline",stage=...}). The server stops, after
+// the scrapes in progress, when the program has printed its summary.
 //
 // On a terminal the view is redrawn four times a second; otherwise (or with
 // -json, where it goes to stderr) one plain line per second.

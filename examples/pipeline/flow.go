@@ -7,6 +7,7 @@ import (
 	"time"
 
 	bpfmaps "github.com/bpfchan/bpfchan/maps"
+	"github.com/bpfchan/bpfchan/metrics"
 	"github.com/bpfchan/bpfchan/pipeline"
 	"github.com/bpfchan/bpfchan/pump"
 	"github.com/bpfchan/bpfchan/watch"
@@ -26,6 +27,7 @@ type groupFlow struct {
 	ring   *pump.Source[[]event]
 	sink   *pump.Sink[event]
 	queue  *pump.Source[event]
+	top    *watch.Watcher[watch.Event[uint32, uint64]]
 }
 
 // watchInterval is how often the top-syscalls watcher reads the counts map
@@ -63,8 +65,7 @@ func startFlow(ctx context.Context, cfg config, tr *tracer, t *tally) (_ flow, e
 		return nil, err
 	}
 	closers = append(closers, f.queue.Close)
-	top, err := watch.Map[uint32, uint64](gctx, tr.objs.Counts, watch.WithInterval(watchInterval), watch.WithInitial())
-	if err != nil {
+	if f.top, err = watch.Map[uint32, uint64](gctx, tr.objs.Counts, watch.WithInterval(watchInterval), watch.WithInitial()); err != nil {
 		return nil, err
 	}
 
@@ -110,7 +111,7 @@ func startFlow(ctx context.Context, cfg config, tr *tracer, t *tally) (_ flow, e
 	}, pipeline.Name("worker"))
 
 	// counts map -> the top syscalls panel.
-	pipeline.ForEach(g, pipeline.From(g, top), func(ctx context.Context, ev watch.Event[uint32, uint64]) error {
+	pipeline.ForEach(g, pipeline.From(g, f.top), func(ctx context.Context, ev watch.Event[uint32, uint64]) error {
 		t.setCount(ev.Key, ev.New)
 		return nil
 	}, pipeline.Name("top"))
@@ -171,6 +172,16 @@ func (f *groupFlow) Failed() <-chan struct{} { return f.gctx.Done() }
 
 func (f *groupFlow) Figures() flowFigures {
 	return flowFigures{Ring: figures(f.ring.Stats()), Sink: figures(f.sink.Stats()), Queue: figures(f.queue.Stats())}
+}
+
+// Export adds the flow's handles to c, each under the name of its map, and
+// the Group as "pipeline".
+func (f *groupFlow) Export(c *metrics.Collector) {
+	c.Add("events", f.ring)
+	c.Add("important_writer", f.sink)
+	c.Add("important", f.queue)
+	c.Add("counts", f.top)
+	c.Add("pipeline", f.g)
 }
 
 func figures(s pump.Stats) pumpFigures {

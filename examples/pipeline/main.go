@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"time"
 
 	"github.com/bpfchan/bpfchan/examples/internal/cli"
@@ -20,6 +21,7 @@ type config struct {
 	json      bool            // print the final summary as JSON
 	interval  time.Duration   // refresh period of the live view; 0: the default for the output
 	traceSelf bool            // also trace this process (off: the viewer would trace its own reads)
+	metrics   string          // address to serve Prometheus metrics on (host:port); "": none
 }
 
 // program is what the shared start-up needs to know about this one.
@@ -78,6 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&cfg.json, "json", false, "print the final summary as JSON on stdout (the live view goes to stderr)")
 	fs.DurationVar(&cfg.interval, "interval", 0, "refresh period of the live view (default 250ms on a terminal, 1s otherwise)")
 	fs.BoolVar(&cfg.traceSelf, "trace-self", false, "also trace this program's own syscalls")
+	fs.StringVar(&cfg.metrics, "metrics", "", "serve Prometheus metrics of the pumps, the watcher and the stages at http://`host:port`/metrics while it runs")
 	// The first problem is the one reported.
 	err := program.Parse(fs, args, stderr, func() []string {
 		switch {
@@ -85,6 +88,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			return nil // Parse reports them
 		case cfg.duration < 0 || cfg.interval < 0:
 			return []string{"-duration and -interval must not be negative"}
+		}
+		if cfg.metrics != "" {
+			if _, _, err := net.SplitHostPort(cfg.metrics); err != nil {
+				return []string{"-metrics: " + err.Error()}
+			}
 		}
 		set, err := parseSyscalls(cfg.names)
 		if err != nil {

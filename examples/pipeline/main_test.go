@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,19 +26,10 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 func TestRun(t *testing.T) {
 	testenv.RequireBPF(t)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		// Each run of /bin/true is an execve and a few openat calls, from a
-		// process other than this one (the program does not trace itself).
-		for ctx.Err() == nil {
-			_ = exec.CommandContext(ctx, "true").Run()
-		}
-	})
+	stop := syscallsElsewhere()
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"-duration", "2s", "-json"}, &stdout, &stderr)
-	cancel()
-	wg.Wait()
+	stop()
 
 	if code != 0 {
 		t.Fatalf("run: exit code %d, want 0; stderr:\n%s\nstdout:\n%s", code, &stderr, &stdout)
@@ -67,6 +60,24 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// syscallsElsewhere runs /bin/true in a loop until stop is called, which
+// returns once the loop has ended. Each run is an execve and a few openat
+// calls, from a process other than this one (the program does not trace
+// itself).
+func syscallsElsewhere() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			_ = exec.CommandContext(ctx, "true").Run()
+		}
+	})
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
 // TestText runs the program with the text summary and a non-default set of
 // important syscalls.
 func TestText(t *testing.T) {
@@ -82,6 +93,7 @@ func TestFlags(t *testing.T) {
 		{[]string{"-important", "openat,nosuchcall"}, `unknown syscall "nosuchcall"`},
 		{[]string{"-duration", "-1s"}, "must not be negative"},
 		{[]string{"extra"}, "unexpected arguments: extra"},
+		{[]string{"-metrics", "9100"}, "-metrics: address 9100: missing port in address"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), tc.args, &stdout, &stderr); code != 2 {
@@ -149,4 +161,94 @@ func TestUnprivileged(t *testing.T) {
 	if stdout.Len() > 0 {
 		t.Errorf("stdout %q: want nothing", &stdout)
 	}
+}
+
+// TestMetrics runs the program with -metrics on a free loopback port and
+// scrapes it while it runs, until the ring pump's figures show events: every
+// handle of the flow is there. A server left running once run has returned
+// (its goroutines, its listener) fails TestMain's leak checks; a dial of the
+// port would not tell, since another process may have it by then.
+func TestMetrics(t *testing.T) {
+	testenv.RequireBPF(t)
+
+	defer syscallsElsewhere()()
+
+	stderr := &urlWriter{url: make(chan string, 1)}
+	var stdout bytes.Buffer
+	code := -1
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		code = run(context.Background(), []string{"-duration", "3s", "-json", "-metrics", "127.0.0.1:0"}, &stdout, stderr)
+	}()
+	var url string
+	select {
+	case url = <-stderr.url:
+	case <-ran:
+		t.Fatalf("run: exit code %d before serving metrics; stderr:\n%s", code, stderr)
+	}
+
+	client := &http.Client{Transport: &http.Transport{}}
+	var body string
+	for !strings.Contains(body, `bpfchan_stage_in_total{group="pipeline",stage="count"} `) ||
+		strings.Contains(body, `bpfchan_pump_received_total{pump="events"} 0`+"\n") {
+		select {
+		case <-ran:
+			t.Fatalf("the scrapes never showed events received:\n%s", body)
+		default:
+		}
+		resp, err := client.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s, %v", url, resp.Status, err)
+		}
+		body = string(b)
+	}
+	client.CloseIdleConnections()
+	for _, series := range []string{
+		`bpfchan_pump_received_total{pump="events"} `,
+		`bpfchan_pump_delivered_total{pump="important_writer"} `,
+		`bpfchan_pump_delivered_total{pump="important"} `,
+		`bpfchan_watch_polls_total{watch="counts"} `,
+		`bpfchan_stage_in_total{group="pipeline",stage="pick"} `,
+		`bpfchan_stage_in_total{group="pipeline",stage="worker"} `,
+	} {
+		if !strings.Contains(body, series) {
+			t.Errorf("scrape: no %s...", series)
+		}
+	}
+
+	<-ran
+	if code != 0 {
+		t.Errorf("run: exit code %d, want 0; stderr:\n%s", code, stderr)
+	}
+}
+
+// urlWriter keeps what is written, and sends the URL of the "serving
+// metrics at" line on url.
+type urlWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	url chan string
+}
+
+func (w *urlWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for line := range strings.Lines(string(p)) {
+		if u, ok := strings.CutPrefix(line, "pipeline: serving metrics at "); ok {
+			w.url <- strings.TrimSpace(u)
+		}
+	}
+	return w.buf.Write(p)
+}
+
+func (w *urlWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }

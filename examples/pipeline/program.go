@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"time"
 
 	bpfmaps "github.com/bpfchan/bpfchan/maps"
+	"github.com/bpfchan/bpfchan/metrics"
 )
 
 // flow is the running event pipeline.
@@ -21,6 +24,8 @@ type flow interface {
 	Failed() <-chan struct{}
 	// Figures reports what its pumps have counted so far.
 	Figures() flowFigures
+	// Export adds its pumps, watcher and Group to c.
+	Export(c *metrics.Collector)
 }
 
 // runPipeline runs the flow over tr's maps until ctx is done or
@@ -31,10 +36,33 @@ func runPipeline(ctx context.Context, cfg config, tr *tracer, stdout, stderr io.
 	flowCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancel(errors.New("pipeline: finished"))
 
+	// Listen first: an address that cannot be had fails before anything
+	// starts.
+	var ln net.Listener
+	if cfg.metrics != "" {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.metrics); err != nil {
+			return nil, fmt.Errorf("serve metrics: %w", err)
+		}
+	}
 	t := newTally()
 	f, err := startFlow(flowCtx, cfg, tr, t)
 	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
 		return nil, err
+	}
+	var metricsURL string
+	if ln != nil {
+		srv := serveMetrics(ln, f)
+		defer func() {
+			if err := srv.shutdown(); err != nil {
+				fmt.Fprintf(stderr, "pipeline: metrics server: %v\n", err)
+			}
+		}()
+		metricsURL = "http://" + ln.Addr().String() + "/metrics"
+		fmt.Fprintf(stderr, "pipeline: serving metrics at %s\n", metricsURL)
 	}
 
 	out := stdout
@@ -42,6 +70,7 @@ func runPipeline(ctx context.Context, cfg config, tr *tracer, stdout, stderr io.
 		out = stderr
 	}
 	v := newView(out, cfg, tr, t, f.Figures)
+	v.metricsURL = metricsURL
 	tick := time.NewTicker(v.interval)
 	defer tick.Stop()
 	var deadline <-chan time.Time

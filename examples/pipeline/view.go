@@ -18,6 +18,8 @@ type view struct {
 	tr       *tracer
 	t        *tally
 	figures  func() flowFigures
+	// metricsURL is where -metrics serves, shown in the header; "": none.
+	metricsURL string
 
 	start    time.Time
 	last     time.Time
@@ -90,6 +92,9 @@ func (v *view) frame(elapsed string, recv, dropped, ringFull, uncounted, depth u
 	until := "Ctrl-C to stop"
 	if v.cfg.duration > 0 {
 		until = fmt.Sprintf("stops after %s, or Ctrl-C", v.cfg.duration)
+	}
+	if v.metricsURL != "" {
+		until += ", metrics at " + v.metricsURL
 	}
 	nl("bpfchan pipeline  %s  (%s)", elapsed, until)
 	nl("sys_enter -> ring buffer -> count -> filter -> BPF queue -> worker")

@@ -1,0 +1,50 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bpfchan/bpfchan/pump"
+)
+
+// pumpCounters are the counters of every pump, in pump.Stats order.
+// (Stats.Acked, once pump.Stats has it, joins them as acked_total.)
+var pumpCounters = []stat[pump.Stats]{
+	{pumpDesc("received_total", "Records a source took out of the kernel, or values a sink took from its channel."),
+		func(s *pump.Stats) uint64 { return s.Received }},
+	{pumpDesc("delivered_total", "Records a source sent on its channel, or values a sink pushed into the kernel."),
+		func(s *pump.Stats) uint64 { return s.Delivered }},
+	{pumpDesc("dropped_total", "Records or values dropped by an overflow or full policy, or abandoned by an abort."),
+		func(s *pump.Stats) uint64 { return s.Dropped }},
+	{pumpDesc("decode_errors_total", "Records that failed to decode, or values that failed to encode."),
+		func(s *pump.Stats) uint64 { return s.DecodeErrors }},
+	{pumpDesc("lost_samples_total", "Perf samples the kernel reported lost (perf pumps only)."),
+		func(s *pump.Stats) uint64 { return s.LostSamples }},
+	{pumpDesc("overwritten_total", "Older values a sink with FullOverwrite evicted from its full map."),
+		func(s *pump.Stats) uint64 { return s.Overwritten }},
+	{pumpDesc("polls_total", "Pops and pushes a queue or stack pump attempted."),
+		func(s *pump.Stats) uint64 { return s.Polls }},
+	{pumpDesc("empty_polls_total", "Polls that found the queue or stack empty."),
+		func(s *pump.Stats) uint64 { return s.EmptyPolls }},
+	{pumpDesc("full_retries_total", "Pushes repeated because the map was full."),
+		func(s *pump.Stats) uint64 { return s.FullRetries }},
+}
+
+var unackedBytes = pumpDesc("unacked_bytes", "Bytes committed to a durable ring (RingBufAcked) and not yet acknowledged: how far its consumer lags.")
+
+func pumpDesc(name, help string) *prometheus.Desc { return newDesc("pump", name, help, "pump") }
+
+// pumpEntry exports a pump's Stats, read with atomic loads: the pump takes
+// no lock for them, and never waits for a scrape.
+type pumpEntry struct {
+	h   pumpHandle
+	ack ackHandle // a RingBufAcked source; nil for other pumps
+}
+
+func (e *pumpEntry) collect(name string, ch chan<- prometheus.Metric) {
+	s := e.h.Stats()
+	counters(ch, pumpCounters, &s, name)
+	if e.ack != nil {
+		acked, produced := e.ack.Positions()
+		gauge(ch, unackedBytes, float64(produced-min(acked, produced)), name)
+	}
+}
