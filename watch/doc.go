@@ -2,26 +2,42 @@
 // key to exist ([Key]), follow one key's value ([Changes]), or follow every
 // entry of a map ([Map]).
 //
-// # How a map is read
+// # How a map is read, and what it costs
 //
-// Watchers poll. [Key] and [Changes] look one key up per poll (one syscall;
-// none for a BPF_F_MMAPABLE array, whose shared memory is read directly).
-// [Map] reads the whole map per poll with BPF_MAP_LOOKUP_BATCH and a cursor,
-// never one syscall per key (a kernel that refuses batch lookups, before
-// 5.6, is walked with GET_NEXT_KEY and lookups); an mmapable array is
-// compared in place in its shared memory (mapped read-only by the watcher)
-// with no syscall at all. Each poll is compared with the previous one on the
-// raw bytes kept from it, so a poll that finds nothing changed decodes
-// nothing and allocates nothing, whatever the map size; keys and values are
-// decoded only for the entries that changed. Values compare by their bytes
-// unless [WithEqual] is given.
+// Watchers poll: the kernel has no notification of map writes. [Key] and
+// [Changes] look one key up per poll (one syscall; none for a
+// BPF_F_MMAPABLE array, whose shared memory is read directly). [Map] reads
+// the whole map per poll with BPF_MAP_LOOKUP_BATCH and a cursor, 1024
+// entries per syscall, never one syscall per key (a kernel that refuses
+// batch lookups, before 5.6, is walked with GET_NEXT_KEY and a lookup per
+// key, several times slower); an mmapable array is compared in place in its
+// shared memory (mapped read-only by the watcher) with no syscall at all,
+// orders of magnitude cheaper than any sweep: give a large array that is
+// watched often BPF_F_MMAPABLE. Each poll is compared with the previous one
+// on the raw bytes kept from it, so a poll that finds nothing changed
+// decodes nothing and allocates nothing, whatever the map size; keys and
+// values are decoded only for the entries that changed. Values compare by
+// their bytes unless [WithEqual] is given.
+//
+// The cost of a whole-map watcher is therefore one sweep of the map per
+// interval, whether or not anything changed, and memory for about three
+// copies of the map's keys and values (one copy of the values for an
+// mmapable array). Choose the interval from how stale a consumer may be, not
+// from how often the map changes ([WithAdaptive] polls quickly only while it
+// changes).
 //
 // Hash, LRU hash, array and LPM trie maps can be watched (for an LPM trie,
 // Key and Changes follow what a lookup of k returns: its longest-prefix
 // match). Queues, stacks, ring buffers, perf event arrays, per-CPU maps and
-// maps of maps cannot: the constructors say so with [ErrUnwatchable], naming
-// the map. A key or value
-// type whose size differs from the map's is an error naming both sizes.
+// maps of maps cannot: the constructors refuse them with an error matching
+// [ErrMapType]. A key or value type whose size differs from the map's is an
+// error naming both sizes. Every error names the map as every bpfchan error
+// does: `watch Hash map "counts" (id 9): ...`.
+//
+// Every index of an array exists (array entries cannot be deleted): [Key] on
+// an array returns the entry's current value at once, and [Changes] and [Map]
+// report its entries only as Updated. To wait until an array entry changes,
+// use [Changes].
 //
 // # Level-triggered: what a consumer sees
 //
@@ -32,7 +48,9 @@
 //     polls produces no event, and A→B→C produces one (A→C). A key created
 //     and deleted between two polls is never seen; one deleted and re-created
 //     between two polls is reported as Updated (Changes: Present stays true),
-//     or not at all when its value is the same.
+//     or not at all when its value is the same. A watcher cannot count
+//     writes: a consumer that must see every value, not only the latest,
+//     needs a ring buffer or a queue, not a watched map.
 //   - An event means "at this poll the entry differed from the previous
 //     poll". Entries written while a sweep is under way may be seen by that
 //     sweep or by the next one; a sweep is not an atomic snapshot of the map.
@@ -70,7 +88,7 @@
 // to the current one, exactly as if it had polled less often. Merged changes
 // are counted in Stats.Coalesced.
 //
-// # Goroutines and stopping
+// # Goroutines, ownership and stopping
 //
 // [Changes] and [Map] start one goroutine, owned by the returned [Watcher],
 // which implements chans.Receiver: it polls, merges and sends on C(). There
@@ -85,27 +103,32 @@
 //     drops what is pending (counted in Stats.Discarded) and closes C(); Wait
 //     returns context.Cause(ctx).
 //
-// A poll that fails also stops the watcher (Wait returns that error;
-// errors.Is(err, ErrClosed) when the map was closed under it), dropping what
-// is pending. Stats accounts for every observed change: once stopped,
-// Changes == Events + Coalesced + Discarded + DecodeErrors.
+// A poll that fails (the kernel refuses a lookup) also stops the watcher,
+// dropping what is pending; Wait returns that error. Stats accounts for
+// every observed change, and is final when C() is closed: a consumer that
+// ranges over C() and then reads Stats sees, without calling Wait,
 //
-// A stop request is seen at once, except by a poll already under way, which
-// finishes first (one sweep of the map: about 16 ms for 64k hash entries).
+//	Changes == Events + Coalesced + Discarded + DecodeErrors
+//
+// Done is closed when the goroutine has exited. A stop request is seen at
+// once, except by a poll already under way, which finishes first (one sweep
+// of the map).
 //
 // [Key] starts no goroutine; it polls in the caller's goroutine until the key
 // exists or ctx ends. A ctx already cancelled returns at once; one whose
 // deadline has passed gets exactly one look.
 //
-// Watchers read through their own clone of the caller's *ebpf.Map (or their
-// own mapping of an mmapable array), released when they stop. Before each
-// poll they check the caller's map: once it is closed, the next poll fails
-// and the watcher stops with an error matching [ErrClosed]; a poll under way
-// finishes on the clone and never reaches another object that reused the
-// descriptor number. cilium/ebpf does not synchronise Map.Close with other
-// uses of the Map, so the orderly way is still to stop a watcher before
-// closing its map: closing it under a running watcher is detected, but it is
-// a data race in Go's terms.
+// Every watcher, and Key while it runs, reads through its own clone of the
+// caller's *ebpf.Map, taken before the constructor returns and released when
+// it stops (a watcher of an mmapable array keeps its read-only mapping of the
+// array's memory instead of a descriptor). The caller may close its map at
+// any time after the constructor returned: that neither stops nor disturbs
+// the watcher, which goes on reporting the map's changes (made by BPF
+// programs or through other descriptors) until it is stopped, and never
+// touches a descriptor number the process may have reused. A map already
+// closed when a constructor is called is refused with an error matching
+// [ErrClosed], a nil map with [ErrMapType]; a refused constructor starts
+// nothing and holds no descriptor.
 //
 // # Intervals
 //

@@ -12,11 +12,11 @@ import (
 // Default pauses between polls (see WithInterval).
 const (
 	// DefaultKeyInterval is the pause between polls of Key and Changes: one
-	// lookup syscall (about 1.5 µs) per poll.
+	// lookup syscall (none for an mmapable array) per poll.
 	DefaultKeyInterval = 10 * time.Millisecond
 	// DefaultMapInterval is the pause between polls of Map: a sweep of the
-	// whole map (about 16 ms for 64k hash entries, 15 µs for an mmapable
-	// array of the same size).
+	// whole map (one batch-lookup syscall per 1024 entries, none for an
+	// mmapable array).
 	DefaultMapInterval = 100 * time.Millisecond
 )
 
@@ -86,7 +86,21 @@ func newConfig(interval time.Duration, opts []Option) (config, error) {
 	if c.adaptive && c.intervalGiven {
 		c.errs = append(c.errs, errors.New("WithInterval and WithAdaptive both given"))
 	}
-	return c, errors.Join(c.errs...)
+	return c, oneLine(c.errs)
+}
+
+// oneLine joins errs into one error of one line (errors.Join would put each
+// on its own); errors.Is matches each of them.
+func oneLine(errs []error) error {
+	var err error
+	for _, e := range errs {
+		if err == nil {
+			err = e
+		} else {
+			err = fmt.Errorf("%w; %w", err, e)
+		}
+	}
+	return err
 }
 
 // equalFunc returns the WithEqual function for V, or an error when the

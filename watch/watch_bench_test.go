@@ -132,7 +132,9 @@ func BenchmarkPollMmapArray64k(b *testing.B) {
 func BenchmarkPollKey(b *testing.B) {
 	m := hash(b, 8)
 	must(b, m.Put(uint32(1), uint64(1)))
-	kp, _, _, err := newKeyPoller[uint32, uint64](m, 1, config{})
+	tg, err := open[uint32, uint64](m, DefaultKeyInterval, nil)
+	must(b, err)
+	kp, err := tg.key(1)
 	must(b, err)
 	defer kp.Close()
 	if _, err := kp.Poll(nil); err != nil {

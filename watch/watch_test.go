@@ -513,37 +513,6 @@ func TestStopping(t *testing.T) {
 	})
 }
 
-func TestMapClosedMidWatch(t *testing.T) {
-	for _, spec := range []ebpf.MapSpec{
-		{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 8},
-		{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 8, Flags: unix.BPF_F_MMAPABLE},
-		{Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 8},
-		{Type: ebpf.LRUHash, KeySize: 4, ValueSize: 8, MaxEntries: 8},
-	} {
-		testenv.RequireBPF(t)
-		m, err := ebpf.NewMap(&spec)
-		must(t, err)
-		must(t, m.Put(uint32(1), uint64(1)))
-		w, err := Map[uint32, uint64](context.Background(), m, WithInterval(forever))
-		must(t, err)
-		c, err := Changes[uint32, uint64](context.Background(), m, 1, WithInterval(forever))
-		must(t, err)
-		m.Close()
-		// The poll comes after Close (pollNow's channel orders them).
-		w.pollNow()
-		c.pollNow()
-		for range w.C() {
-		}
-		for range c.C() {
-		}
-		for _, err := range []error{w.Wait(), c.Wait()} {
-			if !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), spec.Type.String()) {
-				t.Errorf("%s flags %#x: Wait: got %v, want ErrClosed naming the map", spec.Type, spec.Flags, err)
-			}
-		}
-	}
-}
-
 // TestMapWithEqual: values that WithEqual finds equal to the last reported
 // one are no change, for every way a whole map is read.
 func TestMapWithEqual(t *testing.T) {
@@ -575,25 +544,29 @@ func TestMapWithEqual(t *testing.T) {
 	}
 }
 
+// TestBadInput: what cannot be watched is refused at construction with one
+// line that names the map as every bpfchan error does.
 func TestBadInput(t *testing.T) {
 	ctx := context.Background()
 	h := mkMap(t, &ebpf.MapSpec{Name: "counts", Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 8})
 	must(t, h.Put(uint32(1), uint64(1))) // Key would return at once without the error
+	name := fmt.Sprintf(`watch Hash map "counts" (id %d): `, mapID(t, h))
 	for _, tc := range []struct {
 		name string
 		err  error
 		want []string
 	}{
-		{"key size", second(Map[uint64, uint64](ctx, h)), []string{"counts", "key size", "8", "4"}},
-		{"value size", second(Changes[uint32, uint32](ctx, h, 1)), []string{"counts", "value size", "4", "8"}},
-		{"Key value size", second(Key[uint32, [3]uint32](ctx, h, 1)), []string{"counts", "value size", "12", "8"}},
-		{"equal type", second(Map[uint32, uint64](ctx, h, WithEqual(func(a, b int64) bool { return a == b }))), []string{"counts", "WithEqual", "int64", "uint64"}},
-		{"interval", second(Map[uint32, uint64](ctx, h, WithInterval(0))), []string{"WithInterval"}},
-		{"adaptive", second(Map[uint32, uint64](ctx, h, WithAdaptive(time.Second, time.Millisecond))), []string{"WithAdaptive"}},
-		{"both", second(Map[uint32, uint64](ctx, h, WithAdaptive(1, 2), WithInterval(1))), []string{"WithInterval and WithAdaptive"}},
-		{"nil map", second(Map[uint32, uint64](ctx, nil)), []string{"nil map"}},
-		{"Key initial", second(Key[uint32, uint64](ctx, h, 1, WithInitial())), []string{"WithInitial", "Key"}},
-		{"Key equal", second(Key[uint32, uint64](ctx, h, 1, WithEqual(func(a, b uint64) bool { return a == b }))), []string{"WithEqual", "Key"}},
+		{"key size", second(Map[uint64, uint64](ctx, h)), []string{name, "key size", "8", "4"}},
+		{"value size", second(Changes[uint32, uint32](ctx, h, 1)), []string{name, "value size", "4", "8"}},
+		{"Key value size", second(Key[uint32, [3]uint32](ctx, h, 1)), []string{name, "value size", "12", "8"}},
+		{"equal type", second(Map[uint32, uint64](ctx, h, WithEqual(func(a, b int64) bool { return a == b }))), []string{name, "WithEqual", "int64", "uint64"}},
+		{"interval", second(Map[uint32, uint64](ctx, h, WithInterval(0))), []string{name, "WithInterval"}},
+		{"adaptive", second(Map[uint32, uint64](ctx, h, WithAdaptive(time.Second, time.Millisecond))), []string{name, "WithAdaptive"}},
+		{"both", second(Map[uint32, uint64](ctx, h, WithAdaptive(1, 2), WithInterval(1))), []string{name, "WithInterval and WithAdaptive"}},
+		{"two bad options", second(Changes[uint32, uint64](ctx, h, 1, WithInterval(-1), WithEqual[uint64](nil))), []string{name, "WithInterval(-1ns)", "WithEqual(nil)"}},
+		{"nil map", second(Map[uint32, uint64](ctx, nil)), []string{"watch: nil map"}},
+		{"Key initial", second(Key[uint32, uint64](ctx, h, 1, WithInitial())), []string{name, "WithInitial", "Key"}},
+		{"Key equal", second(Key[uint32, uint64](ctx, h, 1, WithEqual(func(a, b uint64) bool { return a == b }))), []string{name, "WithEqual", "Key"}},
 	} {
 		if tc.err == nil {
 			t.Errorf("%s: no error", tc.name)
@@ -603,6 +576,9 @@ func TestBadInput(t *testing.T) {
 			if !strings.Contains(tc.err.Error(), s) {
 				t.Errorf("%s: error %q does not mention %q", tc.name, tc.err, s)
 			}
+		}
+		if strings.Contains(tc.err.Error(), "\n") {
+			t.Errorf("%s: error %q is more than one line", tc.name, tc.err)
 		}
 	}
 
@@ -614,13 +590,14 @@ func TestBadInput(t *testing.T) {
 		{Name: "pcpu", Type: ebpf.PerCPUHash, KeySize: 4, ValueSize: 8, MaxEntries: 8},
 	} {
 		m := mkMap(t, &spec)
+		name := fmt.Sprintf(`watch %s map %q (id %d): `, spec.Type, spec.Name, mapID(t, m))
 		for _, err := range []error{
 			second(Map[uint32, uint64](ctx, m)),
 			second(Changes[uint32, uint64](ctx, m, 1)),
 			second(Key[uint32, uint64](ctx, m, 1)),
 		} {
-			if !errors.Is(err, ErrUnwatchable) || !strings.Contains(fmt.Sprint(err), spec.Name) {
-				t.Errorf("%s: got %v, want ErrUnwatchable naming the map", spec.Type, err)
+			if !errors.Is(err, ErrMapType) || !strings.HasPrefix(fmt.Sprint(err), name) {
+				t.Errorf("%s: got %v, want ErrMapType naming the map (%s...)", spec.Type, err, name)
 			}
 		}
 	}

@@ -2,7 +2,6 @@ package watch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -14,7 +13,8 @@ import (
 
 var _ chans.Receiver[int] = (*Watcher[int])(nil)
 
-// Stats counts what a watcher did. Once it has stopped,
+// Stats counts what a watcher did. Once it has stopped — as soon as C() is
+// closed, before Wait returns —
 //
 //	Changes == Events + Coalesced + Discarded + DecodeErrors
 //
@@ -45,10 +45,11 @@ type poller interface {
 	Close() error
 }
 
-// Watcher delivers the changes its goroutine observes by polling a map. It
-// implements chans.Receiver[T]. Its one goroutine polls, coalesces and sends;
-// it stops when ctx is done, when Close is called, or when a poll fails, and
-// then closes C().
+// Watcher delivers the changes its goroutine observes by polling its own
+// clone of a map. It implements chans.Receiver[T]. Its one goroutine polls,
+// coalesces and sends; it stops when ctx is done, when Close is called, or
+// when a poll fails, then makes Stats final, releases its clone, closes C()
+// and finally Done.
 type Watcher[T any] struct {
 	name   string
 	ctx    context.Context
@@ -122,13 +123,18 @@ func (w *Watcher[T]) start(initial bool, baseline func(n int)) error {
 	return nil
 }
 
-// C returns the channel of changes. It is closed when the watcher stops.
+// C returns the channel of changes. It is closed when the watcher stops,
+// once Stats is final.
 func (w *Watcher[T]) C() <-chan T { return w.c }
+
+// Done returns a channel that is closed when the watcher's goroutine has
+// exited: after that, Wait returns at once.
+func (w *Watcher[T]) Done() <-chan struct{} { return w.done }
 
 // Wait blocks until the watcher's goroutine has exited and returns why it
 // stopped: nil after Close, context.Cause(ctx) after the context was
 // cancelled (also when that ends a Close's delivery), otherwise the error of
-// the poll that failed (errors.Is(err, ErrClosed) when the map was closed).
+// the poll that failed.
 func (w *Watcher[T]) Wait() error {
 	<-w.done
 	return w.err
@@ -173,16 +179,9 @@ func (w *Watcher[T]) poll(emit snapshot.Emit) (int, error) {
 		w.next, w.have = zero, false
 	}
 	if err != nil {
-		return n, fmt.Errorf("watch %s: poll: %w", w.name, closedErr(err))
+		return n, fmt.Errorf("watch %s: poll: %w", w.name, err)
 	}
 	return n, nil
-}
-
-func closedErr(err error) error {
-	if errors.Is(err, snapshot.ErrClosed) {
-		return fmt.Errorf("%w: %w", ErrClosed, err)
-	}
-	return err
 }
 
 // pollNow makes the goroutine poll at once and waits until that poll is
@@ -203,18 +202,19 @@ func (w *Watcher[T]) pollNow() bool {
 	}
 }
 
-// run is the watcher's goroutine. It exits when ctx is done (discarding what
-// is pending), when Close is called (after one last poll and the delivery of
-// everything pending), or when a poll fails; it closes C() on its way out.
-func (w *Watcher[T]) run(pause time.Duration) {
-	defer close(w.done)
-	defer close(w.c)
+// run is the watcher's goroutine.
+func (w *Watcher[T]) run(pause time.Duration) { w.finish(w.loop(pause)) }
+
+// loop polls and delivers until ctx is done (an abort: it returns
+// context.Cause(ctx), what is pending is discarded by finish), Close is
+// called (after one last poll and the delivery of everything pending) or a
+// poll fails, and returns why it stopped.
+func (w *Watcher[T]) loop(pause time.Duration) error {
 	timer := time.NewTimer(pause)
 	defer timer.Stop()
 	for {
 		if w.ctx.Err() != nil { // an abort wins over a ready consumer
-			w.finish(context.Cause(w.ctx))
-			return
+			return context.Cause(w.ctx)
 		}
 		next, ok := w.front()
 		var out chan T
@@ -229,16 +229,13 @@ func (w *Watcher[T]) run(pause time.Duration) {
 		case <-timer.C:
 		case kicked = <-w.kick:
 		case <-w.stop:
-			w.finish(w.drain())
-			return
+			return w.drain()
 		case <-w.ctx.Done():
-			w.finish(context.Cause(w.ctx))
-			return
+			return context.Cause(w.ctx)
 		}
 		n, err := w.poll(w.emit)
 		if err != nil {
-			w.finish(err)
-			return
+			return err
 		}
 		if n > 0 {
 			w.pauses.Reset()
@@ -325,8 +322,11 @@ func (w *Watcher[T]) inject(kind snapshot.Kind, key []byte) {
 	w.mu.Unlock()
 }
 
-// finish records why the goroutine stops, discards what is still pending
-// (after an abort or a failed poll) and releases the poller.
+// finish ends the goroutine: it records why it stopped, discards what is
+// still pending (after an abort or a failed poll), releases the poller and
+// its clone, and only then closes C() and Done. Stats is therefore final
+// when C() closes: a consumer that ranges over C() reads the final counters
+// without calling Wait.
 func (w *Watcher[T]) finish(err error) {
 	if cerr := w.src.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("watch %s: release: %w", w.name, cerr)
@@ -336,4 +336,6 @@ func (w *Watcher[T]) finish(err error) {
 	w.stats.Discarded += uint64(w.q.clear())
 	w.stats.Pending = 0
 	w.mu.Unlock()
+	close(w.c)
+	close(w.done)
 }

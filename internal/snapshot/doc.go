@@ -9,13 +9,18 @@
 // calls are made directly on buffers the Table owns, because cilium/ebpf's
 // Map.BatchLookup allocates a cursor and an error on every sweep; once warm,
 // a poll that finds nothing changed allocates nothing, whatever the map size.
+// The diff itself (which entries changed) does not depend on where entries
+// come from: the fuzz target runs it on tables held in plain memory.
 //
 // Tables and Keys start no goroutine and are not safe for concurrent use;
-// their owner (a watcher's goroutine) polls them and closes them (Close
-// unmaps an mmapable array's memory or closes their clone of the map). Their
-// syscalls go to a private clone of the caller's *ebpf.Map, never to a file
-// descriptor number the caller could close and the process reuse; closing
-// the caller's map makes the next poll fail with [ErrClosed]. Reads are not atomic across entries: a poll sees each
-// entry as it was when the kernel copied it, and entries written during a
-// sweep may or may not be seen by that sweep.
+// their owner (a watcher's goroutine) polls them and closes them. They own
+// the map they are given (a watcher's clone of the caller's map): their
+// syscalls go to it, Close closes it, and an mmapable array's is closed at
+// once, its read-only mapping holding the map instead. Closing the caller's
+// map does not concern them. Errors match mapref's sentinels: ErrMapType for
+// a map that cannot be watched, ErrClosed for a poll after Close.
+//
+// Reads are not atomic across entries: a poll sees each entry as it was
+// when the kernel copied it, and entries written during a sweep may or may
+// not be seen by that sweep.
 package snapshot

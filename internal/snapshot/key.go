@@ -3,11 +3,12 @@ package snapshot
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/bpfchan/bpfchan/internal/mapref"
 )
 
 // Key is the last observed value of one key of a hash or array map, and the
@@ -15,14 +16,13 @@ import (
 // mmapable array, whose shared memory is read directly. A Key is not safe for
 // concurrent use.
 type Key struct {
-	m       *ebpf.Map // the caller's: checked for closing before each poll
-	own     *ebpf.Map // a clone of m that the lookups use (nil for mmap)
+	m       *ebpf.Map // the Key's own map, closed by Close (nil for mmap)
+	kern    kernel    // lookups on m
 	key     []byte
 	val     []byte // last observed value, when present
 	scratch []byte
 	present bool
 	equal   func(a, b []byte) bool
-	sys     syscalls
 	mem     []byte // an mmapable array's value, mapped read-only
 	whole   []byte // the whole mapping, for Close
 	closed  bool
@@ -30,16 +30,16 @@ type Key struct {
 
 // NewKey returns a Key for key (exactly the map's key size) in m. Its first
 // Poll reports Added when the key exists. An array index out of range is an
-// error: that key can never exist.
+// error: that key can never exist. On success the Key owns m, as a Table
+// does (see New); on error m is left to the caller.
 func NewKey(m *ebpf.Map, key []byte, opts Options) (*Key, error) {
 	if err := Watchable(m); err != nil {
 		return nil, err
 	}
 	if len(key) != int(m.KeySize()) {
-		return nil, fmt.Errorf("%s: key of %d bytes, map has %d", m, len(key), m.KeySize())
+		return nil, fmt.Errorf("key of %d bytes, map has %d", len(key), m.KeySize())
 	}
 	k := &Key{
-		m:       m,
 		key:     bytes.Clone(key),
 		val:     make([]byte, m.ValueSize()),
 		scratch: make([]byte, m.ValueSize()),
@@ -48,7 +48,7 @@ func NewKey(m *ebpf.Map, key []byte, opts Options) (*Key, error) {
 	if m.Type() == ebpf.Array {
 		i := binary.NativeEndian.Uint32(key)
 		if i >= m.MaxEntries() {
-			return nil, fmt.Errorf("%s: index %d out of range (%d entries)", m, i, m.MaxEntries())
+			return nil, fmt.Errorf("index %d out of range (%d entries)", i, m.MaxEntries())
 		}
 		if m.Flags()&unix.BPF_F_MMAPABLE != 0 && !opts.NoMmap {
 			mem, stride, err := mapArray(m)
@@ -57,27 +57,23 @@ func NewKey(m *ebpf.Map, key []byte, opts Options) (*Key, error) {
 			}
 			off := int(i) * stride
 			k.whole, k.mem = mem, mem[off:off+int(m.ValueSize())]
+			m.Close() // the mapping holds the map
+			return k, nil
 		}
 	}
-	if k.mem == nil {
-		own, err := m.Clone()
-		if err != nil {
-			return nil, fmt.Errorf("%s: clone: %w", m, err)
-		}
-		k.own = own
-	}
+	k.m, k.kern.fd = m, m.FD()
 	return k, nil
 }
 
-// Close releases what the Key holds outside the Go heap (its clone of the
-// map, or the mapping of an mmapable array). Polls after Close fail with
-// ErrClosed.
+// Close releases what the Key holds outside the Go heap (its map, or the
+// mapping of an mmapable array). Polls after Close fail with
+// mapref.ErrClosed.
 func (k *Key) Close() error {
 	err := unmapArray(k.whole)
-	if k.own != nil {
-		err = errors.Join(err, k.own.Close())
+	if k.m != nil {
+		err = k.m.Close()
 	}
-	k.whole, k.mem, k.own, k.closed = nil, nil, nil, true
+	k.whole, k.mem, k.m, k.closed = nil, nil, nil, true
 	return err
 }
 
@@ -94,21 +90,21 @@ func (k *Key) Present() ([]byte, bool) {
 // updated or deleted since the previous poll, and returns the number of
 // changes (0 or 1). The first poll reports Added when the key exists.
 //
-// The lookup goes to the Key's own clone of the map (see Table.Poll).
+// The lookup goes to the Key's own map (see Table.Poll).
 func (k *Key) Poll(emit Emit) (int, error) {
-	if k.closed || k.m.FD() < 0 {
-		return 0, ErrClosed
+	if k.closed {
+		return 0, mapref.ErrClosed
 	}
 	present := true
 	if k.mem != nil {
 		copy(k.scratch, k.mem)
 	} else {
-		switch err := k.sys.lookup(k.own.FD(), k.key, k.scratch); err {
+		switch err := k.kern.lookup(k.key, k.scratch); err {
 		case nil:
 		case unix.ENOENT:
 			present = false
 		default:
-			return 0, wrapErr(fmt.Errorf("lookup: %w", err))
+			return 0, mapref.Closed(fmt.Errorf("lookup: %w", err))
 		}
 	}
 	switch {

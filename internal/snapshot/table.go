@@ -3,12 +3,12 @@ package snapshot
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"syscall"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/bpfchan/bpfchan/internal/mapref"
 )
 
 // Kind says how an entry changed between two polls.
@@ -36,15 +36,6 @@ func (k Kind) String() string {
 // buffers, valid only during the call; old is nil for Added, new is nil for
 // Deleted.
 type Emit func(kind Kind, key, old, new []byte)
-
-// Errors returned by this package.
-var (
-	// ErrUnwatchable: the map type cannot be snapshotted (queue, stack,
-	// ring buffer, perf event array, per-CPU maps, maps of maps, ...).
-	ErrUnwatchable = errors.New("map type cannot be watched")
-	// ErrClosed: the map's file descriptor was closed.
-	ErrClosed = errors.New("file descriptor closed")
-)
 
 // Options tune a Table. The zero value means defaults.
 type Options struct {
@@ -83,14 +74,14 @@ func (m mode) String() string {
 // rewrites only the slots that changed, so a poll that finds no change
 // allocates nothing, whatever the map size.
 type Table struct {
-	m      *ebpf.Map // the caller's: checked for closing before each poll
-	own    *ebpf.Map // a clone of m that the syscalls use (nil for mmap)
-	mode   mode
-	array  bool
-	ks, vs int
-	equal  func(a, b []byte) bool
-	loaded bool // the first poll has run
-	closed bool
+	m       *ebpf.Map // the Table's own map, closed by Close (nil for mmap)
+	mode    mode
+	array   bool
+	ks, vs  int
+	entries int // the map's maximum number of entries
+	equal   func(a, b []byte) bool
+	loaded  bool // the first poll has run
+	closed  bool
 
 	// Slots.
 	keys  []byte   // slot*ks
@@ -103,16 +94,15 @@ type Table struct {
 	gen   uint32
 	count int // slots seen in the current poll
 
+	// Where sweeps read entries: the kernel, on m's descriptor.
+	src reader
+
 	// Batch mode: two sweeps in the order the kernel returns entries, the
 	// last complete one and the one being read (see compare).
-	sys    syscalls
 	batch  int
 	sweeps [2]sweep
 	cur    int // index of the sweep being read
 	cursor []byte
-	// beforeBatch, set by tests, runs before each batch lookup; when it
-	// returns true, the kernel is made to refuse that call.
-	beforeBatch func() bool
 
 	// Iterate mode buffers.
 	prev, next, val []byte
@@ -134,82 +124,93 @@ type sweep struct {
 }
 
 // Watchable returns nil when m can be snapshotted, otherwise an error
-// matching ErrUnwatchable that names m, its type and the types that can be.
+// matching mapref.ErrMapType that says which types can.
 func Watchable(m *ebpf.Map) error {
 	switch m.Type() {
 	case ebpf.Hash, ebpf.LRUHash, ebpf.Array, ebpf.LPMTrie:
 		return nil
 	}
-	return fmt.Errorf("%s: %w (type %s; hash, LRU hash, array and LPM trie maps can be watched)", m, ErrUnwatchable, m.Type())
+	return fmt.Errorf("want a hash, LRU hash, array or LPM trie map: %w", mapref.ErrMapType)
 }
 
 // New returns an empty Table for m; its first Poll reports every entry as
-// Added. m stays owned by the caller: a poll after m was closed fails with
-// ErrClosed. The Table holds a clone of m (or a mapping of an mmapable
-// array) until Close.
+// Added. On success the Table owns m (a handle's own clone of the caller's
+// map): its syscalls go to m, and Close closes it. An mmapable array's m is
+// closed at once: the Table's read-only mapping of its memory keeps the map
+// alive until Close. On error m is left to the caller.
 func New(m *ebpf.Map, opts Options) (*Table, error) {
 	if err := Watchable(m); err != nil {
 		return nil, err
 	}
+	array := m.Type() == ebpf.Array
+	mode := modeBatch
+	switch {
+	case array && m.Flags()&unix.BPF_F_MMAPABLE != 0 && !opts.NoMmap:
+		mode = modeMmap
+	case opts.NoBatch:
+		mode = modeIterate
+	}
+	t := newTable(int(m.KeySize()), int(m.ValueSize()), int(m.MaxEntries()), array, mode, opts)
+	if mode != modeMmap {
+		t.m, t.src = m, &kernel{fd: m.FD()}
+		return t, nil
+	}
+	mem, stride, err := mapArray(m)
+	if err != nil {
+		return nil, err
+	}
+	t.mapped(mem, stride)
+	m.Close() // the mapping holds the map
+	return t, nil
+}
+
+// newTable returns an empty Table for a map of that shape, read in mode.
+// The caller gives it what it reads: src (batch, iterate) or mapped (mmap).
+func newTable(ks, vs, entries int, array bool, mode mode, opts Options) *Table {
 	t := &Table{
-		m:     m,
-		ks:    int(m.KeySize()),
-		vs:    int(m.ValueSize()),
-		equal: opts.Equal,
-		array: m.Type() == ebpf.Array,
-		batch: opts.Batch,
-		gen:   1,
+		mode:    mode,
+		ks:      ks,
+		vs:      vs,
+		entries: entries,
+		equal:   opts.Equal,
+		array:   array,
+		batch:   opts.Batch,
+		gen:     1,
 	}
 	if t.batch <= 0 {
 		t.batch = 1024
 	}
-	if t.array {
-		t.batch = min(t.batch, int(max(m.MaxEntries(), 1)))
-	}
 	switch {
-	case t.array && m.Flags()&unix.BPF_F_MMAPABLE != 0 && !opts.NoMmap:
-		mem, stride, err := mapArray(m)
-		if err != nil {
-			return nil, err
-		}
-		t.mode = modeMmap
-		t.mem, t.stride = mem, stride
-		t.scratch = make([]byte, t.vs)
-		t.state = make([]byte, len(mem))
-	case opts.NoBatch:
-		t.mode = modeIterate
-	}
-	if t.mode != modeMmap {
-		own, err := m.Clone()
-		if err != nil {
-			return nil, fmt.Errorf("%s: clone: %w", m, err)
-		}
-		t.own = own
-	}
-	switch {
-	case t.array:
-		if t.mode != modeMmap {
-			n := int(m.MaxEntries())
-			t.vals = make([]byte, n*t.vs)
-			t.seen = make([]uint32, n)
-		}
-	case t.ks <= 8:
+	case mode == modeMmap:
+	case array:
+		t.batch = min(t.batch, max(entries, 1))
+		t.vals = make([]byte, entries*vs)
+		t.seen = make([]uint32, entries)
+	case ks <= 8:
 		t.small = make(map[uint64]int32)
 	default:
 		t.large = make(map[string]int32)
 	}
-	return t, nil
+	return t
 }
 
-// Close releases what the Table holds outside the Go heap (its clone of the
-// map, or the mapping of an mmapable array). Polls after Close fail with
-// ErrClosed.
+// mapped makes the Table read an array's values from mem, one every stride
+// bytes.
+func (t *Table) mapped(mem []byte, stride int) {
+	t.mem, t.stride = mem, stride
+	t.scratch = make([]byte, t.vs)
+	t.state = make([]byte, len(mem))
+}
+
+// Close releases what the Table holds outside the Go heap (its map, or the
+// mapping of an mmapable array). Polls after Close fail with
+// mapref.ErrClosed.
 func (t *Table) Close() error {
 	err := unmapArray(t.mem)
-	if t.own != nil {
-		err = errors.Join(err, t.own.Close())
+	if t.m != nil {
+		err = t.m.Close()
 	}
-	t.mem, t.own = nil, nil
+	t.mem, t.m, t.src = nil, nil, nil
 	t.closed = true
 	return err
 }
@@ -223,7 +224,7 @@ func (t *Table) Len() int {
 		if !t.loaded {
 			return 0
 		}
-		return int(t.m.MaxEntries())
+		return t.entries
 	}
 	return t.live
 }
@@ -235,7 +236,7 @@ func (t *Table) Range(f func(key, val []byte)) {
 		return
 	}
 	if t.mode == modeMmap {
-		for i := range int(t.m.MaxEntries()) {
+		for i := range t.entries {
 			binary.NativeEndian.PutUint32(t.keybuf[:], uint32(i))
 			f(t.keybuf[:], t.state[i*t.stride:i*t.stride+t.vs])
 		}
@@ -260,36 +261,33 @@ func (t *Table) keyOf(slot int) []byte {
 // that was added, updated or deleted since the previous poll, and returns
 // the number of changes. The first poll reports every entry as Added.
 //
-// The syscalls go to the Table's own clone of the map, so a caller that
-// closes its map during a sweep (a data race the caller should avoid) cannot
-// send them to another object that reused the descriptor: the sweep
-// finishes, and the next poll fails with ErrClosed.
+// The syscalls go to the Table's own map, never to the caller's: closing
+// the caller's map does not concern the Table.
 func (t *Table) Poll(emit Emit) (int, error) {
-	if t.closed || t.m.FD() < 0 {
-		return 0, ErrClosed
+	if t.closed {
+		return 0, mapref.ErrClosed
 	}
 	if t.mode == modeMmap {
 		return t.pollMmap(emit)
 	}
-	fd := t.own.FD()
 	t.count = 0
 	changes := 0
 	var err error
 	if t.mode == modeBatch {
-		changes, err = t.sweepBatch(fd, emit)
+		changes, err = t.sweepBatch(emit)
 		if t.mode == modeIterate { // batch unsupported: fell back
 			t.count, changes = 0, 0
-			changes, err = t.sweepIterate(fd, emit)
+			changes, err = t.sweepIterate(emit)
 		}
 	} else {
-		changes, err = t.sweepIterate(fd, emit)
+		changes, err = t.sweepIterate(emit)
 	}
 	if err != nil {
 		// Slots seen so far carry the new generation; the rest carry the old
 		// one. Restarting the sweep from scratch next time is correct: every
 		// slot is compared again against the map.
 		t.nextGen()
-		return changes, wrapErr(err)
+		return changes, mapref.Closed(err)
 	}
 	if t.count < t.live {
 		changes += t.deleteUnseen(emit)
@@ -306,15 +304,7 @@ func (t *Table) nextGen() {
 	}
 }
 
-// wrapErr marks a poll error caused by a closed file descriptor.
-func wrapErr(err error) error {
-	if errors.Is(err, syscall.EBADF) {
-		return fmt.Errorf("%w (%w)", ErrClosed, err)
-	}
-	return err
-}
-
-func (t *Table) sweepBatch(fd int, emit Emit) (int, error) {
+func (t *Table) sweepBatch(emit Emit) (int, error) {
 	if len(t.cursor) == 0 {
 		t.cursor = make([]byte, max(t.ks, 4))
 	}
@@ -322,11 +312,7 @@ func (t *Table) sweepBatch(fd int, emit Emit) (int, error) {
 	changes, pos := 0, 0
 	for first := true; ; {
 		t.reserve(cur, pos+t.batch)
-		t.sys.elemFlags = 0
-		if t.beforeBatch != nil && t.beforeBatch() {
-			t.sys.elemFlags = unix.BPF_F_LOCK
-		}
-		n, err := t.sys.lookupBatch(fd, t.cursor, first, cur.keys[pos*t.ks:], cur.vals[pos*t.vs:], t.batch)
+		n, err := t.src.lookupBatch(t.cursor, first, cur.keys[pos*t.ks:], cur.vals[pos*t.vs:], t.batch)
 		switch {
 		case err == nil || err == unix.ENOENT:
 		case err == unix.ENOSPC && n == 0:
@@ -403,7 +389,7 @@ func (t *Table) compare(cur, prev *sweep, pos, n int, emit Emit) int {
 	return changes
 }
 
-func (t *Table) sweepIterate(fd int, emit Emit) (int, error) {
+func (t *Table) sweepIterate(emit Emit) (int, error) {
 	if len(t.next) == 0 {
 		t.prev = make([]byte, t.ks)
 		t.next = make([]byte, t.ks)
@@ -412,14 +398,14 @@ func (t *Table) sweepIterate(fd int, emit Emit) (int, error) {
 	changes := 0
 	var prev []byte // nil: from the first key
 	for {
-		err := t.sys.nextKey(fd, prev, t.next)
+		err := t.src.nextKey(prev, t.next)
 		if err == unix.ENOENT {
 			return changes, nil
 		}
 		if err != nil {
 			return changes, fmt.Errorf("next key: %w", err)
 		}
-		switch err := t.sys.lookup(fd, t.next, t.val); err {
+		switch err := t.src.lookup(t.next, t.val); err {
 		case nil:
 			_, c := t.visit(t.next, t.val, -1, emit)
 			changes += c

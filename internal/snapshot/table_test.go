@@ -13,26 +13,36 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/bpfchan/bpfchan/internal/mapref"
 	"github.com/bpfchan/bpfchan/internal/snapshot"
 	"github.com/bpfchan/bpfchan/internal/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
+// newTable returns a Table on its own clone of m, as a watcher makes it.
 func newTable(t *testing.T, m *ebpf.Map, opts snapshot.Options) (*snapshot.Table, error) {
-	tb, err := snapshot.New(m, opts)
-	if err == nil {
-		t.Cleanup(func() { must(t, tb.Close()) })
-	}
-	return tb, err
+	return owned(t, m, func(c *ebpf.Map) (*snapshot.Table, error) { return snapshot.New(c, opts) })
 }
 
+// newKey returns a Key on its own clone of m, as a watcher makes it.
 func newKey(t *testing.T, m *ebpf.Map, key []byte, opts snapshot.Options) (*snapshot.Key, error) {
-	k, err := snapshot.NewKey(m, key, opts)
-	if err == nil {
-		t.Cleanup(func() { must(t, k.Close()) })
+	return owned(t, m, func(c *ebpf.Map) (*snapshot.Key, error) { return snapshot.NewKey(c, key, opts) })
+}
+
+// owned gives a clone of m to open, which takes it over when it succeeds,
+// and closes what open returned when t ends.
+func owned[P interface{ Close() error }](t *testing.T, m *ebpf.Map, open func(*ebpf.Map) (P, error)) (P, error) {
+	t.Helper()
+	c, err := m.Clone()
+	must(t, err)
+	p, err := open(c)
+	if err != nil {
+		c.Close()
+		return p, err
 	}
-	return k, err
+	t.Cleanup(func() { must(t, p.Close()) })
+	return p, nil
 }
 
 func newMap(tb testing.TB, spec *ebpf.MapSpec) *ebpf.Map {
@@ -53,9 +63,12 @@ type change struct {
 
 func (c change) String() string { return fmt.Sprintf("%s %x %x->%x", c.kind, c.key, c.old, c.new) }
 
-func poll(t *testing.T, p interface {
+// poller is a Table or a Key.
+type poller interface {
 	Poll(snapshot.Emit) (int, error)
-}) []change {
+}
+
+func poll(t *testing.T, p poller) []change {
 	t.Helper()
 	var got []change
 	n, err := p.Poll(func(k snapshot.Kind, key, old, new []byte) {
@@ -331,8 +344,8 @@ func TestBadMaps(t *testing.T) {
 		{Type: ebpf.PerCPUHash, KeySize: 4, ValueSize: 8, MaxEntries: 8},
 	} {
 		m := newMap(t, &spec)
-		if _, err := newTable(t, m, snapshot.Options{}); !errors.Is(err, snapshot.ErrUnwatchable) {
-			t.Errorf("%s: New: got %v, want ErrUnwatchable", spec.Type, err)
+		if _, err := newTable(t, m, snapshot.Options{}); !errors.Is(err, mapref.ErrMapType) {
+			t.Errorf("%s: New: got %v, want ErrMapType", spec.Type, err)
 		}
 	}
 	m := newMap(t, &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 8})
@@ -341,21 +354,38 @@ func TestBadMaps(t *testing.T) {
 	}
 }
 
-func TestPollClosedMap(t *testing.T) {
+// TestPollOwnMap: a Table and a Key read their own map. Closing the map
+// they were made from changes nothing; after their own Close, a poll fails
+// with ErrClosed.
+func TestPollOwnMap(t *testing.T) {
 	for _, flags := range []uint32{0, unix.BPF_F_MMAPABLE} {
 		testenv.RequireBPF(t)
 		m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 8, Flags: flags})
-		if err != nil {
-			t.Fatal(err)
-		}
+		must(t, err)
+		kept, err := m.Clone()
+		must(t, err)
+		defer kept.Close()
 		tb, err := newTable(t, m, snapshot.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		must(t, err)
+		k, err := newKey(t, m, u32(2), snapshot.Options{})
+		must(t, err)
 		poll(t, tb)
+		poll(t, k)
 		m.Close()
-		if _, err := tb.Poll(nil); !errors.Is(err, snapshot.ErrClosed) {
-			t.Errorf("flags %#x: poll after close: got %v, want ErrClosed", flags, err)
+		must(t, kept.Put(uint32(2), uint64(20)))
+		want := []change{{snapshot.Updated, string(u32(2)), string(u64(0)), string(u64(20))}}
+		if got := poll(t, tb); !slices.Equal(got, want) {
+			t.Errorf("flags %#x: Table after the map it was made from closed: got %v, want %v", flags, got, want)
+		}
+		if got := poll(t, k); !slices.Equal(got, want) {
+			t.Errorf("flags %#x: Key after the map it was made from closed: got %v, want %v", flags, got, want)
+		}
+		must(t, tb.Close())
+		must(t, k.Close())
+		for _, p := range []poller{tb, k} {
+			if _, err := p.Poll(nil); !errors.Is(err, mapref.ErrClosed) {
+				t.Errorf("flags %#x: poll after Close: got %v, want ErrClosed", flags, err)
+			}
 		}
 	}
 }
@@ -505,15 +535,18 @@ func TestTableBatchRefusedLater(t *testing.T) {
 	}
 }
 
-// TestTableMapClosedMidSweep: the caller closes its map during a sweep and
-// another map takes the same descriptor number. The sweep must go on reading
-// the watched map (through the Table's clone), and the next poll fail.
+// TestTableMapClosedMidSweep: the map the Table was made from is closed
+// during a sweep and another map takes its descriptor number. The sweep, and
+// every later poll, go on reading the watched map through the Table's own.
 func TestTableMapClosedMidSweep(t *testing.T) {
 	testenv.RequireBPF(t)
 	spec := &ebpf.MapSpec{Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 1024}
 	m, err := ebpf.NewMap(spec)
 	must(t, err)
 	defer m.Close()
+	kept, err := m.Clone()
+	must(t, err)
+	defer kept.Close()
 	fill(t, m, 1000)
 	tb, err := newTable(t, m, snapshot.Options{Batch: 64})
 	must(t, err)
@@ -541,8 +574,10 @@ func TestTableMapClosedMidSweep(t *testing.T) {
 	if got := poll(t, tb); len(got) != 0 {
 		t.Fatalf("sweep across the close: got %d changes (%v...), want none", len(got), got[0])
 	}
-	if _, err := tb.Poll(nil); !errors.Is(err, snapshot.ErrClosed) {
-		t.Fatalf("poll after close: got %v, want ErrClosed", err)
+	must(t, kept.Put(uint32(3), uint64(33)))
+	want := []change{{snapshot.Updated, string(u32(3)), string(u64(3)), string(u64(33))}}
+	if got := poll(t, tb); !slices.Equal(got, want) {
+		t.Fatalf("poll after the close: got %v, want %v", got, want)
 	}
 }
 
