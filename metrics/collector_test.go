@@ -32,6 +32,9 @@ func TestRingPump(t *testing.T) {
 	c := metrics.NewCollector()
 	c.Add("events", src)
 	want := `
+# HELP bpfchan_pump_acked_total Delivered records of a durable ring (RingBufAcked) released to the kernel by Ack.
+# TYPE bpfchan_pump_acked_total counter
+bpfchan_pump_acked_total{pump="events"} 0
 # HELP bpfchan_pump_decode_errors_total Records that failed to decode, or values that failed to encode.
 # TYPE bpfchan_pump_decode_errors_total counter
 bpfchan_pump_decode_errors_total{pump="events"} 0
@@ -395,7 +398,7 @@ func TestLint(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pedantic registry: gather: %v", err)
 	}
-	if got, want := len(mfs), 9+1+9+5+2+2; got != want {
+	if got, want := len(mfs), 10+1+9+6+2+2; got != want {
 		t.Errorf("gathered %d metric families, want %d", got, want)
 	}
 }

@@ -7,7 +7,6 @@ import (
 )
 
 // pumpCounters are the counters of every pump, in pump.Stats order.
-// (Stats.Acked, once pump.Stats has it, joins them as acked_total.)
 var pumpCounters = []stat[pump.Stats]{
 	{pumpDesc("received_total", "Records a source took out of the kernel, or values a sink took from its channel."),
 		func(s *pump.Stats) uint64 { return s.Received }},
@@ -27,6 +26,8 @@ var pumpCounters = []stat[pump.Stats]{
 		func(s *pump.Stats) uint64 { return s.EmptyPolls }},
 	{pumpDesc("full_retries_total", "Pushes repeated because the map was full."),
 		func(s *pump.Stats) uint64 { return s.FullRetries }},
+	{pumpDesc("acked_total", "Delivered records of a durable ring (RingBufAcked) released to the kernel by Ack."),
+		func(s *pump.Stats) uint64 { return s.Acked }},
 }
 
 var unackedBytes = pumpDesc("unacked_bytes", "Bytes committed to a durable ring (RingBufAcked) and not yet acknowledged: how far its consumer lags.")

@@ -27,11 +27,8 @@ func stageDesc(name, help string, labels ...string) *prometheus.Desc {
 	return newDesc("stage", name, help, append([]string{"group", "stage"}, labels...)...)
 }
 
-// stageBuffered returns the values in a stage's output buffers, and false
-// while pipeline.StageStats does not report them: once it has the field
-// Buffered, this returns st.Buffered, true, and the gauge
-// bpfchan_stage_buffered is exported.
-func stageBuffered(st *pipeline.StageStats) (int, bool) { return 0, false }
+// stageBuffered returns the values in a stage's output buffers.
+func stageBuffered(st *pipeline.StageStats) (int, bool) { return st.Buffered, true }
 
 // groupEntry exports a Group's stages. Reading their Stats loads atomics
 // (the Group's lock is taken only to list the stages); the stages never

@@ -194,7 +194,9 @@ func (s *AckSource[T]) Stats() Stats {
 // their space goes back to the kernel at once. It is cumulative and
 // idempotent: a pos below an earlier Ack's, or below this source's first
 // record, does nothing. A pos that is not the Pos of a delivered record is
-// refused with an error naming it. After the source stopped, Ack returns
+// refused with an error naming it (a record counts as delivered from the
+// moment the pump offers its batch on C(), so a receiver never races the
+// pump's bookkeeping). After the source stopped, Ack returns
 // an error matching maps.ErrClosed (nil if an earlier Ack covered pos).
 // It is safe for concurrent use.
 func (s *AckSource[T]) Ack(pos uint64) error { return s.a.ack(pos) }

@@ -156,18 +156,18 @@ func TestAckWakes(t *testing.T) {
 func TestAckRefusals(t *testing.T) {
 	rb := newRing(t, 4096)
 	p := ringProducer(t, rb, 16)
-	run(t, p, 3)
 	s := acked[rec16](t, t.Context(), rb, pump.WithBatch(1, 0))
 	if err := s.Ack(0); err == nil || !strings.Contains(err.Error(), "delivered") {
 		t.Fatalf("Ack before any delivery: %v, want an error", err)
 	}
+	run(t, p, 2)
 	recs := recvRecords(t, s, 2)
 	for _, tc := range []struct {
 		pos  uint64
 		want string
 	}{
-		{recs[1].Pos + 24, "no record"},       // the third record: not delivered yet
 		{recs[0].Pos + 8, "not the position"}, // inside a record
+		{recs[1].Pos + 24, "no record"},       // past the last record produced
 	} {
 		if err := s.Ack(tc.pos); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "RingBuf map") {
 			t.Errorf("Ack(%d): %v, want an error saying %q and naming the map", tc.pos, err, tc.want)
@@ -204,6 +204,9 @@ func TestAckedWrongSize(t *testing.T) {
 	s := acked[rec16](t, t.Context(), rb)
 	recs := recvRecords(t, s, 4)
 	if err := s.Ack(recs[3].Pos); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	st := s.Stats()

@@ -21,7 +21,7 @@ var (
 	ErrOption = errors.New("invalid option")
 	// ErrPanic: a user decoder or encoder panicked; the error carries the
 	// panic value.
-	ErrPanic = errors.New("callback panicked")
+	ErrPanic = codec.ErrPanic
 	// ErrBusy: the ring buffer or perf array already has a pump reading it
 	// in this process (two readers would split or duplicate its records);
 	// share the first pump's C() instead.
