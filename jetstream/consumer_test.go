@@ -26,7 +26,7 @@ func newPullConsumer(t *testing.T, j jetstream.JetStream, ackWait time.Duration)
 	return c
 }
 
-func encode(t *testing.T, e event) []byte {
+func encode(t testing.TB, e event) []byte {
 	t.Helper()
 	b, err := binary.Append(nil, binary.NativeEndian, e)
 	if err != nil {
