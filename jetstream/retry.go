@@ -46,10 +46,7 @@ type outbox struct {
 // entry is one message until its PubAck.
 type entry struct {
 	msg *nats.Msg
-	// What the owner needs once it is acknowledged: the number of values
-	// it carries and an owner's tag (Forward: the last record's position).
-	n   int
-	tag uint64
+	n   int // the values it carries, counted once it is acknowledged
 }
 
 // event is what nats.go reported for one send of a message.
