@@ -67,3 +67,4 @@ func identity(t *testing.T, what string, received, delivered, dropped, decodeErr
 }
 
 var errTest = errors.New("test error")
+
