@@ -67,4 +67,3 @@ func identity(t *testing.T, what string, received, delivered, dropped, decodeErr
 }
 
 var errTest = errors.New("test error")
-
