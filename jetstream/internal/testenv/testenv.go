@@ -9,6 +9,7 @@
 package testenv
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -76,6 +77,7 @@ func Main(m *testing.M, opts ...goleak.Option) {
 type fdChecked struct{ m *testing.M }
 
 func (f fdChecked) Run() int {
+	skipExamplesWithoutBPF()
 	warmRuntime()
 	before := openFDs()
 	code := f.m.Run()
@@ -95,6 +97,26 @@ func (f fdChecked) Run() int {
 		return 1
 	}
 	return 0
+}
+
+// skipExamplesWithoutBPF keeps runnable examples, which cannot call
+// RequireBPF, from failing where BPF is not permitted: it skips them, says
+// why, and leaves them running whenever BPFCHAN_REQUIRE_BPF=1.
+func skipExamplesWithoutBPF() {
+	err := bpfUnavailable()
+	if err == nil || os.Getenv(RequireEnv) == "1" {
+		return
+	}
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	skip := "^Example"
+	if prev := flag.Lookup("test.skip"); prev != nil && prev.Value.String() != "" {
+		skip = prev.Value.String() + "|" + skip
+	}
+	if flag.Set("test.skip", skip) == nil {
+		fmt.Fprintf(os.Stderr, "testenv: skipping examples: BPF not permitted: %v (set %s=1 to make this a failure)\n", err, RequireEnv)
+	}
 }
 
 // warmRuntime makes the Go runtime open the descriptors it keeps for the
