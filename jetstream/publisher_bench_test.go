@@ -15,7 +15,9 @@ import (
 // through a Publisher and through a bare nats.go async-publish loop (the
 // same values, message IDs and node header, the same bound on publishes in
 // flight) on the same in-process server, and reports the Publisher's rate
-// over the bare loop's (publisher/raw, 1 = as fast).
+// over the bare loop's (publisher/raw, 1 = as fast). Run it with -count 1
+// and repeat the command: with -count N each sub-benchmark runs N times in a
+// row and every ratio is taken against the last raw run.
 func BenchmarkPublisher(b *testing.B) {
 	const inFlight = 1024
 	s := natstest.Start(b)
