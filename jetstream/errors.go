@@ -1,0 +1,32 @@
+package jetstream
+
+import (
+	"errors"
+
+	"github.com/bpfchan/bpfchan/maps"
+	"github.com/bpfchan/bpfchan/pump"
+)
+
+// Errors returned by this package, wrapped with the operation and the
+// subject, consumer, bucket or map concerned; match them with errors.Is.
+// They are the core module's sentinels (one per meaning across bpfchan).
+// NATS errors are wrapped as they come: a subject no stream captures
+// matches jetstream.ErrStreamNotFound, a bucket that does not exist
+// jetstream.ErrBucketNotFound.
+var (
+	// ErrOption: an invalid option, or one the constructor does not take.
+	ErrOption = pump.ErrOption
+	// ErrPanic: a user encoder or decoder panicked; the error carries the
+	// panic value.
+	ErrPanic = pump.ErrPanic
+	// ErrSize: a Go type's size does not match the map's (both are named).
+	ErrSize = maps.ErrSizeMismatch
+	// ErrMapType: a nil map, or a map of a type the call does not serve.
+	ErrMapType = maps.ErrMapType
+	// ErrClosed: a map whose descriptor is closed.
+	ErrClosed = maps.ErrClosed
+
+	// errStopping (internal): Close came while a Mirror was replacing its
+	// watch.
+	errStopping = errors.New("stopping")
+)

@@ -1,0 +1,81 @@
+package jetstream
+
+import "sync/atomic"
+
+// Stats counts what a handle did. Once a handle has stopped,
+// Received == Delivered + Dropped + DecodeErrors.
+type Stats struct {
+	// Publisher: values taken from C(). Consumer: records taken out of
+	// messages (a packed message holds several). Mirror: bucket entries
+	// (puts and deletes) read from the watch.
+	Received uint64
+	// Publisher: values whose PubAck arrived. Consumer: records sent on
+	// C(). Mirror: entries applied to the map (puts and deletes).
+	Delivered uint64
+	// Publisher: values never acknowledged when ctx was cancelled or a
+	// permanent error stopped it. Consumer: records taken back from C()'s
+	// buffer after ctx was cancelled (their messages are redelivered by
+	// the server). Mirror: puts the full map could not hold.
+	Dropped uint64
+	// Publisher: values that failed to encode. Consumer: records that
+	// failed to decode (a message that is not one is terminated). Mirror:
+	// keys or values that failed to decode.
+	DecodeErrors uint64
+	// Publisher: publishes sent again after a failure or no answer.
+	Retries uint64
+	// Publisher: PubAcks that reported a duplicate (a retried publish the
+	// stream already held, dropped by its duplicate window).
+	Duplicates uint64
+	// Consumer: records acknowledged through Msg.Ack or Msg.AckSync.
+	Acked uint64
+	// Mirror: keys deleted from the map (counted in Delivered too), for a
+	// delete in the bucket, a value that failed to decode, or a key missing
+	// from the bucket's snapshot.
+	Deleted uint64
+}
+
+// counters are a handle's live Stats: written by its goroutine (and, for
+// Acked, by Msg.Ack), read by Stats at any time.
+type counters struct {
+	received, delivered, dropped, decodeErrors atomic.Uint64
+	retries, duplicates, acked, deleted        atomic.Uint64
+}
+
+func (c *counters) load() Stats {
+	return Stats{
+		Received:     c.received.Load(),
+		Delivered:    c.delivered.Load(),
+		Dropped:      c.dropped.Load(),
+		DecodeErrors: c.decodeErrors.Load(),
+		Retries:      c.retries.Load(),
+		Duplicates:   c.duplicates.Load(),
+		Acked:        c.acked.Load(),
+		Deleted:      c.deleted.Load(),
+	}
+}
+
+// The metric kinds of this package's handles, as the core metrics package
+// exports them (bpfchan_<kind>_<counter>_total).
+const (
+	kindPublisher = "jetstream_publisher"
+	kindConsumer  = "jetstream_consumer"
+	kindMirror    = "jetstream_mirror"
+)
+
+// emit calls f with the counters of s that the handle kind keeps, under
+// their snake_case names.
+func (s Stats) emit(kind string, f func(name string, value uint64)) {
+	f("received", s.Received)
+	f("delivered", s.Delivered)
+	f("dropped", s.Dropped)
+	f("decode_errors", s.DecodeErrors)
+	switch kind {
+	case kindPublisher:
+		f("retries", s.Retries)
+		f("duplicates", s.Duplicates)
+	case kindConsumer:
+		f("acked", s.Acked)
+	case kindMirror:
+		f("deleted", s.Deleted)
+	}
+}
