@@ -2,13 +2,13 @@ package jetstream
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/nats-io/nats.go"
 	js "github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 
 	"github.com/bpfchan/bpfchan/chans"
 )
@@ -67,7 +67,7 @@ func NewPublisher[T any](ctx context.Context, s js.JetStream, subject string, op
 		return nil, fmt.Errorf("%s on subject %q: %w", what, subject, err)
 	}
 	p := &Publisher[T]{c: make(chan T, c.buffer), subject: subject, stream: stream}
-	l := &publishLoop[T]{p: p, ob: ob, encode: encode, node: c.node, idPrefix: nuid.Next() + "."}
+	l := &publishLoop[T]{p: p, ob: ob, encode: encode, node: c.node, idPrefix: rand.Text() + "."} // unique per Publisher: its values' message IDs
 	p.h.start(ctx, l.run)
 	return p, nil
 }
