@@ -2,10 +2,11 @@ package snapshot
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/bpfchan/bpfchan/internal/bpfcall"
 )
 
 // mapArray maps the shared memory of a BPF_F_MMAPABLE array read-only. The
@@ -15,19 +16,11 @@ import (
 // aligned; the mapping keeps the kernel map alive until unmapArray, also
 // once every descriptor of it is closed.
 func mapArray(m *ebpf.Map) ([]byte, int, error) {
-	stride := (int(m.ValueSize()) + 7) &^ 7
-	page := os.Getpagesize()
-	size := (int(m.MaxEntries())*stride + page - 1) / page * page
-	mem, err := unix.Mmap(m.FD(), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+	mem, stride, err := bpfcall.MmapArray(m.FD(), m.MaxEntries(), m.ValueSize(), unix.PROT_READ)
 	if err != nil {
 		return nil, 0, fmt.Errorf("map shared memory: %w", err)
 	}
-	return mem[:int(m.MaxEntries())*stride], stride, nil
+	return mem, stride, nil
 }
 
-func unmapArray(mem []byte) error {
-	if mem == nil {
-		return nil
-	}
-	return unix.Munmap(mem[:cap(mem)])
-}
+func unmapArray(mem []byte) error { return bpfcall.MunmapArray(mem) }
