@@ -17,6 +17,10 @@ type handle struct {
 	err     error // set before done is closed
 	cnt     counters
 
+	// live, when set, adds to Stats what other goroutines count (the
+	// waiting goroutine's peeks), never published through cnt.
+	live func(*Stats)
+
 	// Set before start, both optional: failed is called with the error
 	// that stopped run (not after a graceful stop); exited after done is
 	// closed.
@@ -96,7 +100,13 @@ func (h *handle) Wait() error {
 }
 
 // Stats returns a snapshot of the counters.
-func (h *handle) Stats() Stats { return h.cnt.load() }
+func (h *handle) Stats() Stats {
+	st := h.cnt.load()
+	if h.live != nil {
+		h.live(&st)
+	}
+	return st
+}
 
 // latch is the sticky "interrupted" the feeds and the writer share: set
 // once by interrupt (from any goroutine), then seen by every later look.

@@ -83,6 +83,10 @@ func newPopSource[T any](what string, mi mapInfo, c config) (*Source[T], *popFee
 	}
 	f.pushed = wake.Register(mi.id, wake.Pushed)
 	f.popped = wake.Register(mi.id, wake.Popped)
+	s.h.live = func(st *Stats) {
+		st.Polls += f.peeks.Load()
+		st.EmptyPolls += f.emptyPeeks.Load()
+	}
 	return s, f, dec, nil
 }
 
@@ -158,7 +162,7 @@ func (f *popFeed) pop() unix.Errno { return bpfcall.PopRaw(f.m.FD(), f.buf) }
 
 // peek is the waiting goroutine's look: whether the map holds a value.
 func (f *popFeed) peek() bool {
-	e := bpfcall.Peek(f.m.FD(), f.peeked)
+	e := bpfcall.PeekRaw(f.m.FD(), f.peeked)
 	f.peeks.Add(1)
 	if e != 0 {
 		f.emptyPeeks.Add(1)
@@ -169,8 +173,6 @@ func (f *popFeed) peek() bool {
 func (f *popFeed) wait(ctx context.Context) error {
 	err := f.reg.Wait(ctx, f.armed, f.found)
 	f.armed, f.found = nil, false
-	f.n.n.Polls += f.peeks.Swap(0)
-	f.n.n.EmptyPolls += f.emptyPeeks.Swap(0)
 	return err
 }
 

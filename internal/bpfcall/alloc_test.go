@@ -17,7 +17,7 @@ func TestNoAllocs(t *testing.T) {
 		f    func()
 	}{
 		{"push and pop", func() { Update(q.FD(), nil, val, 0); Pop(q.FD(), val) }},
-		{"peek", func() { Peek(q.FD(), val) }},
+		{"peek", func() { Peek(q.FD(), val); PeekRaw(q.FD(), val) }},
 		{"update, lookup, delete", func() {
 			Update(h.FD(), key, val, 0)
 			Lookup(h.FD(), key, val, 0)

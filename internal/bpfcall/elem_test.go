@@ -42,6 +42,10 @@ func TestQueueStack(t *testing.T) {
 				}
 				peeked := binary.NativeEndian.Uint64(buf)
 				clear(buf)
+				if e := PeekRaw(fd, buf); e != 0 || binary.NativeEndian.Uint64(buf) != peeked {
+					t.Fatalf("raw peek: got %d, %v; want %d", binary.NativeEndian.Uint64(buf), e, peeked)
+				}
+				clear(buf)
 				if e := Pop(fd, buf); e != 0 {
 					t.Fatalf("pop after a peek of %d: got %v, want success", peeked, e)
 				}

@@ -24,7 +24,9 @@ type loop struct {
 	// Guarded by mu (the package's): the registrations, by token, and the
 	// waiting ones by when their look is due; refs counts the open ones.
 	regs     map[uint32]*Reg
-	due      dueHeap
+	buckets  map[time.Duration]*bucket // the waiting registrations, by the instant of their next look
+	due      dueHeap                   // the buckets, earliest first
+	spare    []*bucket
 	refs     int
 	next     uint32
 	deadline time.Duration // the deadline set on ep, 0 for none
@@ -62,7 +64,7 @@ func acquire() (*loop, error) {
 		ep.Close()
 		return nil, fmt.Errorf("register epoll instance with the netpoller: %w", err)
 	}
-	l := &loop{ep: ep, epfd: epfd, rc: rc, epoch: time.Now(), done: make(chan struct{}), regs: make(map[uint32]*Reg), refs: 1}
+	l := &loop{ep: ep, epfd: epfd, rc: rc, epoch: time.Now(), done: make(chan struct{}), regs: make(map[uint32]*Reg), buckets: make(map[time.Duration]*bucket), refs: 1}
 	cur = l
 	go l.run()
 	return l, nil
@@ -131,22 +133,30 @@ func (l *loop) dispatch(events []unix.EpollEvent) {
 	}
 }
 
-// look calls Ready for the registrations that are due, wakes those that
-// are ready and schedules the others' next look, then sets the deadline
-// for the earliest one. The caller holds mu.
+// look calls Ready for the registrations whose look is due, wakes those
+// that are ready and schedules the others' next look (their period doubled
+// up to Max), then sets the deadline for the earliest one. The caller
+// holds mu.
 func (l *loop) look() {
 	now := time.Since(l.epoch)
 	for len(l.due) > 0 && l.due[0].at <= now {
-		r := l.due[0]
-		if r.ready() {
-			l.wake(r)
-			continue
+		b := heap.Pop(&l.due).(*bucket)
+		delete(l.buckets, b.at)
+		for _, r := range b.regs {
+			r.b = nil
+			if r.ready() {
+				r.waiting = false
+				r.notify()
+				continue
+			}
+			if r.cur < r.max {
+				r.cur = min(2*r.cur, r.max)
+			}
+			l.schedule(r, now)
 		}
-		if r.cur < r.max {
-			r.cur = min(2*r.cur, r.max)
-		}
-		r.at = l.grid(now, r.cur)
-		heap.Fix(&l.due, 0)
+		clear(b.regs)
+		b.regs = b.regs[:0]
+		l.spare = append(l.spare, b)
 	}
 	l.deadline = 0
 	if len(l.due) == 0 {
@@ -154,11 +164,6 @@ func (l *loop) look() {
 		return
 	}
 	l.setDeadline()
-}
-
-// grid returns the first point after now on the grid of period p.
-func (l *loop) grid(now, p time.Duration) time.Duration {
-	return (now/p + 1) * p
 }
 
 // setDeadline makes the netpoller wake the loop for the earliest look due,
@@ -175,38 +180,13 @@ func (l *loop) setDeadline() {
 	_ = l.ep.SetReadDeadline(l.epoch.Add(at))
 }
 
-// wake takes r off the heap and wakes its owner. The caller holds mu.
+// wake ends r's wait, if it waits, and wakes its owner. The caller holds
+// mu.
 func (l *loop) wake(r *Reg) {
-	switch {
-	case r.idx >= 0:
-		heap.Remove(&l.due, r.idx)
-	case r.idx == waitingNoLook:
-		r.idx = -1
-	default:
-		return // not waiting: its owner looks before it waits again
+	if !r.waiting {
+		return // its owner looks before it waits again
 	}
+	r.waiting = false
+	l.unschedule(r)
 	r.notify()
-}
-
-// dueHeap orders waiting registrations by the time of their next look.
-type dueHeap []*Reg
-
-func (h dueHeap) Len() int           { return len(h) }
-func (h dueHeap) Less(i, j int) bool { return h[i].at < h[j].at }
-func (h dueHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].idx, h[j].idx = i, j
-}
-func (h *dueHeap) Push(x any) {
-	r := x.(*Reg)
-	r.idx = len(*h)
-	*h = append(*h, r)
-}
-func (h *dueHeap) Pop() any {
-	old := *h
-	r := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	r.idx = -1
-	return r
 }

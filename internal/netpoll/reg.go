@@ -1,7 +1,6 @@
 package netpoll
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 	"time"
@@ -41,10 +40,11 @@ type Reg struct {
 	kick chan struct{} // one pending wake-up
 
 	// Guarded by the package's mu.
-	idx    int           // in the loop's heap while the owner waits, else -1
-	at     time.Duration // when the next look is due
-	cur    time.Duration // the current period
-	closed bool
+	waiting bool          // between Arm and the wake-up or Disarm
+	b       *bucket       // the bucket of its next look while it waits, if it has looks
+	bi      int           // its index in b.regs
+	cur     time.Duration // the current period
+	closed  bool
 }
 
 // Register starts waiting for s's descriptor (starting the process's loop
@@ -62,7 +62,7 @@ func Register(s Spec) (*Reg, error) {
 	}
 	for l.next++; l.regs[l.next] != nil || l.next == 0; l.next++ {
 	}
-	r := &Reg{l: l, tok: l.next, fd: s.FD, ready: s.Ready, min: s.Min, max: s.Max, kick: make(chan struct{}, 1), idx: -1}
+	r := &Reg{l: l, tok: l.next, fd: s.FD, ready: s.Ready, min: s.Min, max: s.Max, kick: make(chan struct{}, 1)}
 	if r.ready == nil {
 		r.ready = func() bool { return false }
 	}
@@ -101,19 +101,18 @@ func (r *Reg) Arm(reset bool) {
 	if r.closed {
 		panic("netpoll: Arm after Close")
 	}
-	if r.idx != -1 {
+	if r.waiting {
 		return // armed already
 	}
+	r.waiting = true
 	if r.min <= 0 {
-		r.idx = waitingNoLook
 		return
 	}
 	if reset || r.cur == 0 {
 		r.cur = r.min
 	}
 	l := r.l
-	r.at = l.grid(time.Since(l.epoch), r.cur)
-	heap.Push(&l.due, r)
+	l.schedule(r, time.Since(l.epoch))
 	l.setDeadline()
 }
 
@@ -132,21 +131,13 @@ func (r *Reg) Park(ctx context.Context, extra <-chan struct{}) error {
 	return nil
 }
 
-// waitingNoLook marks a waiting registration that has no looks: not on
-// the heap, but woken by events.
-const waitingNoLook = -2
-
 // Disarm ends a wait that Arm started without Park (the owner found work);
 // Park calls it itself.
 func (r *Reg) Disarm() {
 	mu.Lock()
 	defer mu.Unlock()
-	switch {
-	case r.idx >= 0:
-		heap.Remove(&r.l.due, r.idx)
-	case r.idx == waitingNoLook:
-		r.idx = -1
-	}
+	r.waiting = false
+	r.l.unschedule(r)
 }
 
 // notify hands the owner a wake-up (at most one is pending).
@@ -184,10 +175,8 @@ func (r *Reg) Close() error {
 	}
 	r.closed = true
 	l := r.l
-	if r.idx >= 0 {
-		heap.Remove(&l.due, r.idx)
-	}
-	r.idx = -1
+	r.waiting = false
+	l.unschedule(r)
 	delete(l.regs, r.tok)
 	var err error
 	if r.fd >= 0 {

@@ -1,0 +1,116 @@
+package pump_test
+
+import (
+	"fmt"
+	"os"
+	"runtime/debug"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/bpfchan/bpfchan/pump"
+)
+
+// idleWindow is how long the idle benchmarks measure: 10 s, or 1 s in a
+// smoke run (-benchtime 1x) or with -short.
+func idleWindow(b *testing.B) time.Duration {
+	if b.N == 1 || testing.Short() {
+		return time.Second
+	}
+	return 10 * time.Second
+}
+
+// measureIdle reports the process's CPU use over the window (%core: 100 is
+// one core busy), its OS threads, and open descriptors, while nothing is
+// produced.
+func measureIdle(b *testing.B, window time.Duration) {
+	debug.FreeOSMemory() // what earlier benchmarks left is not counted here
+	c0, t0 := cpuTime(b), time.Now()
+	time.Sleep(window) // the measurement window itself: nothing is synchronised on it
+	cpu := 100 * float64(cpuTime(b)-c0) / float64(time.Since(t0))
+	b.ReportMetric(cpu, "%core")
+	b.ReportMetric(float64(count(b, "/proc/self/task")), "threads")
+	b.ReportMetric(float64(count(b, "/proc/self/fd")), "fds")
+}
+
+func count(b *testing.B, dir string) int {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return len(ents)
+}
+
+// BenchmarkIdleRingPumps: N idle RingBuf pumps on N small rings, the
+// callers' maps closed once the pumps run (each pump owns its clone: one
+// descriptor per pump). Reports %core, OS threads and descriptors over the
+// window (DESIGN rule 8; target: 5,000 pumps <= 2% of a core and <= 12
+// threads). The open-file hard limit here is 20,000.
+func BenchmarkIdleRingPumps(b *testing.B) {
+	for _, n := range []int{10, 1000, 5000, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			srcs := make([]*pump.Source[rec16], 0, n)
+			defer func() {
+				for _, s := range srcs {
+					s.Close()
+				}
+			}()
+			for range n {
+				m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.RingBuf, MaxEntries: 4096})
+				if err != nil {
+					b.Fatalf("ring %d: %v", len(srcs), err)
+				}
+				s, err := pump.RingBuf[rec16](b.Context(), m)
+				m.Close()
+				if err != nil {
+					b.Fatalf("pump %d: %v", len(srcs), err)
+				}
+				srcs = append(srcs, s)
+			}
+			time.Sleep(2 * pump.DefaultDrainInterval) // let every pump park
+			measureIdle(b, idleWindow(b))
+		})
+	}
+}
+
+// BenchmarkIdleQueuePumps: N idle Queue pumps at default settings, the
+// callers' maps closed once the pumps run. The waiting goroutine peeks each
+// map once per DefaultPollMax (one bpf(2) call each): %core, threads, and
+// the peeks per second per map (target: 1,000 pumps <= 3% of a core).
+func BenchmarkIdleQueuePumps(b *testing.B) {
+	for _, n := range []int{10, 1000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			srcs := make([]*pump.Source[uint64], 0, n)
+			defer func() {
+				for _, s := range srcs {
+					s.Close()
+				}
+			}()
+			for range n {
+				m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Queue, ValueSize: 8, MaxEntries: 16})
+				if err != nil {
+					b.Fatal(err)
+				}
+				s, err := pump.Queue[uint64](b.Context(), m)
+				m.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+				srcs = append(srcs, s)
+			}
+			time.Sleep(4 * pump.DefaultPollMax) // let the backoff reach its maximum
+			var polls0 uint64
+			for _, s := range srcs {
+				polls0 += s.Stats().Polls
+			}
+			t0 := time.Now()
+			measureIdle(b, idleWindow(b))
+			var polls uint64
+			for _, s := range srcs {
+				polls += s.Stats().Polls
+			}
+			b.ReportMetric(float64(polls-polls0)/time.Since(t0).Seconds()/float64(n), "polls/s/map")
+		})
+	}
+}
