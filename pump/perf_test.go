@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfchan/bpfchan/internal/producer"
 	"github.com/bpfchan/bpfchan/internal/testenv"
@@ -132,5 +133,68 @@ func TestPerfWakeupEvents(t *testing.T) {
 	}
 	if err := src.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPerfCloseCountsLoss: the kernel reports a loss only ahead of a later
+// sample that fits; after an overflowing burst and one trailing sample, a
+// graceful Close (with the trailing sample not yet received) reads the
+// buffers once more, so Received + LostSamples is what was produced.
+func TestPerfCloseCountsLoss(t *testing.T) {
+	m := newPerfArray(t)
+	p := perfProducer(t, m, 256)
+	ctx, cancel := context.WithCancel(t.Context())
+	src, err := pump.Perf[rec256](ctx, m, pump.WithPerfBuffer(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOnCleanup(t, cancel, src)
+	var attempted, lost uint64
+	testenv.OnOneCPU(t, func() {
+		run(t, p, 5000)
+		attempted, lost, _ = p.Counts()
+		for range attempted - lost {
+			recv(t, src.C())
+		}
+		run(t, p, 1)
+	})
+	closed := make(chan error, 1)
+	go func() { closed <- src.Close() }()
+	for range src.C() {
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	st := src.Stats()
+	if st.Received+st.LostSamples != attempted+1 || lost == 0 {
+		t.Fatalf("stats %+v: received + lost = %d, want the %d produced (%d lost by the kernel)", st, st.Received+st.LostSamples, attempted+1, lost)
+	}
+}
+
+// TestPerfSamplesCPU: PerfSamples tells each sample's CPU.
+func TestPerfSamplesCPU(t *testing.T) {
+	m := newPerfArray(t)
+	p := perfProducer(t, m, 16)
+	ctx, cancel := context.WithCancel(t.Context())
+	src, err := pump.PerfSamples[rec16](ctx, m, pump.WithBuffer(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOnCleanup(t, cancel, src)
+	var cpu int
+	testenv.OnOneCPU(t, func() {
+		var set unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &set); err != nil {
+			t.Fatal(err)
+		}
+		for cpu = 0; !set.IsSet(cpu); cpu++ {
+		}
+		run(t, p, 3)
+	})
+	for want := range uint64(3) {
+		s, _ := recv(t, src.C())
+		if s.Value.Seq != want || s.CPU != cpu {
+			t.Fatalf("got %+v, want seq %d from CPU %d", s, want, cpu)
+		}
 	}
 }
