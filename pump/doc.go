@@ -2,194 +2,169 @@
 // owned by the handle its constructor returns.
 //
 // Sources take records out of the kernel and send them on C(): [RingBuf]
-// and [RingBufBatches] for ring buffers, [Perf] for perf event arrays,
-// [Queue] and [Stack] for queue and stack maps. Sinks push the values sent
-// on their C() into the kernel: [QueueWriter] and [StackWriter]. A [Duplex]
-// ([QueueChannel], [StackChannel]) is both over one map. Every source runs
-// the same loop (drain the map, send, wait for more); what differs is the
-// feed it drains: the ring's shared memory (read directly, not through
-// cilium's ring reader), cilium's perf reader, or a pop poller.
+// and [RingBufBatches] for ring buffers, [RingBufAcked] for a ring whose
+// records leave the kernel only when acknowledged, [Perf] and
+// [PerfSamples] for perf event arrays, [Queue] and [Stack] for queue and
+// stack maps. Sinks push the values sent on their C() into the kernel:
+// [QueueWriter], [StackWriter], and [UserRingBuf] for a user ring buffer
+// that a BPF program drains. A [Duplex] ([QueueChannel], [StackChannel])
+// is both over one map. Every source runs the same loop (drain the map,
+// send, wait for more); what differs is the feed it drains.
 //
 // # Ownership
 //
-// A constructor validates its arguments, starts one goroutine and returns
-// its handle; with bad arguments (a nil map, a map of the wrong type, a Go
-// type whose size differs from the map's, an option the constructor does not
-// take, a ctx already done) it returns an error that names the map and the
-// problem, and starts nothing. The goroutine belongs to the handle: Wait and
-// Close return only after it has exited and released its descriptors. The
-// pump does not own the *ebpf.Map; the caller closes it after the pump has
-// stopped.
+// A constructor validates its arguments, takes its own clone of the
+// caller's *ebpf.Map, starts one goroutine and returns its handle. With bad
+// arguments (a nil map or one of the wrong type: maps.ErrMapType; a map
+// already closed: maps.ErrClosed; a Go type whose size differs from the
+// map's: [ErrSize]; an option the constructor does not take: [ErrOption]; a
+// ctx already done) it returns an error that names the map and the
+// problem, and starts nothing. The goroutine and the clone belong to the
+// handle: Wait and Close return only after the goroutine has exited and
+// released the clone and every other descriptor and mapping. Closing the
+// caller's map at any time neither stops nor disturbs a handle, and a
+// handle never touches a descriptor number the caller closed.
 //
 // A source's C() is made and closed by the pump, once, after its last send,
 // so `for v := range src.C()` always ends. A sink's C() is the exception:
 // the caller sends on it and closes it to say "no more"; the pump then
 // pushes every value it received before Wait returns. Every handle has
 // Done(), closed when its goroutine has exited: a caller that sends on a
-// sink which may stop on an error (FullFail, a closed map) selects on it,
-// since nothing receives from C() after that. The two directions of a
-// Duplex stop together: an error in one cancels the other with that error.
+// sink which may stop on an error (FullFail) selects on it, since nothing
+// receives from C() after that. The two directions of a Duplex stop
+// together: an error in one cancels the other with that error.
 //
-// # Stopping
+// # Stopping: Close delivers, cancel aborts
 //
 // Close is graceful: a source delivers what the kernel buffer holds when
 // the pump sees Close (a consumer must keep receiving until C() closes) and
-// no more: records produced after that are left in the map, so a producer
-// that keeps up cannot delay Close. The pump takes a budget when it sees
-// Close: the ring's records up to its producer position (a record still
-// reserved then is waited for until its producer commits or discards it,
-// however long it takes: cancelling ctx bounds the wait), a
-// queue's or stack's capacity in pops (a pop the kernel refuses with EBUSY
-// is retried), the perf buffers' size (and a perf drain also ends once it
-// finds the buffers empty at heads loaded after Close). A sink pushes every
-// value whose send completed, even without C() being closed.
-// Cancelling the constructor's ctx stops the pump at once, interrupting a
-// wait in the kernel (the netpoller deadline, the perf reader's Flush, the
-// poller's timer); a value in hand is then counted as dropped. Wait returns
-// nil after Close, context.Cause(ctx) after a cancel, and otherwise the
-// error that stopped the pump, naming the map: a map closed under a running
-// pump (maps.ErrClosed), a decoder that panicked ([ErrPanic], carrying the
-// panic value), a full map with [FullFail] (maps.ErrFull).
+// no more: records produced after that are left in the map. A sink pushes
+// every value whose send completed. Cancelling the constructor's ctx stops
+// the pump at once, interrupting a wait in the kernel.
+//
+// So Close is for "deliver the rest"; a consumer that stops early cancels
+// instead. `defer src.Close()` in a function that returns before C() is
+// drained would wait forever for a receiver: give the pump a ctx you
+// cancel, and defer that:
+//
+//	ctx, cancel := context.WithCancel(ctx)
+//	defer cancel() // an early return stops the pump
+//	src, err := pump.RingBuf[Event](ctx, m)
+//
+// After an abort a source takes back what it had put in C()'s buffer that
+// no receiver took, counts it Dropped, and only then closes C(): Delivered
+// is exactly what receivers got. [RingBufAcked] is the exception to both:
+// its Close is prompt (the ring keeps what is not acknowledged), and what
+// it takes back stays in the ring, uncounted.
+//
+// Wait returns nil after Close, context.Cause(ctx) after a cancel, and
+// otherwise the error that stopped the pump, naming the map: a decoder
+// that panicked ([ErrPanic]), a full map with [FullFail] (maps.ErrFull), a
+// ring whose positions make no sense (a corrupt ring).
+//
+// A graceful Close takes a budget when the pump sees it: the ring's records
+// up to its producer position (a record still reserved then is waited for
+// until its producer commits or discards it, however long that takes:
+// cancelling ctx bounds the wait), a queue's or stack's capacity in pops
+// (a pop the kernel refuses with EBUSY is retried), the perf buffers' size,
+// read once more after Close so that a loss the kernel reported with a
+// trailing sample is counted.
+//
+// # Stats
 //
 // Stats accounts for every record: once a pump has stopped, Received ==
-// Delivered + Dropped + DecodeErrors. A record of the wrong size is a
-// decode error, counted, never a stop. With [chans.DropNewest] or
+// Delivered + Dropped + DecodeErrors, and when C() is closed Stats are
+// already final (a consumer that ranges over C() and then reads Stats sees
+// the identity hold without calling Wait). While a pump runs, Stats are a
+// recent snapshot: published whenever the pump is about to block, and
+// about once per 64 records under sustained load. A record of the wrong
+// size is a decode error, counted, never a stop. With [chans.DropNewest] or
 // [chans.DropOldest] (WithOverflow) a slow consumer costs records, counted;
 // a value evicted from C()'s buffer by DropOldest counts as dropped, not
-// delivered. Perf lost-sample reports are counted in LostSamples.
+// delivered. Perf lost-sample reports are counted in LostSamples (see
+// [Perf] for when the kernel makes them).
 //
 // # One reader per ring or perf map, many consumers
 //
 // A ring buffer or perf array has one reader in a process: a second
-// RingBuf, RingBufBatches or Perf pump on the same map fails with
-// [ErrBusy] (naming the map) until the first has stopped, because two
-// readers would split its records unpredictably, or (ring buffers, each
-// reader keeping its own position) deliver duplicates. Several consumers
+// RingBuf, RingBufBatches, RingBufAcked or Perf pump on the same map fails
+// with [ErrBusy] (naming the map) until the first has stopped, because two
+// readers would split its records unpredictably or (ring buffers, each
+// reader keeping its own position) deliver duplicates; a user ring buffer
+// has one [UserRingBuf] writer for the same reason. Several consumers
 // share one pump's C(): each value goes to exactly one of them. Queue and
 // stack maps may have several pumps; each pops disjoint values.
 //
 // # Batches
 //
-// [RingBufBatches] sends slices of up to the batch size (default 256),
-// flushed early when the ring is empty or the oldest record reaches the
-// batch age (default 1 ms). A received batch belongs to the receiver, which
-// may keep it forever. Handing it back with [Source.Recycle] once done lets
-// the pump reuse its memory: zero allocations per batch.
+// [RingBufBatches] and [RingBufAcked] send slices of up to the batch size
+// (default 256), flushed early when the ring is empty or the oldest record
+// reaches the batch age (default 1 ms; 0 means no age flush). A received
+// batch belongs to the receiver, which may keep it forever; handing it
+// back with Recycle once done lets the pump reuse its memory: zero
+// allocations per batch.
 //
 // With a buffered C() (WithBuffer), a single-value source decodes a short
 // run of values (at most 64) before sending them one after another, so a
 // consumer that keeps up is woken once per run rather than once per value.
 // A run is sent as soon as the map is empty. With the default unbuffered
-// C() a value is sent as soon as it is decoded: a queue or stack pump holds
-// at most one popped value that no receiver has taken (with WithBuffer(n),
-// n in C() and one in hand). LIFO order is therefore exact only for the
-// values already in a stack: a Stack pump or StackChannel pops ahead of its
-// receiver, so after 1 then 2 are pushed the first value out can be 1. A
-// program that needs strict pop-on-demand (undo/redo) uses
-// maps.Stack.PopWait.
+// C() a queue or stack pump holds at most one popped value that no
+// receiver has taken (with WithBuffer(n), n in C() and one in hand). LIFO
+// order is therefore exact only for the values already in a stack: a
+// Stack pump pops ahead of its receiver. A program that needs strict
+// pop-on-demand (undo/redo) uses maps.Stack.PopWait.
 //
-// # Waiting, and what it costs
+// # Waiting, and what idle costs
 //
-// A ring-buffer pump waits for data in Go's netpoller, on a non-blocking
-// duplicate of the map's descriptor: an idle pump holds no OS thread (100
-// idle pumps add no thread) and wakes only for the periodic drain below.
-// It reads the ring through its own mapping of the ring's memory
+// Every ring-buffer, user-ring and queue handle of a process waits through
+// one goroutine (internal/netpoll): one epoll instance registered with
+// Go's netpoller, which holds each handle's clone (edge-triggered; the
+// caller's file description is not changed), and one timer for the
+// periodic looks, aligned so that idle handles with the same period are
+// looked at in the same wake-up. An idle handle parks on a channel: no OS
+// thread, no timer and one descriptor of its own. The loop starts with the
+// first such handle and stops with the last. Idle cost therefore does not
+// grow with the number of handles but by one look each per period: an
+// atomic load of a ring's producer position, or one bpf(2) peek of a queue.
+//
+// Ring pumps read the ring through their own mapping of its memory
 // (internal/ringread), not cilium's ringbuf.Reader: records are decoded
 // straight out of the ring with no lock and no copy (a WithDecoder
 // function or a type's UnmarshalBinary gets a copy, valid until the next
-// record, that it may write to), and an empty ring is seen from one load,
-// with no syscall. The netpoller is edge-triggered, so the pump drains the
-// ring before it waits again. The space of each record goes back to the
-// producer as soon as the pump has read the next one; the last record read
-// keeps its space until the pump is about to sleep. Records submitted with
-// BPF_RB_NO_WAKEUP raise no event; a periodic drain (WithDrainInterval,
-// default 100 ms) delivers them. A perf pump blocks an OS thread in
-// cilium's reader (it has no netpoller integration).
+// record, that it may write to), and an empty ring is seen from one load.
+// The space of each record goes back to the producer as soon as the pump
+// has read the next one. A BPF producer wakes the reader only for a record
+// written at the position the reader last published; before it publishes
+// that it caught up and parks, a pump that found the ring empty yields up
+// to 16 times watching for a record, which saves a wake-up per record
+// (an irq_work in the producer, a trip through the scheduler) when the
+// producer is still at work, at a few microseconds of CPU per idle
+// transition. Records submitted with BPF_RB_NO_WAKEUP raise no event: the
+// periodic look (WithDrainInterval, default 100 ms) finds them. A record
+// still being written (reserved, not committed) is waited for briefly,
+// then like an empty ring: its commit wakes the pump.
 //
-// Before a ring pump that found the ring empty tells the kernel it caught
-// up and parks, it yields up to 16 times (runtime.Gosched), watching for a
-// record. A BPF producer wakes the reader for every record written at the
-// position the reader last published; a reader that keeps up would be
-// woken after nearly every record, and each wake-up costs the producer an
-// irq_work (an expensive interrupt under virtualisation) and the reader a
-// trip through the scheduler. While the pump lingers, the producer sends
-// no wake-up, and a producer still at work has usually written the next
-// record by the end of the yields. This costs a few microseconds of CPU
-// each time the pump goes idle. A record still being written (reserved, not
-// committed) is waited for briefly, then like an empty ring: its commit
-// wakes the pump, so a BPF program that takes its time between reserve
-// and submit cannot keep the pump spinning. A graceful Close waits for
-// such a record if the ring held it when Close came (looking again after
-// pauses of 10 µs, growing to 1 ms); cancelling ctx ends that wait.
+// Queue and stack maps offer no readiness notification. Their pumps pop
+// without pausing while values come; on an empty map the waiting goroutine
+// peeks at it, after the WithPoll minimum (DefaultPollMin), the period
+// doubling to the maximum (DefaultPollMax), and wakes the pump only when a
+// value is there. A push made by this package's writers to the same map
+// in this process wakes its pumps at once, and a pop wakes writers waiting
+// for room (FullBlock). A value pushed by a BPF program into an idle
+// queue waits up to the poll maximum.
 //
-// Measured on a 2-vCPU VM under nested virtualisation, raw cilium/ebpf in
-// the same run (ratios; the machine is noisy, so ranges over runs):
+// A perf pump blocks an OS thread in cilium's perf reader while idle (it
+// has no netpoller integration).
 //
-//   - Wake-up latency, one 16-byte record produced to a goroutine holding
-//     it (BenchmarkRingLatency, 3000 rounds, 3 runs): RingBuf pump median
-//     4.9–5.1 µs, p99 16–23 µs; a consumer blocked in cilium's ReadInto
-//     7.8–8.3 µs and 18–20 µs. The pump is quicker because it lingers:
-//     a record written soon after the last one is found without a
-//     wake-up.
-//   - Consumer-bound (ring pre-filled, BenchmarkRingConsumer, 300,000
-//     records, 3 runs): RingBufBatches with recycled batches costs
-//     0.54–0.67× / 0.54–0.65× / 0.66–0.73× the time of a raw
-//     ReadInto+decode loop per record at 16 / 64 / 256 bytes, 0
-//     allocations per record.
-//   - Producer-bound (a BPF producer running concurrently, a 64 MiB ring,
-//     BenchmarkRingProducer at -benchtime 1000000x, 11 runs): throughput
-//     against the raw consumer (blocking ReadInto), no record lost in
-//     those runs. RingBufBatches: medians 1.04× / 1.06× / 1.08× at 16 /
-//     64 / 256 bytes (runs 0.81–1.17×, 0.77–1.27×, 0.84–1.22×); RingBuf with
-//     WithBuffer(1024): 1.18× / 1.06× / 1.04× (0.94–1.33×, 0.73–1.30×,
-//     0.84–1.06×). The runs under 0.95× (8 of 66) are runs in which the
-//     raw consumer was unusually fast (71–80 ns per record against its
-//     usual 90–120); the pump's own time per record stays within 77–108
-//     ns. Shorter runs (300,000 records) spread from 0.6× to 2.2× on this
-//     VM: producer, pump and consumer share two CPUs, and the producer's
-//     speed depends on how often it has to wake the reader.
-//     On a later, slower day (raw 170–360 ns per record), RingBuf lost
-//     records at 256 bytes in 7 of 21 runs (14,000–202,000 of 1,000,000),
-//     batches and raw in none; the code as it was before that day's
-//     changes lost records in 1 of 6 runs.
-//     A single-value pump is bounded by the channel: one value through a
-//     buffered Go channel costs 80–90 ns there with no BPF at all, a
-//     minimal ring-to-channel loop 115–145 ns, RingBuf 170–220 ns (the
-//     channel lock contended by a receiver draining as fast as the pump
-//     sends), while the producer alone writes a 256-byte record every
-//     150 ns. A producer that runs flat out until its lead over RingBuf
-//     exceeds what the ring holds (254,000 such records in 64 MiB) makes
-//     it lose records, and leaves even a bare loop of one channel
-//     operation per value little margin; RingBufBatches (51–63 ns per
-//     record) keeps up.
-//   - Queue drain (BenchmarkQueueDrain, the pump started on a full queue,
-//     construction and every value timed, 4 runs): 0.92–1.01× a raw
-//     LookupAndDelete loop. The pump pops with its own bpf(2) call (see
-//     poll.go); against a loop making that same bare call it reaches
-//     0.77–0.80×: that difference is the channel hand-off per value.
-//
-// Queue and stack maps offer no readiness notification, so their pumps
-// poll: without sleeping while values come, then backing off from 50 µs,
-// doubling to 100 ms (WithPoll; DefaultPollMin, DefaultPollMax), the
-// ring pumps' drain interval too: an idle source of any kind wakes 10
-// times a second. What a wake-up costs is mostly the OS's and the hypervisor's,
-// and it varies: on that VM a bare time.Sleep(40ms) loop took 90 µs of
-// CPU per wake-up one day, 290 µs another. At 10 polls a second an idle
-// poller takes 0.22–0.32% of a core on the slow day (BenchmarkQueueIdle;
-// with the earlier 40 ms maximum, 25 polls a second: 0.22–0.43% on the
-// fast day, 0.56–0.77% on the slow one). A push made by this package's
-// writers to the same map in this process wakes the map's pollers at once
-// (a value sent to a QueueWriter arrives on a Queue pump in about 3.5–4 µs
-// at the median on the fast day, 6.9–7.1 µs on the slow one,
-// BenchmarkWriterToSource), and a pop wakes writers waiting for room
-// (FullBlock). A value pushed by a BPF program into an idle queue waits up
-// to the poll maximum.
+// The measured costs (latency, throughput against raw cilium/ebpf, idle
+// CPU at thousands of handles) and the commands that reproduce them are in
+// the repository's PERFORMANCE.md.
 //
 // # Errors
 //
-// Construction errors match [ErrMapType], [ErrSize] or [ErrOption]; a
-// decoder's or encoder's panic matches [ErrPanic]. Kernel errors are
-// wrapped with the operation and the map ("pop Queue map \"jobs\" (id 7):
-// ..."), a full map is maps.ErrFull, an empty one (Peek) maps.ErrEmpty, and
-// a descriptor closed under the pump maps.ErrClosed.
+// Construction errors match maps.ErrMapType, maps.ErrClosed, [ErrSize],
+// [ErrOption] or [ErrBusy]; a decoder's or encoder's panic matches
+// [ErrPanic]. Kernel errors are wrapped with the operation and the map
+// (`pop Queue map "jobs" (id 7): ...`), a full map is maps.ErrFull, an
+// empty one (Peek) maps.ErrEmpty. Every error is one line.
 package pump

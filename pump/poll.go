@@ -17,11 +17,13 @@ import (
 // decoded into T, on C(). T's size must equal the map's value size, unless
 // WithDecoder is given.
 //
-// The kernel offers no readiness notification for queues, so the pump
-// polls: it pops without sleeping while values come, and when the queue is
-// empty it sleeps from the WithPoll minimum, doubling to the maximum
-// (defaults DefaultPollMin and DefaultPollMax). A push made by this
-// package's writers to the same map in this process wakes it at once. With
+// The kernel offers no readiness notification for queues, so the map is
+// polled: the pump pops without pausing while values come, and when the
+// queue is empty the process's waiting goroutine peeks at it, after the
+// WithPoll minimum, the period doubling to the maximum (defaults
+// DefaultPollMin and DefaultPollMax), and wakes the pump when a value is
+// there. A push made by this package's writers to the same map in this
+// process wakes it at once. With
 // the default unbuffered C() the pump holds at most one popped value that no
 // receiver has taken. Several pumps on one queue get disjoint values.
 //
