@@ -76,6 +76,24 @@ var (
 // NoWakeup its drains pass BPF_RB_NO_WAKEUP: a writer waiting for space is
 // not notified and must find it by looking.
 func NewUserRingDrain(m *ebpf.Map, opts ...Option) (*Drainer, error) {
+	return newUserRingDrain(m, 0, opts)
+}
+
+// NewUserRingWorker is NewUserRingDrain with a callback that also spins
+// work iterations of a loop per record (1 to 4096), standing in for a
+// program that processes each record: a drainer slow enough to be the
+// bottleneck of a benchmark.
+func NewUserRingWorker(m *ebpf.Map, work int, opts ...Option) (*Drainer, error) {
+	if work < 1 || work > maxWork {
+		return nil, fmt.Errorf("user ring worker: %d iterations per record, want 1..%d", work, maxWork)
+	}
+	return newUserRingDrain(m, work, opts)
+}
+
+// maxWork bounds the worker's loop, which the verifier walks through.
+const maxWork = 4096
+
+func newUserRingDrain(m *ebpf.Map, work int, opts []Option) (*Drainer, error) {
 	if m == nil || m.Type() != ebpf.UserRingbuf {
 		return nil, fmt.Errorf("user ring drainer: need a user ring buffer map")
 	}
@@ -143,7 +161,11 @@ func NewUserRingDrain(m *ebpf.Map, opts ...Option) (*Drainer, error) {
 		asm.LoadMem(asm.R3, asm.R6, offRecords, asm.DWord),
 		asm.Add.Imm(asm.R3, 1),
 		asm.StoreMem(asm.R6, offRecords, asm.R3, asm.DWord),
-		asm.Mov.Imm(asm.R0, 0),
+		asm.Mov.Imm(asm.R0, int32(work)),
+		asm.JEq.Imm(asm.R0, 0, "done"),
+		asm.Sub.Imm(asm.R0, 1).WithSymbol("work"),
+		asm.JNE.Imm(asm.R0, 0, "work"),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("done"),
 		asm.Return(),
 		asm.LoadMem(asm.R3, asm.R6, offShort, asm.DWord).WithSymbol("short"),
 		asm.Add.Imm(asm.R3, 1),

@@ -166,6 +166,28 @@ func TestDrainerWakeup(t *testing.T) {
 	}
 }
 
+// A worker counts like a drainer; its work is bounded.
+func TestUserRingWorker(t *testing.T) {
+	m := newUserRing(t, 4096)
+	d, err := producer.NewUserRingWorker(m, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	put(t, openWriter(t, m), 8, 0, 1, 2)
+	if err := d.Run(1); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := stats(t, d), (producer.DrainStats{Records: 3, Sum: 3, Next: 3, Calls: 1}); got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for _, work := range []int{0, 4097} {
+		if _, err := producer.NewUserRingWorker(m, work); err == nil {
+			t.Errorf("a worker of %d iterations: no error", work)
+		}
+	}
+}
+
 func TestDrainerNeedsUserRing(t *testing.T) {
 	m := newMap(t, &ebpf.MapSpec{Type: ebpf.RingBuf, MaxEntries: 4096})
 	if _, err := producer.NewUserRingDrain(m); err == nil {
