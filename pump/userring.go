@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"sync/atomic"
 
 	"github.com/cilium/ebpf"
@@ -182,7 +183,17 @@ func (u *userRing) put(ctx context.Context, b []byte) error {
 // waitRoom parks until the ring has room for a record of size bytes, or
 // ctx is done. Each park is counted in FullRetries.
 func (u *userRing) waitRoom(ctx context.Context, size int) error {
-	u.need.Store(u.w.Need(size))
+	need := u.w.Need(size)
+	// A drain frees space record by record, but wakes a parked writer
+	// only when the whole drain call is over, by which time it has often
+	// emptied the ring and has nothing left to do: linger a moment first.
+	for range ringread.LingerYields {
+		runtime.Gosched()
+		if u.w.Reached(need) {
+			return nil
+		}
+	}
+	u.need.Store(need)
 	for {
 		// Arm, then look: a drain between the look that found the ring
 		// full and the arm woke nobody.
