@@ -76,7 +76,7 @@ func UserRingBuf[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Sink
 	maxRec := u.w.MaxRecord()
 	enc, err := encoderFor[T](c, mi.name, func(cd codec.Codec[T]) error {
 		if cd.Size() > maxRec {
-			return fmt.Errorf("Go type %v is %d bytes, a record of at most %d fits the %d-byte ring: %w",
+			return fmt.Errorf("record size: Go type %v is %d bytes, a record of at most %d fits the %d-byte ring: %w",
 				reflect.TypeFor[T](), cd.Size(), maxRec, u.w.Size(), ErrSize)
 		}
 		return nil

@@ -193,7 +193,7 @@ func (d *Drainer) Run(n int) error {
 		return nil
 	}
 	data := make([]byte, 14) // a socket filter's test input: one Ethernet header
-	if _, err := d.prog.Run(&ebpf.RunOptions{Data: data, Repeat: uint32(min(n, 1<<31))}); err != nil {
+	if _, err := d.prog.Run(&ebpf.RunOptions{Data: data, Repeat: uint32(min(uint64(n), 1<<31))}); err != nil {
 		return fmt.Errorf("run user ring drainer: %w", err)
 	}
 	return nil
