@@ -364,14 +364,10 @@ func (q *queueTarget) put(ctx context.Context, b []byte) error {
 			n.Dropped++
 			return fmt.Errorf("push to %s: %w", q.name, closedErr(err))
 		}
-		switch q.full {
-		case FullDrop:
-			n.Dropped++
-			return nil
-		case FullFail:
-			n.Dropped++
-			return fmt.Errorf("push to %s: %w", q.name, maps.ErrFull)
-		case FullOverwrite:
+		if settled, err := refuse(q.full, n, "push to", q.name); settled {
+			return err
+		}
+		if q.full == FullOverwrite {
 			n.Polls++
 			if err := q.m.Update(nil, ptr, ebpf.UpdateExist); err != nil {
 				n.Dropped++
@@ -393,6 +389,21 @@ func (q *queueTarget) put(ctx context.Context, b []byte) error {
 		q.sleep.Sleep(ctx, armed, nil) // ctx is looked at above
 		armed = nil
 	}
+}
+
+// refuse settles a value that found the map full under FullDrop (nil) or
+// FullFail (an error matching maps.ErrFull), counting it dropped; settled
+// is false under the policies that go on trying.
+func refuse(full FullPolicy, n *Stats, op, name string) (settled bool, err error) {
+	switch full {
+	case FullDrop:
+		n.Dropped++
+		return true, nil
+	case FullFail:
+		n.Dropped++
+		return true, fmt.Errorf("%s %s: %w", op, name, maps.ErrFull)
+	}
+	return false, nil
 }
 
 // commit: every push is already in the map.

@@ -14,7 +14,6 @@ import (
 	"github.com/bpfchan/bpfchan/internal/codec"
 	"github.com/bpfchan/bpfchan/internal/netpoll"
 	"github.com/bpfchan/bpfchan/internal/ringread"
-	"github.com/bpfchan/bpfchan/maps"
 )
 
 // userRingOpts are the options UserRingBuf takes.
@@ -165,13 +164,8 @@ func (u *userRing) put(ctx context.Context, b []byte) error {
 			u.commit()
 			continue
 		}
-		switch u.full {
-		case FullDrop:
-			n.Dropped++
-			return nil
-		case FullFail:
-			n.Dropped++
-			return fmt.Errorf("write to %s: %w", u.name, maps.ErrFull)
+		if settled, err := refuse(u.full, n, "write to", u.name); settled {
+			return err
 		}
 		if err := u.waitRoom(ctx, len(b)); err != nil {
 			n.Dropped++

@@ -301,9 +301,8 @@ func TestUserRingCancel(t *testing.T) {
 	wantRecords(t, drained(t, d), 256)
 }
 
-// TestUserRingBytes: []byte values become records of their own length; an
-// encoding that cannot fit the ring is skipped and counted, and so is one
-// the encoder rejects.
+// TestUserRingBytes: []byte values become records of their own length (an
+// empty one too); one that cannot fit the ring is skipped and counted.
 func TestUserRingBytes(t *testing.T) {
 	m := newUserRing(t, 4096)
 	d := newDrainer(t, m)

@@ -229,9 +229,6 @@ func (d *Drainer) Stats() (DrainStats, error) {
 	return s, nil
 }
 
-// Program returns the loaded program, for benchmarks that drive it directly.
-func (d *Drainer) Program() *ebpf.Program { return d.prog }
-
 // Close unloads the program and its stats map.
 func (d *Drainer) Close() error {
 	return errors.Join(d.prog.Close(), d.stats.Close())
