@@ -293,6 +293,9 @@ func (w *writer[T]) putRun(ctx context.Context) (closed bool, err error) {
 		if k == maxRun {
 			return false, nil
 		}
+		if ctx.Err() != nil {
+			return false, context.Cause(ctx) // take no more from C()
+		}
 		var ok bool
 		select {
 		case w.v, ok = <-w.s.c:

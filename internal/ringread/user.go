@@ -48,7 +48,9 @@ const maxUserRecord = 1<<24 - 1
 // n payload bytes takes RecordSize(n). A record that does not fit an empty
 // ring, or whose payload is larger than a dynptr can hold (16 MiB - 1), is
 // refused with an error matching unix.E2BIG. Positions are 64-bit atomics
-// whatever the process's word size (see Reader).
+// whatever the process's word size (see Reader); a 32-bit kernel wraps its
+// positions at 4 GiB, which a Writer does not follow: there it stops with
+// ErrCorrupt after 4 GiB of records.
 //
 // Nothing is allocated per record.
 type Writer struct {
