@@ -35,8 +35,10 @@ var userRingOpts = []string{"WithBuffer", "WithFull", "WithEncoder", "WithDrainI
 //
 // When the ring has no room for a record, the pump first commits the
 // records it has written, then follows WithFull: FullBlock (the default)
-// waits for a drain to free enough space, parked like an idle ring pump
-// (no OS thread, no timer of its own): bpf_user_ringbuf_drain wakes it
+// waits for a drain to free enough space: it yields the processor a few
+// times, watching the consumer position (a drain frees space record by
+// record), then parks like an idle ring pump (no OS thread, no timer of its
+// own), and bpf_user_ringbuf_drain wakes it
 // after it drained records, and for drains made with BPF_RB_NO_WAKEUP,
 // which wake no one, the process's periodic look checks the space every
 // drain interval (WithDrainInterval; DefaultDrainInterval). Each wait is
