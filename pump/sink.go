@@ -16,8 +16,9 @@ import (
 	"github.com/bpfchan/bpfchan/maps"
 )
 
-// Sink is a pump that pushes the values sent on C() into a queue or stack
-// map. It implements chans.Sender[T].
+// Sink is a pump that pushes the values sent on C() into the kernel: a
+// queue or stack map (QueueWriter, StackWriter) or a user ring buffer
+// (UserRingBuf). It implements chans.Sender[T].
 type Sink[T any] struct {
 	h    handle
 	c    chan T
@@ -60,7 +61,8 @@ func (s *Sink[T]) Done() <-chan struct{} { return s.h.Done() }
 func (s *Sink[T]) Stats() Stats { return s.h.Stats() }
 
 // Peek returns the value at the front of the queue (the top of the stack)
-// without removing it; maps.ErrEmpty when there is none.
+// without removing it; maps.ErrEmpty when there is none. A user ring
+// buffer's sink cannot peek: its error matches errors.ErrUnsupported.
 func (s *Sink[T]) Peek() (T, error) { return s.peek() }
 
 // QueueWriter starts a pump that pushes the values sent on C() into the
@@ -99,59 +101,66 @@ func newSink[T any](ctx context.Context, what string, m *ebpf.Map, typ ebpf.MapT
 	return s, nil
 }
 
-// writer is a sink's loop: receive, encode, push.
+// target is where a sink's values go. The one loop (writer.run) hands it
+// the encoding of each value it receives (put), and once per run of values
+// that were already waiting in C() it commits. A queue or stack map takes
+// one push per value: put pushes, commit has nothing left to do. A user
+// ring buffer takes records written into its shared memory: put writes,
+// commit hands the run to the kernel with one store.
+type target interface {
+	// put takes one encoded value (the bytes are valid during the call
+	// only) under the full policy, counting it delivered (or leaving it for
+	// commit to count), dropped or retried. Its error stops the sink:
+	// context.Cause(ctx) after a cancel (the value then counted dropped),
+	// the full policy's, the kernel's.
+	put(ctx context.Context, b []byte) error
+	// commit makes what put wrote visible to the kernel, counted delivered.
+	commit()
+	// abort, after ctx was cancelled, counts what put wrote and commit did
+	// not hand over as dropped.
+	abort()
+	// close releases the target's resources, the pump's clone included,
+	// after the loop has exited.
+	close() error
+}
+
+// maxRun bounds a run: how many values the loop takes from C() without
+// blocking before it commits them, so that under a sender that never lets
+// C() go empty the kernel still sees records and Stats move.
+const maxRun = 256
+
+// writer is a sink's loop: receive a run of values, encode and put each,
+// commit.
 type writer[T any] struct {
 	s      *Sink[T]
-	m      *ebpf.Map
-	name   string
-	full   FullPolicy
-	encode func(dst []byte, v *T) ([]byte, error)
-	buf    []byte
-	pushed *wake.Signal
-	popped *wake.Signal
-	sleep  backoff.Sleeper
+	t      target
+	encode func(v *T) ([]byte, error)
+	v      T // the value in hand: a field, so that encoding it allocates nothing
 	stop   *latch
 }
 
-// newWriter makes the loop that pushes into mi's map (the pump's clone,
-// which the writer closes when it stops).
+// newWriter makes the loop that pushes into mi's queue or stack map (the
+// pump's clone, which the writer closes when it stops).
 func newWriter[T any](what string, mi mapInfo, c config, s *Sink[T]) (*writer[T], error) {
 	m := mi.m
 	size := int(m.ValueSize())
-	w := &writer[T]{
-		s:     s,
+	q := &queueTarget{
 		m:     m,
 		name:  mi.name,
 		full:  c.full,
-		buf:   make([]byte, 0, max(size, 1)),
+		n:     &s.h.cnt,
 		sleep: backoff.Sleeper{Backoff: backoff.Backoff{Min: c.pollMin, Max: c.pollMax}},
-		stop:  newLatch(),
 	}
-	if c.encoder != nil {
-		f, ok := c.encoder.(func(T) ([]byte, error))
-		if !ok {
-			return nil, fmt.Errorf("%s: %w", what, errWrongFunc[T](mi.name, "WithEncoder", c.encoder))
+	enc, err := encoderFor[T](c, mi.name, func(cd codec.Codec[T]) error {
+		return cd.Check("value", uint32(size))
+	}, func(n int) error {
+		if n != size {
+			return fmt.Errorf("encode value for %s: %d bytes, map wants %d: %w", mi.name, n, size, ErrSize)
 		}
-		w.encode = func(dst []byte, v *T) ([]byte, error) {
-			var b []byte
-			err := guard("encode value for "+mi.name, func() (err error) {
-				b, err = f(*v)
-				return err
-			})
-			if err == nil && len(b) != size {
-				err = fmt.Errorf("encode value for %s: %d bytes, map wants %d: %w", mi.name, len(b), size, ErrSize)
-			}
-			return append(dst, b...), err
-		}
-	} else {
-		cd, err := codec.For[T]()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", what, mi.name, err)
-		}
-		if err := cd.Check("value", uint32(size)); err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", what, mi.name, err)
-		}
-		w.encode = func(dst []byte, v *T) ([]byte, error) { return cd.EncodeSized(dst, v, size) }
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	dec, _, decErr := decoderFor[T](c, mi.name)
 	s.peek = func() (v T, err error) {
@@ -177,29 +186,74 @@ func newWriter[T any](what string, mi mapInfo, c config, s *Sink[T]) (*writer[T]
 		return v, err
 	}
 	s.c = make(chan T, c.buffer)
-	w.pushed = wake.Register(mi.id, wake.Pushed)
-	w.popped = wake.Register(mi.id, wake.Popped)
-	return w, nil
+	q.pushed = wake.Register(mi.id, wake.Pushed)
+	q.popped = wake.Register(mi.id, wake.Popped)
+	return &writer[T]{s: s, t: q, encode: enc, stop: newLatch()}, nil
 }
 
-// run receives until C() is closed, Close (then drains what completed its
-// send), ctx, or a push fails.
+// encoderFor returns how a sink turns a value into the bytes its target
+// takes: the user's encoder (guarded against panics) or T's codec, which
+// fits is given at construction to judge (a size that cannot be the
+// map's). check judges the length of each encoding the codec cannot vouch
+// for: a user encoder's, a []byte's, a BinaryMarshaler's. The bytes
+// returned are valid until the next call; those of a fixed-size T without
+// padding are T's own memory, not a copy.
+func encoderFor[T any](c config, name string, fits func(codec.Codec[T]) error, check func(n int) error) (func(v *T) ([]byte, error), error) {
+	if c.encoder != nil {
+		f, ok := c.encoder.(func(T) ([]byte, error))
+		if !ok {
+			return nil, errWrongFunc[T](name, "WithEncoder", c.encoder)
+		}
+		return func(v *T) (b []byte, err error) {
+			err = guard("encode value for "+name, func() (err error) {
+				b, err = f(*v)
+				return err
+			})
+			if err == nil {
+				err = check(len(b))
+			}
+			return b, err
+		}, nil
+	}
+	cd, err := codec.For[T]()
+	if err == nil {
+		err = fits(cd)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if cd.Direct() {
+		return func(v *T) ([]byte, error) {
+			b, _ := cd.Bytes(v)
+			return b, nil
+		}, nil
+	}
+	var buf []byte
+	return func(v *T) (b []byte, err error) {
+		if buf, err = cd.Encode(buf[:0], v); err == nil && cd.Size() < 0 {
+			err = check(len(buf))
+		}
+		return buf, err
+	}, nil
+}
+
+// run receives until C() is closed, Close (then takes what completed its
+// send), ctx, or a put fails. Each value received starts a run: the values
+// already waiting in C() (up to maxRun) join it, then the target commits
+// them together.
 func (w *writer[T]) run(ctx context.Context) error {
 	stop := w.stop.c // nil once Close was seen: from then on receive without blocking
 	for {
-		var (
-			v  T
-			ok bool
-		)
+		var ok bool
 		if stop == nil {
 			select {
-			case v, ok = <-w.s.c:
+			case w.v, ok = <-w.s.c:
 			default:
 				return nil // everything whose send completed is pushed
 			}
 		} else {
 			select {
-			case v, ok = <-w.s.c:
+			case w.v, ok = <-w.s.c:
 			case <-stop:
 				if ctx.Err() != nil {
 					return context.Cause(ctx)
@@ -213,26 +267,89 @@ func (w *writer[T]) run(ctx context.Context) error {
 		if !ok {
 			return nil
 		}
-		if err := w.push(ctx, v); err != nil {
-			return err
+		closed, err := w.putRun(ctx)
+		if err == nil && ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
+		if err != nil && ctx.Err() != nil {
+			w.t.abort()
+		} else {
+			w.t.commit()
 		}
 		w.s.h.cnt.publish()
+		if err != nil || closed {
+			return err
+		}
 	}
 }
 
-// push puts one value into the map under the full policy.
-func (w *writer[T]) push(ctx context.Context, v T) (err error) {
+// putRun puts the value in hand and those already waiting in C(), up to
+// maxRun; closed reports that C() was found closed.
+func (w *writer[T]) putRun(ctx context.Context) (closed bool, err error) {
+	for k := 1; ; k++ {
+		if err := w.put(ctx); err != nil {
+			return false, err
+		}
+		if k == maxRun {
+			return false, nil
+		}
+		if ctx.Err() != nil {
+			return false, context.Cause(ctx) // take no more from C()
+		}
+		var ok bool
+		select {
+		case w.v, ok = <-w.s.c:
+			if !ok {
+				return true, nil
+			}
+		default:
+			return false, nil
+		}
+	}
+}
+
+// put encodes the value in hand and hands it to the target.
+func (w *writer[T]) put(ctx context.Context) error {
 	n := &w.s.h.cnt.n
 	n.Received++
-	if w.buf, err = w.encode(w.buf[:0], &v); err != nil {
+	b, err := w.encode(&w.v)
+	if err != nil {
 		n.DecodeErrors++
 		if errors.Is(err, ErrPanic) {
 			return err
 		}
 		return nil
 	}
-	ptr := unsafe.Pointer(&w.buf[0])
-	w.sleep.Reset()
+	return w.t.put(ctx, b)
+}
+
+func (w *writer[T]) interrupt() { w.stop.set() }
+
+// close releases the target, the pump's clone included, once Peek can no
+// longer use it.
+func (w *writer[T]) close() error {
+	w.s.life.Lock()
+	defer w.s.life.Unlock()
+	w.s.stopped = true
+	return w.t.close()
+}
+
+// queueTarget pushes into a queue or stack map, one syscall per value.
+type queueTarget struct {
+	m      *ebpf.Map // the pump's clone
+	name   string
+	full   FullPolicy
+	n      *counters
+	pushed *wake.Signal
+	popped *wake.Signal
+	sleep  backoff.Sleeper
+}
+
+// put pushes one value under the full policy.
+func (q *queueTarget) put(ctx context.Context, b []byte) error {
+	n := &q.n.n
+	ptr := unsafe.Pointer(unsafe.SliceData(b))
+	q.sleep.Reset()
 	var armed <-chan struct{} // set once the map was found full
 	for {
 		if ctx.Err() != nil {
@@ -240,56 +357,67 @@ func (w *writer[T]) push(ctx context.Context, v T) (err error) {
 			return context.Cause(ctx)
 		}
 		n.Polls++
-		err := w.m.Update(nil, ptr, ebpf.UpdateAny)
+		err := q.m.Update(nil, ptr, ebpf.UpdateAny)
 		if err == nil {
 			n.Delivered++
-			w.pushed.Notify()
+			q.pushed.Notify()
 			return nil
 		}
 		if !errors.Is(err, syscall.E2BIG) {
 			n.Dropped++
-			return fmt.Errorf("push to %s: %w", w.name, closedErr(err))
+			return fmt.Errorf("push to %s: %w", q.name, closedErr(err))
 		}
-		switch w.full {
-		case FullDrop:
-			n.Dropped++
-			return nil
-		case FullFail:
-			n.Dropped++
-			return fmt.Errorf("push to %s: %w", w.name, maps.ErrFull)
-		case FullOverwrite:
+		if settled, err := refuse(q.full, n, "push to", q.name); settled {
+			return err
+		}
+		if q.full == FullOverwrite {
 			n.Polls++
-			if err := w.m.Update(nil, ptr, ebpf.UpdateExist); err != nil {
+			if err := q.m.Update(nil, ptr, ebpf.UpdateExist); err != nil {
 				n.Dropped++
-				return fmt.Errorf("push to %s, overwriting: %w", w.name, closedErr(err))
+				return fmt.Errorf("push to %s, overwriting: %w", q.name, closedErr(err))
 			}
 			n.Delivered++
 			n.Overwritten++
-			w.pushed.Notify()
+			q.pushed.Notify()
 			return nil
 		}
 		if armed == nil {
 			// Full: arm the "popped" signal, then try once more, so a pop
 			// between the failed push and the arm is not slept through.
-			armed = w.popped.Armed()
+			armed = q.popped.Armed()
 			continue
 		}
 		n.FullRetries++
-		w.s.h.cnt.publish()
-		w.sleep.Sleep(ctx, armed, nil) // ctx is looked at above
+		q.n.publish()
+		q.sleep.Sleep(ctx, armed, nil) // ctx is looked at above
 		armed = nil
 	}
 }
 
-func (w *writer[T]) interrupt() { w.stop.set() }
+// refuse settles a value that found the map full under FullDrop (nil) or
+// FullFail (an error matching maps.ErrFull), counting it dropped; settled
+// is false under the policies that go on trying.
+func refuse(full FullPolicy, n *Stats, op, name string) (settled bool, err error) {
+	switch full {
+	case FullDrop:
+		n.Dropped++
+		return true, nil
+	case FullFail:
+		n.Dropped++
+		return true, fmt.Errorf("%s %s: %w", op, name, maps.ErrFull)
+	}
+	return false, nil
+}
 
-// close releases the wake-up signals and the pump's clone (after Peek can
-// no longer use it).
-func (w *writer[T]) close() error {
-	w.pushed.Release()
-	w.popped.Release()
-	w.s.life.Lock()
-	defer w.s.life.Unlock()
-	w.s.stopped = true
-	return w.m.Close()
+// commit: every push is already in the map.
+func (q *queueTarget) commit() {}
+
+// abort: nothing is held between pushes.
+func (q *queueTarget) abort() {}
+
+// close releases the wake-up signals and the pump's clone.
+func (q *queueTarget) close() error {
+	q.pushed.Release()
+	q.popped.Release()
+	return q.m.Close()
 }
