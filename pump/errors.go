@@ -23,9 +23,10 @@ var (
 	// panic value.
 	ErrPanic = codec.ErrPanic
 	// ErrBusy: the ring buffer or perf array already has a pump reading it
-	// in this process (two readers would split or duplicate its records);
-	// share the first pump's C() instead.
-	ErrBusy = errors.New("map already has a reader")
+	// in this process (two readers would split or duplicate its records;
+	// share the first pump's C() instead), or the user ring buffer already
+	// has a writer (two would reserve the same space).
+	ErrBusy = errors.New("map already has a pump")
 )
 
 var errClosed = maps.ErrClosed

@@ -12,17 +12,20 @@ import (
 // (a batch size for a queue poller) are an error there, not ignored.
 type Option func(*config)
 
-// FullPolicy is what a writer does when the queue or stack map is full.
+// FullPolicy is what a writer does when its map (a queue, a stack, a user
+// ring buffer) is full.
 type FullPolicy uint8
 
 const (
-	// FullBlock retries with backoff until a consumer makes room (default),
-	// counting each retry in Stats.FullRetries.
+	// FullBlock waits until a consumer makes room (default), counting each
+	// retry in Stats.FullRetries: a queue or stack writer retries with the
+	// WithPoll backoff (a pop by this package's pumps retries at once); a
+	// user ring buffer writer waits for the BPF program's drain.
 	FullBlock FullPolicy = iota
 	// FullDrop drops the value, counted in Stats.Dropped.
 	FullDrop
 	// FullOverwrite evicts the oldest value (BPF_EXIST), counted in
-	// Stats.Overwritten.
+	// Stats.Overwritten. Queues and stacks only.
 	FullOverwrite
 	// FullFail stops the writer; Wait returns an error matching maps.ErrFull.
 	FullFail
@@ -202,7 +205,8 @@ func WithWakeupEvents(n int) Option {
 
 // WithDrainInterval sets how often a ring-buffer or perf pump looks for
 // records the kernel did not announce (BPF_RB_NO_WAKEUP, perf wakeup
-// thresholds); default DefaultDrainInterval.
+// thresholds), and a user ring buffer writer waiting on a full ring looks
+// for room a drain did not announce; default DefaultDrainInterval.
 func WithDrainInterval(d time.Duration) Option {
 	return func(c *config) {
 		c.mark("WithDrainInterval")
@@ -262,12 +266,13 @@ func contains(list []string, s string) bool {
 
 // The options each kind of pump accepts.
 var (
-	sourceOpts = []string{"WithBuffer", "WithOverflow", "WithDecoder"}
-	ringOpts   = append(sourceOpts[:len(sourceOpts):len(sourceOpts)], "WithDrainInterval")
-	batchOpts  = append(ringOpts[:len(ringOpts):len(ringOpts)], "WithBatch")
-	perfOpts   = append(ringOpts[:len(ringOpts):len(ringOpts)], "WithPerfBuffer", "WithWakeupEvents")
-	ackedOpts  = batchOpts
-	pollOpts   = append(sourceOpts[:len(sourceOpts):len(sourceOpts)], "WithPoll")
-	sinkOpts   = []string{"WithBuffer", "WithFull", "WithEncoder", "WithDecoder", "WithPoll"}
-	duplexOpts = []string{"WithBuffer", "WithOverflow", "WithDecoder", "WithFull", "WithEncoder", "WithPoll"}
+	sourceOpts   = []string{"WithBuffer", "WithOverflow", "WithDecoder"}
+	ringOpts     = append(sourceOpts[:len(sourceOpts):len(sourceOpts)], "WithDrainInterval")
+	batchOpts    = append(ringOpts[:len(ringOpts):len(ringOpts)], "WithBatch")
+	perfOpts     = append(ringOpts[:len(ringOpts):len(ringOpts)], "WithPerfBuffer", "WithWakeupEvents")
+	ackedOpts    = batchOpts
+	userRingOpts = []string{"WithBuffer", "WithFull", "WithEncoder", "WithDrainInterval"}
+	pollOpts     = append(sourceOpts[:len(sourceOpts):len(sourceOpts)], "WithPoll")
+	sinkOpts     = []string{"WithBuffer", "WithFull", "WithEncoder", "WithDecoder", "WithPoll"}
+	duplexOpts   = []string{"WithBuffer", "WithOverflow", "WithDecoder", "WithFull", "WithEncoder", "WithPoll"}
 )

@@ -63,7 +63,7 @@ func claimReader(what string, mi mapInfo) (release func(), err error) {
 	readers.Lock()
 	defer readers.Unlock()
 	if holder, ok := readers.by[mi.id]; ok {
-		return nil, fmt.Errorf("%s: %s already has a reader (a %s): %w", what, mi.name, holder, ErrBusy)
+		return nil, fmt.Errorf("%s: %s is taken by a %s: %w", what, mi.name, holder, ErrBusy)
 	}
 	if readers.by == nil {
 		readers.by = make(map[uint32]string)

@@ -16,9 +16,6 @@ import (
 	"github.com/bpfchan/bpfchan/internal/ringread"
 )
 
-// userRingOpts are the options UserRingBuf takes.
-var userRingOpts = []string{"WithBuffer", "WithFull", "WithEncoder", "WithDrainInterval"}
-
 // UserRingBuf starts a pump that writes each value sent on C() as one
 // record into the user ring buffer m (BPF_MAP_TYPE_USER_RINGBUF), for a BPF
 // program to drain with bpf_user_ringbuf_drain. No syscall is made per
@@ -133,11 +130,12 @@ func newUserRing(what string, mi mapInfo, c config, n *counters) (_ *userRing, e
 		return nil, fmt.Errorf("%s: open writer on %s: %w", what, mi.name, err)
 	}
 	u.reg, err = netpoll.Register(netpoll.Spec{
-		FD:     mi.m.FD(),
-		Events: unix.EPOLLOUT,
-		Ready:  func() bool { return u.w.Reached(u.need.Load()) },
-		Min:    c.drain,
-		Max:    c.drain,
+		FD:      mi.m.FD(),
+		Events:  unix.EPOLLOUT,
+		OneShot: true, // every drain signals room: only a waiting writer needs it
+		Ready:   func() bool { return u.w.Reached(u.need.Load()) },
+		Min:     c.drain,
+		Max:     c.drain,
 	})
 	if err != nil {
 		u.w.Close()

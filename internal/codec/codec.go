@@ -238,6 +238,16 @@ func (c Codec[T]) EncodeSized(dst []byte, v *T, want int) ([]byte, error) {
 }
 
 // memory is v's own memory (kinds direct and bools).
+// Bytes returns the memory of v itself for a direct codec (no copy: the
+// slice aliases v), and ok=false otherwise. A sink that copies the value
+// into shared memory uses it to skip an encode.
+func (c Codec[T]) Bytes(v *T) (b []byte, ok bool) {
+	if c.kind != direct {
+		return nil, false
+	}
+	return c.memory(v), true
+}
+
 func (c Codec[T]) memory(v *T) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(v)), c.size)
 }

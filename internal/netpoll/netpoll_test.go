@@ -61,6 +61,23 @@ func TestEventWakes(t *testing.T) {
 	}
 }
 
+// TestOneShotRearms: a one-shot descriptor's event that came while the
+// owner was not waiting is delivered again when it arms, if the condition
+// still holds.
+func TestOneShotRearms(t *testing.T) {
+	r, w := pipe(t)
+	reg := register(t, netpoll.Spec{FD: int(r.Fd()), Events: unix.EPOLLIN, OneShot: true})
+	for i := range 3 {
+		if _, err := w.Write([]byte{1}); err != nil { // not waiting: the one shot is spent
+			t.Fatal(err)
+		}
+		reg.Arm(false)
+		if err := reg.Park(bounded(t), nil); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+	}
+}
+
 func TestLookWakes(t *testing.T) {
 	var ready atomic.Bool
 	var looks atomic.Int32

@@ -22,6 +22,11 @@ type Spec struct {
 	// calls it while the owner waits, at each look; it must be safe to
 	// call from another goroutine than the owner's. Nil: never ready.
 	Ready func() bool
+	// OneShot delivers FD's events only while the owner waits (epoll's
+	// EPOLLONESHOT, re-armed by Arm with one epoll_ctl call): for a
+	// descriptor whose events are frequent while the owner does not wait
+	// (a user ring buffer's drains), so that they do not wake the loop.
+	OneShot bool
 	// Min and Max are the period of the looks: the first look comes within
 	// Min of Wait, and while Ready stays false the period doubles up to
 	// Max (Min == Max: a fixed period). Min <= 0: no looks.
@@ -34,6 +39,8 @@ type Reg struct {
 	l        *loop
 	tok      uint32
 	fd       int
+	events   uint32 // as given to epoll_ctl
+	oneShot  bool
 	ready    func() bool
 	min, max time.Duration
 
@@ -66,8 +73,12 @@ func Register(s Spec) (*Reg, error) {
 	if r.ready == nil {
 		r.ready = func() bool { return false }
 	}
+	r.events, r.oneShot = s.Events|unix.EPOLLET, s.OneShot
+	if s.OneShot {
+		r.events |= unix.EPOLLONESHOT
+	}
 	if s.FD >= 0 {
-		ev := unix.EpollEvent{Events: s.Events | unix.EPOLLET, Fd: int32(r.tok)}
+		ev := unix.EpollEvent{Events: r.events, Fd: int32(r.tok)}
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, s.FD, &ev); err != nil {
 			if wait := l.release(); wait != nil {
 				mu.Unlock()
@@ -105,6 +116,11 @@ func (r *Reg) Arm(reset bool) {
 		return // armed already
 	}
 	r.waiting = true
+	if r.oneShot && r.fd >= 0 {
+		// An event that is already due is queued at once.
+		ev := unix.EpollEvent{Events: r.events, Fd: int32(r.tok)}
+		_ = unix.EpollCtl(r.l.epfd, unix.EPOLL_CTL_MOD, r.fd, &ev)
+	}
 	if r.min <= 0 {
 		return
 	}

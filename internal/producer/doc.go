@@ -17,6 +17,10 @@
 //     the sequence number in its first 8 bytes.
 //   - [NewHashAdd]: an atomic add of a constant to one key's 4- or 8-byte value
 //     in a hash or array map, creating the key when missing.
+//   - [NewUserRingDrain]: a program that drains a user ring buffer with
+//     bpf_user_ringbuf_drain, counting, summing and checking the order of
+//     the records in an array map; [NewUserRingWorker] does some work per
+//     record, a drainer slow enough to be the bottleneck.
 //   - [NewRingGate]: one ring-buffer record held reserved, not committed,
 //     until the test opens the gate (a sleepable program whose read of user
 //     memory waits in a userfaultfd page fault, holding no CPU).
