@@ -31,6 +31,11 @@ func (s *Source[T]) Done() <-chan struct{} { return s.h.Done() }
 // closed. A ring record reserved before Close is waited for until its
 // producer commits or discards it, however long that takes; cancelling the
 // constructor's ctx bounds the wait. It returns Wait's result.
+//
+// Close is for "deliver the rest", and it waits for a receiver: a consumer
+// that stops receiving early (a return from its range loop) must not
+// `defer src.Close()`, which would wait forever. It cancels the ctx it gave
+// the constructor instead (`defer cancel()`), which stops the pump at once.
 func (s *Source[T]) Close() error { return s.h.Close() }
 
 // Stats returns the pump's counters. While the pump runs they are a recent
