@@ -230,6 +230,7 @@ type acker struct {
 	first uint64 // the consumer position when the source started
 
 	delivered atomic.Uint64 // Pos+1 of the last record handed to C(), 0 before the first
+	read      atomic.Uint64 // the pump's read position when it last went to wait
 	count     atomic.Uint64 // Stats.Acked
 
 	mu       sync.Mutex
@@ -277,10 +278,53 @@ func (a *acker) ack(pos uint64) error {
 		at = next
 	}
 	a.acked = at
-	a.rd.SetConsumer(at)
+	a.skip(a.read.Load())
+	a.rd.SetConsumer(a.acked)
 	a.count.Add(n)
 	a.feed.reg.Wake() // the kernel wakes us only for a record at the published position
 	return nil
+}
+
+// settle releases the records at the acknowledged position that no Ack
+// will ever cover, because they were not delivered: discarded records and
+// records that failed to decode, read before limit (the pump's read
+// position). Without it such records at the ring's tail would keep their
+// space, and a producer's next record would not be at the published
+// position, so the kernel would not wake the pump for it. The pump calls
+// it before it waits.
+func (a *acker) settle(limit uint64) {
+	a.read.Store(limit)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stopped {
+		return
+	}
+	if a.skip(limit) {
+		a.rd.SetConsumer(a.acked)
+	}
+}
+
+// skip moves acked past the discarded and undecodable records that start
+// it, before limit, and reports whether it moved. The caller holds mu.
+func (a *acker) skip(limit uint64) bool {
+	at := a.acked
+	for at < limit {
+		next, discarded, err := a.rd.RecordAt(at)
+		switch {
+		case err != nil:
+		case discarded:
+			at = next
+			continue
+		case len(a.bad) > 0 && a.bad[0] == at:
+			a.bad = a.bad[1:]
+			at = next
+			continue
+		}
+		break
+	}
+	moved := at != a.acked
+	a.acked = at
+	return moved
 }
 
 func (a *acker) positions() (acked, produced uint64) {

@@ -111,6 +111,7 @@ type popFeed struct {
 	peeked     []byte
 	peeks      atomic.Uint64
 	emptyPeeks atomic.Uint64
+	retry      atomic.Bool // the next look wakes the pump without a peek
 
 	held   bool   // graceful stop: pop at most budget more values
 	budget uint32 // pops left: the map cannot hold more than MaxEntries
@@ -164,6 +165,9 @@ func (f *popFeed) pop() unix.Errno { return bpfcall.PopRaw(f.m.FD(), f.buf) }
 
 // peek is the waiting goroutine's look: whether the map holds a value.
 func (f *popFeed) peek() bool {
+	if f.retry.Load() {
+		return true // a held drain's refused pop: look again, whatever the map holds
+	}
 	e := bpfcall.PeekRaw(f.m.FD(), f.peeked)
 	f.peeks.Add(1)
 	if e != 0 {
@@ -173,6 +177,11 @@ func (f *popFeed) peek() bool {
 }
 
 func (f *popFeed) wait(ctx context.Context) error {
+	// A held drain waits only after a pop the kernel refused (EBUSY): it
+	// must try the pop again after a pause even if a peek would find the
+	// map empty (another consumer took the value meanwhile), or Close
+	// would wait for a value that never comes.
+	f.retry.Store(f.held && f.busy)
 	err := f.reg.Wait(ctx, f.armed, f.found)
 	f.armed, f.found = nil, false
 	return err

@@ -137,6 +137,9 @@ func (f *ringFeed) next() ([]byte, bool, error) {
 }
 
 func (f *ringFeed) wait(ctx context.Context) error {
+	if f.acker != nil {
+		f.acker.settle(f.rd.Pos())
+	}
 	// Before sleeping, linger a moment with the position unpublished: a
 	// live producer has usually written more by then, and it sends no
 	// wake-up while we have not published that we caught up.

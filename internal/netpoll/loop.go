@@ -27,6 +27,9 @@ type loop struct {
 	buckets  map[time.Duration]*bucket // the waiting registrations, by the instant of their next look
 	due      dueHeap                   // the buckets, earliest first
 	spare    []*bucket
+	batch    []*Reg     // the registrations of the look in progress
+	found    []bool     // and what their Ready said
+	looked   *sync.Cond // broadcast (on mu) when a look has ended
 	refs     int
 	next     uint32
 	deadline time.Duration // the deadline set on ep, 0 for none
@@ -64,7 +67,7 @@ func acquire() (*loop, error) {
 		ep.Close()
 		return nil, fmt.Errorf("register epoll instance with the netpoller: %w", err)
 	}
-	l := &loop{ep: ep, epfd: epfd, rc: rc, epoch: time.Now(), done: make(chan struct{}), regs: make(map[uint32]*Reg), buckets: make(map[time.Duration]*bucket), refs: 1}
+	l := &loop{ep: ep, epfd: epfd, rc: rc, epoch: time.Now(), done: make(chan struct{}), regs: make(map[uint32]*Reg), buckets: make(map[time.Duration]*bucket), looked: sync.NewCond(&mu), refs: 1}
 	cur = l
 	go l.run()
 	return l, nil
@@ -136,15 +139,36 @@ func (l *loop) dispatch(events []unix.EpollEvent) {
 // look calls Ready for the registrations whose look is due, wakes those
 // that are ready and schedules the others' next look (their period doubled
 // up to Max), then sets the deadline for the earliest one. The caller
-// holds mu.
+// holds mu; look releases it while it calls Ready (a queue's peek is a
+// syscall: thousands of them must not hold up every Arm, Wake and Ack),
+// and Close waits for a look of its registration to end.
 func (l *loop) look() {
 	now := time.Since(l.epoch)
+	batch := l.batch[:0]
 	for len(l.due) > 0 && l.due[0].at <= now {
 		b := heap.Pop(&l.due).(*bucket)
 		delete(l.buckets, b.at)
 		for _, r := range b.regs {
-			r.b = nil
-			if r.ready() {
+			r.b, r.looking = nil, true
+			batch = append(batch, r)
+		}
+		clear(b.regs)
+		b.regs = b.regs[:0]
+		l.spare = append(l.spare, b)
+	}
+	if len(batch) > 0 {
+		found := l.found[:0]
+		mu.Unlock()
+		for _, r := range batch {
+			found = append(found, r.ready())
+		}
+		mu.Lock()
+		for i, r := range batch {
+			r.looking = false
+			if r.closed || !r.waiting || r.b != nil {
+				continue // closed, woken, or armed anew meanwhile
+			}
+			if found[i] {
 				r.waiting = false
 				r.notify()
 				continue
@@ -154,10 +178,11 @@ func (l *loop) look() {
 			}
 			l.schedule(r, now)
 		}
-		clear(b.regs)
-		b.regs = b.regs[:0]
-		l.spare = append(l.spare, b)
+		l.looked.Broadcast()
+		l.found = found[:0]
 	}
+	clear(batch)
+	l.batch = batch[:0]
 	l.deadline = 0
 	if len(l.due) == 0 {
 		_ = l.ep.SetReadDeadline(time.Time{}) // the expired one would return at once

@@ -51,6 +51,7 @@ type Reg struct {
 	b       *bucket       // the bucket of its next look while it waits, if it has looks
 	bi      int           // its index in b.regs
 	cur     time.Duration // the current period
+	looking bool          // the loop is calling its Ready, without mu
 	closed  bool
 }
 
@@ -185,12 +186,15 @@ func (r *Reg) Interrupt() { r.notify() }
 // must not run concurrently with Wait.
 func (r *Reg) Close() error {
 	mu.Lock()
+	l := r.l
+	for r.looking {
+		l.looked.Wait()
+	}
 	if r.closed {
 		mu.Unlock()
 		return nil
 	}
 	r.closed = true
-	l := r.l
 	r.waiting = false
 	l.unschedule(r)
 	delete(l.regs, r.tok)
