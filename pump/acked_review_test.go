@@ -38,6 +38,24 @@ var tailKinds = []struct {
 	{"wrong size", func(t *testing.T, rb *ebpf.Map) *producer.Producer { return ringProducer(t, rb, 24) }},
 }
 
+// ackedTail makes a ring holding a good record (seq 0), then a record of
+// the tail kind tk, and an AckSource on it (drain interval an hour) that
+// has delivered the good one, acknowledged. It returns the source and the
+// good records' producer.
+func ackedTail(t *testing.T, tk int) (*pump.AckSource[rec16], *producer.Producer) {
+	t.Helper()
+	rb := newRing(t, 4096)
+	good, tail := ringProducer(t, rb, 16), tailKinds[tk].prod(t, rb)
+	run(t, good, 1)
+	run(t, tail, 1)
+	s := acked[rec16](t, t.Context(), rb, pump.WithDrainInterval(time.Hour))
+	recs := recvRecords(t, s, 1)
+	if err := s.Ack(recs[0].Pos); err != nil {
+		t.Fatal(err)
+	}
+	return s, good
+}
+
 // TestReviewAckedTailReleased: the ring holds a good record, then one the
 // source never delivers (discarded, or of the wrong size). The receiver
 // acknowledges everything it got. DESIGN: such records are "released with
@@ -46,17 +64,9 @@ var tailKinds = []struct {
 // that; metrics export produced-acked as the lag). Today the published
 // consumer position stops at the start of the undelivered tail record.
 func TestReviewAckedTailReleased(t *testing.T) {
-	for _, tk := range tailKinds {
+	for i, tk := range tailKinds {
 		t.Run(tk.name, func(t *testing.T) {
-			rb := newRing(t, 4096)
-			good, tail := ringProducer(t, rb, 16), tk.prod(t, rb)
-			run(t, good, 1)
-			run(t, tail, 1)
-			s := acked[rec16](t, t.Context(), rb, pump.WithDrainInterval(time.Hour))
-			recs := recvRecords(t, s, 1)
-			if err := s.Ack(recs[0].Pos); err != nil {
-				t.Fatal(err)
-			}
+			s, _ := ackedTail(t, i)
 			if a, p := s.Positions(); a != p {
 				t.Errorf("after acknowledging every delivered record: acked %d, produced %d; want equal (the %s record after it is never released, lag stays %d bytes)", a, p, tk.name, p-a)
 			}
@@ -73,17 +83,9 @@ func TestReviewAckedTailReleased(t *testing.T) {
 // discarded one at the tail waits up to 100 ms: a program that reserves,
 // then decides to discard, hits it all the time.
 func TestReviewAckedWakeAfterTail(t *testing.T) {
-	for _, tk := range tailKinds {
+	for i, tk := range tailKinds {
 		t.Run(tk.name, func(t *testing.T) {
-			rb := newRing(t, 4096)
-			good, tail := ringProducer(t, rb, 16), tk.prod(t, rb)
-			run(t, good, 1)
-			run(t, tail, 1)
-			s := acked[rec16](t, t.Context(), rb, pump.WithDrainInterval(time.Hour))
-			recs := recvRecords(t, s, 1)
-			if err := s.Ack(recs[0].Pos); err != nil {
-				t.Fatal(err)
-			}
+			s, good := ackedTail(t, i)
 			waitParked(t) // after the Ack's wake-up: the pump looked, found nothing, parked again
 			run(t, good, 1)
 			b, ok := recvWithin(s)
