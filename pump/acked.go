@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -79,7 +80,12 @@ func RingBufAcked[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Ack
 	bootID, err := bootID()
 	if err == nil {
 		var f *ringFeed
-		if f, err = newRingFeed(r.mi, r.c.drain, true); err == nil {
+		// While acknowledgements are outstanding the kernel sends no
+		// wake-up for a new record (it is not at the published position):
+		// the looks start 1 ms after the pump parks and double up to the
+		// drain interval, so a receiver that acknowledges only once more
+		// records came is not left waiting for the drain.
+		if f, err = newRingFeed(r.mi, time.Millisecond, r.c.drain, true); err == nil {
 			f.release = r.release
 			return startAcked(ctx, r, f, bootID), nil
 		}
@@ -92,8 +98,7 @@ func RingBufAcked[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Ack
 func startAcked[T any](ctx context.Context, r reader[T], f *ringFeed, bootID string) *AckSource[T] {
 	f.rd.Manual()
 	f.copyOut = false // every built-in decode copies; a user's gets a copy below
-	a := &acker{rd: f.rd, feed: f, name: r.mi.name, first: f.rd.Pos(), acked: f.rd.Pos()}
-	a.produced = a.first
+	a := &acker{rd: f.rd, feed: f, name: r.mi.name, acked: f.rd.Pos(), produced: f.rd.Pos()}
 	f.acker = a
 	pctx, stop := context.WithCancelCause(ctx)
 	s := &AckSource[T]{a: a, stop: stop, ringID: fmt.Sprintf("%s:%d", bootID, r.mi.id)}
@@ -107,12 +112,18 @@ func startAcked[T any](ctx context.Context, r reader[T], f *ringFeed, bootID str
 		n:    &s.h.cnt,
 		kept: true,
 		sending: func(batch []Record[T]) {
+			// Both before the batch is offered, so an Ack from its
+			// receiver never races them: what is delivered, and how far
+			// the pump has read (the undelivered records up to there are
+			// released with the prefix).
+			a.read.Store(f.rd.Pos())
 			a.delivered.Store(batch[len(batch)-1].Pos + 1)
 		},
 	}
 	s.recyc = b.put
 	p := &pump[Record[T]]{h: &s.h, feed: f, em: b, decode: recordDecoder(r, f)}
 	s.h.start(pctx, f.interrupt, func(ctx context.Context) error {
+		defer stop(nil) // release pctx from its parent once the pump is done
 		err := p.run(ctx)
 		if errors.Is(err, errClosedPromptly) {
 			return nil
@@ -224,13 +235,12 @@ var _ chans.Receiver[[]Record[int]] = (*AckSource[int])(nil)
 // acker is what Ack shares with the pump: the reader's positions, under a
 // lock that the pump's stop takes before it unmaps the ring.
 type acker struct {
-	rd    *ringread.Reader
-	feed  *ringFeed
-	name  string
-	first uint64 // the consumer position when the source started
+	rd   *ringread.Reader
+	feed *ringFeed
+	name string
 
 	delivered atomic.Uint64 // Pos+1 of the last record handed to C(), 0 before the first
-	read      atomic.Uint64 // the pump's read position when it last went to wait
+	read      atomic.Uint64 // the pump's read position when it last offered a batch or went to wait
 	count     atomic.Uint64 // Stats.Acked
 
 	mu       sync.Mutex
@@ -254,8 +264,10 @@ func (a *acker) ack(pos uint64) error {
 	if end := a.delivered.Load(); pos >= end {
 		return fmt.Errorf("ack %d on %s: no record at %d was delivered", pos, a.name, pos)
 	}
+	// Walk the records from the acknowledged position to pos; change
+	// nothing until pos proved to be a delivered record's.
 	var n uint64
-	at := a.acked
+	at, bad := a.acked, a.bad
 	for {
 		if at > pos {
 			return fmt.Errorf("ack %d on %s: not the position of a delivered record", pos, a.name)
@@ -264,10 +276,14 @@ func (a *acker) ack(pos uint64) error {
 		if err != nil {
 			return fmt.Errorf("ack %d on %s: %w", pos, a.name, err)
 		}
+		undelivered := discarded || (len(bad) > 0 && bad[0] == at)
+		if at == pos && undelivered {
+			return fmt.Errorf("ack %d on %s: not the position of a delivered record (a record discarded or not decoded)", pos, a.name)
+		}
 		switch {
 		case discarded:
-		case len(a.bad) > 0 && a.bad[0] == at:
-			a.bad = a.bad[1:]
+		case undelivered:
+			bad = bad[1:]
 		default:
 			n++
 		}
@@ -277,11 +293,13 @@ func (a *acker) ack(pos uint64) error {
 		}
 		at = next
 	}
-	a.acked = at
+	a.acked, a.bad = at, bad
 	a.skip(a.read.Load())
 	a.rd.SetConsumer(a.acked)
 	a.count.Add(n)
-	a.feed.reg.Wake() // the kernel wakes us only for a record at the published position
+	if a.rd.Head() != a.feed.parked.Load() {
+		a.feed.reg.Wake() // the kernel wakes the pump only for a record at the published position
+	}
 	return nil
 }
 

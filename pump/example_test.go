@@ -261,3 +261,42 @@ func Example_select() {
 	fmt.Println(nEvents, "events,", nJobs, "jobs;", events.Wait(), jobs.Wait())
 	// Output: 2 events, 2 jobs; context canceled context canceled
 }
+
+func ExampleRingBufAcked() {
+	rb := mustMap(&ebpf.MapSpec{Type: ebpf.RingBuf, MaxEntries: 1 << 16}) // pin it to survive a crash
+	defer rb.Close()
+	prod := must(producer.NewRing(rb, 16))
+	defer prod.Close()
+	check(prod.Run(3))
+
+	src := must(pump.RingBufAcked[event](context.Background(), rb))
+	batch := <-src.C()
+	for _, r := range batch {
+		fmt.Println("event", r.Value.Seq) // forward it somewhere durable, then:
+	}
+	check(src.Ack(batch[1].Pos)) // the first two leave the ring; the third stays
+	check(src.Close())
+
+	again := must(pump.RingBufAcked[event](context.Background(), rb)) // a new reader, maybe another process
+	redelivered := <-again.C()
+	fmt.Println("again", redelivered[0].Value.Seq, "at the same Pos:", redelivered[0].Pos == batch[2].Pos)
+	check(again.Close())
+	// Output:
+	// event 0
+	// event 1
+	// event 2
+	// again 2 at the same Pos: true
+}
+
+func ExamplePerfSamples() {
+	pa := mustMap(&ebpf.MapSpec{Type: ebpf.PerfEventArray})
+	defer pa.Close()
+	src := must(pump.PerfSamples[event](context.Background(), pa))
+	prod := must(producer.NewPerf(pa, 16))
+	defer prod.Close()
+	check(prod.Run(1))
+	s := <-src.C()
+	fmt.Println("event", s.Value.Seq, "written on a CPU:", s.CPU >= 0)
+	check(src.Close())
+	// Output: event 0 written on a CPU: true
+}

@@ -37,9 +37,9 @@ func claim(ctx context.Context, what string, m *ebpf.Map, want ...ebpf.MapType) 
 	if !typeIn(m.Type(), want) {
 		return mapInfo{}, fmt.Errorf("%s: %v: want a %v map: %w", what, ref, want[0], ErrMapType)
 	}
-	c, ref, err := mapref.Clone(m)
+	c, err := m.Clone()
 	if err != nil {
-		return mapInfo{}, fmt.Errorf("%s: %w", what, err)
+		return mapInfo{}, fmt.Errorf("%s: clone %v: %w", what, ref, mapref.Closed(err))
 	}
 	return mapInfo{m: c, name: ref.String(), id: ref.ID}, nil
 }

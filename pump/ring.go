@@ -60,7 +60,7 @@ func openRing[T any](ctx context.Context, what string, m *ebpf.Map, accepted []s
 	}
 	cd, err := codec.For[T]()
 	inPlace := r.c.decoder == nil && err == nil && cd.ReadOnly()
-	f, err := newRingFeed(r.mi, r.c.drain, !inPlace)
+	f, err := newRingFeed(r.mi, r.c.drain, r.c.drain, !inPlace)
 	if err != nil {
 		r.release()
 		r.mi.m.Close()
@@ -102,8 +102,9 @@ type ringFeed struct {
 }
 
 // newRingFeed maps mi's ring and registers its descriptor with the
-// process's waiting goroutine; the periodic look comes every drain.
-func newRingFeed(mi mapInfo, drain time.Duration, copyOut bool) (*ringFeed, error) {
+// process's waiting goroutine; the periodic look comes from first after
+// parking, doubling to drain (first == drain: a fixed period).
+func newRingFeed(mi mapInfo, first, drain time.Duration, copyOut bool) (*ringFeed, error) {
 	rd, err := ringread.Open(mi.m)
 	if err != nil {
 		return nil, fmt.Errorf("open reader on %s: %w", mi.name, err)
@@ -114,7 +115,7 @@ func newRingFeed(mi mapInfo, drain time.Duration, copyOut bool) (*ringFeed, erro
 		FD:     mi.m.FD(),
 		Events: unix.EPOLLIN,
 		Ready:  func() bool { return f.rd.Head() != f.parked.Load() },
-		Min:    drain,
+		Min:    min(first, drain),
 		Max:    drain,
 	})
 	if err != nil {
@@ -147,14 +148,15 @@ func (f *ringFeed) wait(ctx context.Context) error {
 		return nil
 	}
 	f.rd.Publish()
-	return parkRing(ctx, f.reg, f.rd, &f.parked)
+	return parkRing(ctx, f.reg, f.rd, &f.parked, f.acker != nil)
 }
 
 // parkRing waits for a ring's next record: it arms rd's registration, looks
 // once more (a record committed before the arm woke nobody), and parks.
-func parkRing(ctx context.Context, reg *netpoll.Reg, rd *ringread.Reader, parked *atomic.Uint64) error {
+// reset starts the periodic looks at their shortest period again.
+func parkRing(ctx context.Context, reg *netpoll.Reg, rd *ringread.Reader, parked *atomic.Uint64, reset bool) error {
 	parked.Store(rd.Pos())
-	reg.Arm(false)
+	reg.Arm(reset)
 	if rd.Ready() {
 		reg.Disarm()
 		return nil

@@ -11,8 +11,8 @@ type Stats struct {
 	DecodeErrors uint64 // records that failed to decode / values that failed to encode
 	LostSamples  uint64 // perf only: reported lost by the kernel
 	Overwritten  uint64 // sinks with FullOverwrite: older values evicted
-	Polls        uint64 // queue/stack pops and pushes attempted
-	EmptyPolls   uint64 // polls that found the map empty
+	Polls        uint64 // queue/stack pops and pushes attempted, and the waiting goroutine's peeks at an idle queue
+	EmptyPolls   uint64 // polls (pops or peeks) that found the map empty
 	FullRetries  uint64 // pushes repeated because the map was full
 	Acked        uint64 // RingBufAcked: delivered records released to the kernel by Ack
 }
