@@ -46,7 +46,8 @@ type outbox struct {
 // entry is one message until its PubAck.
 type entry struct {
 	msg *nats.Msg
-	n   int // the values it carries, counted once it is acknowledged
+	n   int    // the values it carries, counted once it is acknowledged
+	id  uint64 // the owner's tag (Forward: the message's place in its in-flight queue)
 }
 
 // event is what nats.go reported for one send of a message.
