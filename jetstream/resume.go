@@ -98,58 +98,63 @@ func storedRecords(ctx context.Context, st js.Stream, subject, node, ring string
 
 // readTail reads the headers of the messages on subject from sequence lo
 // to last and returns the intervals of the ring's records at or after
-// c.acked, or shared when a message of another node is among them.
+// c.acked, or shared when a message of another node is among them. It
+// reads through an ephemeral pull consumer of its own, deleted at the end.
 func readTail(ctx context.Context, st js.Stream, subject string, lo, last uint64, c classifier) (iv []interval, shared bool, err error) {
-	cons, err := st.OrderedConsumer(ctx, js.OrderedConsumerConfig{
-		FilterSubjects:    []string{subject},
+	cons, err := st.CreateConsumer(ctx, js.ConsumerConfig{
+		FilterSubject:     subject,
 		DeliverPolicy:     js.DeliverByStartSequencePolicy,
 		OptStartSeq:       lo,
+		AckPolicy:         js.AckNonePolicy,
 		HeadersOnly:       true,
-		InactiveThreshold: 30 * time.Second,
+		InactiveThreshold: time.Minute, // if the delete below fails
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("read %q from %d: %w", subject, lo, err)
 	}
-	it, err := cons.Messages(js.PullMaxMessages(1024))
-	if err != nil {
-		return nil, false, fmt.Errorf("read %q from %d: %w", subject, lo, err)
-	}
-	defer func() {
-		it.Stop()
-		// Wait until nats.go's goroutines of the iterator have ended.
-		if c, ok := it.(interface{ Closed() <-chan struct{} }); ok {
-			select {
-			case <-c.Closed():
-			case <-ctx.Done():
-			}
-		}
-	}()
+	defer func() { _ = st.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name) }()
 	for {
-		m, err := it.Next(js.NextContext(ctx))
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, false, context.Cause(ctx)
-			}
-			return nil, false, fmt.Errorf("read %q from %d: %w", subject, lo, err)
-		}
-		meta, err := m.Metadata()
+		b, err := cons.FetchNoWait(readBatch)
 		if err != nil {
 			return nil, false, fmt.Errorf("read %q from %d: %w", subject, lo, err)
 		}
-		switch k, in := c.classify(m.Headers()); k {
-		case ofOtherNode:
-			return nil, true, nil
-		case ofRing:
-			if in.last >= c.acked {
-				iv = append(iv, in)
+		n, done := 0, false
+		for m := range b.Messages() {
+			n++
+			meta, err := m.Metadata()
+			if err != nil {
+				return nil, false, fmt.Errorf("read %q from %d: %w", subject, lo, err)
+			}
+			switch k, in := c.classify(m.Headers()); k {
+			case ofOtherNode:
+				shared = true
+			case ofRing:
+				if in.last >= c.acked {
+					iv = append(iv, in)
+				}
+			}
+			// NumPending: limits may have removed the last message meanwhile.
+			if meta.Sequence.Stream >= last || meta.NumPending == 0 {
+				done = true // once the batch is drained
 			}
 		}
-		// NumPending: limits may have removed the last message meanwhile.
-		if meta.Sequence.Stream >= last || meta.NumPending == 0 {
-			return iv, false, nil
+		if err := b.Error(); err != nil {
+			return nil, false, fmt.Errorf("read %q from %d: %w", subject, lo, err)
+		}
+		if shared || done {
+			return iv, shared, nil
+		}
+		if n == 0 {
+			if err := context.Cause(ctx); err != nil {
+				return nil, false, err
+			}
+			return nil, false, fmt.Errorf("read %q from %d: the stream sent no message before sequence %d", subject, lo, last)
 		}
 	}
 }
+
+// readBatch is how many messages readTail asks for at a time.
+const readBatch = 1024
 
 // merge sorts intervals and joins those that overlap.
 func merge(iv []interval) []interval {
