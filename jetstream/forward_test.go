@@ -114,8 +114,17 @@ type storedRec struct {
 // messages, and checks the headers and message ID of each message.
 func streamRecords(t *testing.T, s jetstream.Stream) []storedRec {
 	t.Helper()
+	return streamRecordsOn(t, s, "")
+}
+
+// streamRecordsOn is streamRecords for the messages on subject ("": all).
+func streamRecordsOn(t *testing.T, s jetstream.Stream, subject string) []storedRec {
+	t.Helper()
 	var out []storedRec
 	for _, m := range streamMsgs(t, s) {
+		if subject != "" && m.Subject != subject {
+			continue
+		}
 		h := m.Header
 		node, ring, id := h.Get(bj.HeaderNode), h.Get(bj.HeaderRing), h.Get(jetstream.MsgIDHeader)
 		pos, err := strconv.ParseUint(h.Get(bj.HeaderPos), 10, 64)

@@ -73,27 +73,39 @@ func storedRecords(ctx context.Context, st js.Stream, subject, node, ring string
 	if k, _ := c.classify(last.Header); k != ofRing {
 		return stored{}, nil
 	}
-	lo, hi := st.CachedInfo().State.FirstSeq, last.Sequence
-	for lo < hi {
-		mid := lo + (hi-lo+1)/2
-		m, err := st.GetMsg(ctx, mid, js.WithGetMsgSubject(subject))
-		if err != nil {
-			return stored{}, fmt.Errorf("get the message on %q at or after %d: %w", subject, mid, err)
-		}
-		switch k, _ := c.classify(m.Header); k {
-		case ofOtherNode:
-			return stored{}, nil
-		case before:
-			lo = m.Sequence
-		default:
-			hi = mid - 1
-		}
+	lo, shared, err := tailStart(ctx, st, subject, c, st.CachedInfo().State.FirstSeq, last.Sequence)
+	if err != nil || shared {
+		return stored{}, err
 	}
 	iv, shared, err := readTail(ctx, st, subject, lo, last.Sequence, c)
 	if err != nil || shared {
 		return stored{}, err
 	}
 	return stored{iv: merge(iv)}, nil
+}
+
+// tailStart returns where, between the stream sequences lo and hi (the
+// subject's last message), the read of the subject's tail starts: a
+// message before which no record at or after c.acked can be (see
+// storedRecords), found by a binary search, one message got per step; or
+// shared when it meets another node's message.
+func tailStart(ctx context.Context, st js.Stream, subject string, c classifier, lo, hi uint64) (start uint64, shared bool, err error) {
+	for lo < hi {
+		mid := lo + (hi-lo+1)/2
+		m, err := st.GetMsg(ctx, mid, js.WithGetMsgSubject(subject))
+		if err != nil {
+			return 0, false, fmt.Errorf("get the message on %q at or after %d: %w", subject, mid, err)
+		}
+		switch k, _ := c.classify(m.Header); k {
+		case ofOtherNode:
+			return 0, true, nil
+		case before:
+			lo = m.Sequence
+		default:
+			hi = mid - 1
+		}
+	}
+	return lo, false, nil
 }
 
 // readTail reads the headers of the messages on subject from sequence lo
