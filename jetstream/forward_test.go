@@ -490,3 +490,28 @@ func TestForwardConstructionErrors(t *testing.T) {
 		t.Errorf("the source after the errors: got %v, %v; want the record", b, ok)
 	}
 }
+
+// TestForwarderMetricCounters: a Forwarder is a metrics.Handle of its own
+// kind, with its counters.
+func TestForwarderMetricCounters(t *testing.T) {
+	rb := newRing(t, 1<<16)
+	p := newProducer(t, rb, 16)
+	s := natstest.Start(t)
+	_, j := natstest.Connect(t, s)
+	forwardStream(t, j)
+	f := forward(t, t.Context(), ackSource[rec16](t, rb), j, "fwd.metrics")
+	produce(t, p, 2)
+	if err := f.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var h metricsHandle = f
+	got := make(map[string]uint64)
+	h.MetricCounters(func(name string, v uint64) { got[name] = v })
+	want := map[string]uint64{"received": 2, "delivered": 2, "dropped": 0, "decode_errors": 0, "retries": 0, "duplicates": 0, "acked": 2, "skipped": 0}
+	if h.MetricKind() != "jetstream_forwarder" || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got kind %s, counters %v; want jetstream_forwarder, %v", h.MetricKind(), got, want)
+	}
+}

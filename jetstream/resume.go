@@ -19,7 +19,7 @@ import (
 // is acknowledged. It is what bounds the read at the start (storedRecords).
 // A version that changes it must read at least the old span at its first
 // start.
-const resumeSpan = 4 << 20
+const resumeSpan = 1 << 20
 
 // interval is the ring positions of the records one message holds: its
 // HeaderPos and HeaderLast (HeaderPos again when it holds one record).
