@@ -104,17 +104,17 @@ func Forward[T any](ctx context.Context, src *pump.AckSource[T], s js.JetStream,
 	if err != nil {
 		return nil, fmt.Errorf("%s to %q: read what the stream holds of ring %s: %w", what, subject, ring, err)
 	}
-	nc := s.Conn()
-	ob, err := newOutbox(nc, c.maxPending, c.ackWait, c.retryMin, c.retryMax)
-	if err != nil {
-		return nil, fmt.Errorf("%s to %q: %w", what, subject, err)
-	}
 	f := &Forwarder{
 		subject:   subject,
 		stream:    st.CachedInfo().Config.Name,
 		ring:      ring,
 		flush:     make(chan flushReq),
 		positions: src.Positions,
+	}
+	nc := s.Conn()
+	ob, err := newOutbox(nc, c, &f.h.cnt.retries)
+	if err != nil {
+		return nil, fmt.Errorf("%s to %q: %w", what, subject, err)
 	}
 	l := &forwardLoop[T]{
 		f:          f,

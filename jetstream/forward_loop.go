@@ -70,15 +70,11 @@ func (l *forwardLoop[T]) run(ctx context.Context) (err error) {
 				return err
 			}
 		case <-l.ob.timerC:
-			n, err := l.ob.resend()
-			cnt.retries.Add(uint64(n))
-			if err != nil {
+			if err := l.ob.resend(); err != nil {
 				return err
 			}
 		case st := <-l.ob.status:
-			n, err := l.ob.statusChanged(st)
-			cnt.retries.Add(uint64(n))
-			if err != nil {
+			if err := l.ob.statusChanged(st); err != nil {
 				return err
 			}
 		case r := <-l.f.flush:

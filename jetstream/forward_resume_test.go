@@ -134,11 +134,7 @@ func TestForwardResume(t *testing.T) {
 	}{"a shared subject", previousRun{msgs: ones(0, 29), other: true}, 0})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rb := newRing(t, 1<<16)
-			p := newProducer(t, rb, 16)
-			s := natstest.Start(t)
-			_, j := natstest.Connect(t, s)
-			st := forwardStream(t, j)
+			rb, p, j, st := fixture(t, 1<<16, 16)
 			produce(t, p, n)
 			publishPrevious(t, j, ackSource[rec16](t, rb), n, "fwd.n1", "n1", tc.prev)
 			f := resume(t, j, st, rb, n, tc.prev.packed)

@@ -46,6 +46,18 @@ func newRing(t testing.TB, size int) *ebpf.Map {
 	return rb
 }
 
+// fixture is where most Forward tests start: a ring of ringSize bytes fed
+// by a producer of recSize-byte records, and an in-process server with the
+// stream "FWD" (forwardStream).
+func fixture(t testing.TB, ringSize, recSize int) (*ebpf.Map, *ringprod.Producer, jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
+	rb := newRing(t, ringSize)
+	p := newProducer(t, rb, recSize)
+	s := natstest.Start(t)
+	_, j := natstest.Connect(t, s)
+	return rb, p, j, forwardStream(t, j)
+}
+
 // newProducer loads a producer of size-byte records into rb.
 func newProducer(t testing.TB, rb *ebpf.Map, size int) *ringprod.Producer {
 	t.Helper()
@@ -210,11 +222,7 @@ func TestForwardDelivers(t *testing.T) {
 		{"few in flight", []bj.Option{bj.WithMaxPending(3)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rb := newRing(t, 1<<18)
-			p := newProducer(t, rb, 16)
-			s := natstest.Start(t)
-			_, j := natstest.Connect(t, s)
-			st := forwardStream(t, j)
+			rb, p, j, st := fixture(t, 1<<18, 16)
 			src := ackSource[rec16](t, rb, pump.WithBatch(64, 0))
 			f := forward(t, t.Context(), src, j, "fwd.node1", append(tc.opts, bj.WithNode("node1"))...)
 			if got, want := f.Stream(), "FWD"; got != want {
@@ -259,11 +267,7 @@ func TestForwardDelivers(t *testing.T) {
 // Consumer, which delivers every record with its ring and node.
 func TestForwardPackedConsumer(t *testing.T) {
 	const n = 1000
-	rb := newRing(t, 1<<17)
-	p := newProducer(t, rb, 64)
-	s := natstest.Start(t)
-	_, j := natstest.Connect(t, s)
-	forwardStream(t, j)
+	rb, p, j, _ := fixture(t, 1<<17, 64)
 	src := ackSource[rec64](t, rb, pump.WithBatch(100, 0))
 	f := forward(t, t.Context(), src, j, "fwd.node2", bj.WithNode("node2"), bj.WithPacked())
 	produce(t, p, n)
@@ -301,11 +305,7 @@ func TestForwardPackedConsumer(t *testing.T) {
 // ring completes the stream, each record once.
 func TestForwardAbort(t *testing.T) {
 	const n = 3000
-	rb := newRing(t, 1<<17)
-	p := newProducer(t, rb, 16)
-	s := natstest.Start(t)
-	_, j := natstest.Connect(t, s)
-	st := forwardStream(t, j)
+	rb, p, j, st := fixture(t, 1<<17, 16)
 	produce(t, p, n)
 	ctx, cancel := cancelled(t)
 	src := ackSource[rec16](t, rb)
@@ -349,11 +349,7 @@ func TestForwardAbort(t *testing.T) {
 // TestForwardEncoder: a record the encoder refuses is counted and released
 // with the others; the rest reach the stream.
 func TestForwardEncoder(t *testing.T) {
-	rb := newRing(t, 1<<16)
-	p := newProducer(t, rb, 16)
-	s := natstest.Start(t)
-	_, j := natstest.Connect(t, s)
-	st := forwardStream(t, j)
+	rb, p, j, st := fixture(t, 1<<16, 16)
 	for _, packed := range []bool{false, true} {
 		src := ackSource[rec16](t, rb)
 		opts := []bj.Option{bj.WithEncoder(func(r rec16) ([]byte, error) {
@@ -448,11 +444,7 @@ func TestForwardFlushCancel(t *testing.T) {
 // says what is wrong; it starts nothing and leaves the source to the
 // caller.
 func TestForwardConstructionErrors(t *testing.T) {
-	rb := newRing(t, 1<<16)
-	p := newProducer(t, rb, 16)
-	s := natstest.Start(t)
-	_, j := natstest.Connect(t, s)
-	forwardStream(t, j)
+	rb, p, j, _ := fixture(t, 1<<16, 16)
 	if _, err := j.CreateStream(t.Context(), jetstream.StreamConfig{Name: "WQ", Subjects: []string{"wq.>"}, Retention: jetstream.WorkQueuePolicy}); err != nil {
 		t.Fatal(err)
 	}
@@ -494,11 +486,7 @@ func TestForwardConstructionErrors(t *testing.T) {
 // TestForwarderMetricCounters: a Forwarder is a metrics.Handle of its own
 // kind, with its counters.
 func TestForwarderMetricCounters(t *testing.T) {
-	rb := newRing(t, 1<<16)
-	p := newProducer(t, rb, 16)
-	s := natstest.Start(t)
-	_, j := natstest.Connect(t, s)
-	forwardStream(t, j)
+	rb, p, j, _ := fixture(t, 1<<16, 16)
 	f := forward(t, t.Context(), ackSource[rec16](t, rb), j, "fwd.metrics")
 	produce(t, p, 2)
 	if err := f.Flush(t.Context()); err != nil {
