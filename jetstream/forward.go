@@ -112,6 +112,10 @@ func Forward[T any](ctx context.Context, src *pump.AckSource[T], s js.JetStream,
 		positions: src.Positions,
 	}
 	nc := s.Conn()
+	maxData := int(nc.MaxPayload()) - headerRoom
+	if maxData <= 0 {
+		return nil, fmt.Errorf("%s to %q: the connection's maximum payload %d leaves no room for records", what, subject, nc.MaxPayload())
+	}
 	ob, err := newOutbox(nc, c, &f.h.cnt.retries)
 	if err != nil {
 		return nil, fmt.Errorf("%s to %q: %w", what, subject, err)
@@ -123,7 +127,7 @@ func Forward[T any](ctx context.Context, src *pump.AckSource[T], s js.JetStream,
 		encode:     enc,
 		packed:     c.packed,
 		maxPending: c.maxPending,
-		maxData:    int(nc.MaxPayload()) - headerRoom,
+		maxData:    maxData,
 		idPrefix:   c.node + "/" + ring + "/",
 		nodeV:      []string{c.node},
 		ringV:      []string{ring},
