@@ -1,6 +1,8 @@
 // Package jetstream carries bpfchan's channels beyond one machine, on NATS
-// JetStream: a [Publisher] sends the values of a channel to a stream, a
-// [Consumer] turns a stream's consumer back into a channel, and a [Mirror]
+// JetStream: [Forward] ships the records of a durable BPF ring
+// (pump.RingBufAcked) to a stream exactly once, a [Publisher] sends the
+// values of a channel to a stream, a [Consumer] turns a stream's consumer
+// back into a channel, and a [Mirror]
 // keeps a BPF hash map equal to a KV bucket, so a fleet of nodes takes its
 // configuration from one place. It is a module of its own
 // (github.com/bpfchan/bpfchan/jetstream), so the core module never requires
@@ -18,7 +20,9 @@
 // the handle: Wait and Close return only after it has exited, and Done() is
 // closed then. Close is graceful: a Publisher publishes every value whose
 // send completed and waits for every acknowledgement (with the server gone
-// that lasts as long as ctx allows); a Consumer pulls no more messages and
+// that lasts as long as ctx allows); a Forwarder takes no more records,
+// waits for the acknowledgements of what it published, acknowledges them
+// to the ring and closes its source; a Consumer pulls no more messages and
 // delivers the records the client already holds; a Mirror stops, leaving
 // the map as it is. Cancelling ctx aborts at once; Wait then returns
 // context.Cause(ctx). Stats account for every value: once a handle has
@@ -31,19 +35,18 @@
 //
 // # The retry policy
 //
-// Publisher (and Forward, which comes next) publish with async publishes
-// and share one retry policy: a publish that fails, or that no PubAck
-// answers within WithAckWait, is sent again with the same message (the same
-// Nats-Msg-Id, so the stream's duplicate window drops a copy it already
-// holds), after a pause that starts at the WithRetry minimum, doubles while
+// Publisher and Forward publish with async publishes and share one retry
+// policy: a publish that fails, or that no PubAck answers within
+// WithAckWait, is sent again with the same message (the same Nats-Msg-Id,
+// so the stream's duplicate window drops a copy it already holds), after a pause that starts at the WithRetry minimum, doubles while
 // failures go on and starts again after an acknowledgement; on a
 // reconnection what waits is sent at once. It is given up only when ctx is
 // cancelled or the error is permanent (the connection closed for good, a
 // message the server refuses whatever happens); what was never acknowledged
-// is then counted Dropped. Dropped means "never acknowledged", not "never
-// stored": a message still in the connection's reconnect buffer may reach
+// is then counted Dropped (a Forwarder's stay in the ring). Dropped means
+// "never acknowledged", not "never stored": a message still in the connection's reconnect buffer may reach
 // the stream later. Retries can change the order of messages in the stream.
-// Publishes go through a JetStream context of the Publisher's own over the
+// Publishes go through a JetStream context of the handle's own over the
 // caller's connection, so its acknowledgements and timeouts neither see nor
 // disturb the caller's async publishes.
 //
@@ -51,17 +54,19 @@
 //
 // Every message carries the header HeaderNode (WithNode, default the host
 // name). Forward's messages also carry HeaderRing (the ring's identity: the
-// kernel's boot ID and the map's ID) and HeaderPos (the record's position in
-// the ring), so any NATS client can check exactly-once delivery by
-// (node, ring, Pos) without this package. The payload is T's binary
-// encoding: for a fixed-size T (binary.Size(T) > 0) its bytes in native
-// byte order, as the kernel lays the record out (so producers and consumers
-// share a byte order; every common Linux fleet is little-endian); a T
-// implementing encoding.BinaryMarshaler and BinaryUnmarshaler uses them; a
-// []byte is the payload itself; WithEncoder and WithDecoder replace all of
-// that. A packed message (HeaderCount set; HeaderPos is then its first
-// record's position and HeaderLast its last record's) holds HeaderCount
-// such encodings, each prefixed by its length as a little-endian uint32.
+// kernel's boot ID and the map's ID) and HeaderPos (the record's position
+// in the ring), and the message ID "node/ring/pos", so any NATS client can
+// check exactly-once delivery by (node, ring, Pos) without this package.
+// The payload is T's binary encoding: for a fixed-size T (binary.Size(T) >
+// 0) its bytes in native byte order, as the kernel lays the record out (so
+// producers and consumers share a byte order; every common Linux fleet is
+// little-endian); a T implementing encoding.BinaryMarshaler and
+// BinaryUnmarshaler uses them; a []byte is the payload itself; WithEncoder
+// and WithDecoder replace all of that. A packed message (WithPacked:
+// HeaderCount set; HeaderPos is then its first record's position,
+// HeaderLast its last record's, and its ID "node/ring/first-last") holds
+// HeaderCount such encodings, each prefixed by its length as a
+// little-endian uint32.
 //
 // # Consumer: at least once
 //
@@ -96,24 +101,79 @@
 // asks for them (LimitMarkerTTL), so the Mirror cannot see it go; delete
 // markers purged (PurgeDeletes) while the Mirror is away are missed too.
 //
-// # What "exactly once" will cover
+// # Forward: exactly once, and what that covers
 //
-// Forward (the next part of this package) publishes a durable ring's
-// records with message IDs made of (node, ring, Pos) and acknowledges the
-// ring only once the stream has acknowledged them. It will cover:
+// A Forwarder acknowledges a record to the ring only once the stream has
+// acknowledged it and every record before it (PubAcks arrive out of order;
+// the ring's position moves at the end of the contiguous acknowledged
+// prefix). What the ring delivered and the stream did not acknowledge stays
+// in the ring, and the ring's next reader, in this process or another
+// through a pinned map, gets it again with the same Pos. Duplicates are
+// kept out two ways: a publish sent again carries the same message ID,
+// which the stream drops within its duplicate window (ForwardStream sets
+// one hour); and at every start Forward reads, headers only, what the
+// stream holds of the ring from the ring's acknowledged position on, and
+// skips exactly those records. That read does not depend on the window:
+// it is what makes a restart later than the window safe.
 //
-//   - a crash of the agent at any moment (SIGKILL included): what the ring
-//     delivered but the stream did not acknowledge stays in the ring and is
-//     published again by the next run, and the stream's duplicate window
-//     drops what it already holds;
-//   - a restart later than the duplicate window, when the subject is the
-//     node's own ("<prefix>.<node>"): Forward reads the last message the
-//     stream holds on it and skips redelivered records at or below its Pos;
-//   - not a crash of the server's machine with an R1 stream: a PubAck means
-//     the server has the message, not that it is on disk (JetStream syncs
-//     its file store every 2 minutes by default), so an R1 stream can lose
-//     acknowledged messages when its machine crashes. Against that, use
-//     replicas (R3) or sync "always" (which costs most of the throughput).
+// The skip is by what the stream holds, never by the highest position seen:
+// with async publishes a publish can fail (lost in a disconnection) while a
+// later one is stored, and a retried publish lands after later ones, so the
+// subject's last message says nothing of the records below it. Skipping
+// "at or below the last message's position" would lose the failed record
+// if the agent died before retrying it; Forward publishes it, and only it.
+//
+// Cost, at start only: one request for the subject's last message, a
+// binary search over the stream's sequence (one message per step, about
+// log2 of the stream's length), and a headers-only read of the subject's
+// messages from about a mebibyte of ring positions below the acknowledged
+// position to the end (a Forwarder never publishes a record more than that
+// span beyond the oldest one the stream has not acknowledged, so nothing
+// older can hold a record to skip): a few hundred messages when packed, at
+// most about 44,000 for 16-byte records one per message. Nothing is read
+// when the subject's last message is not this node's and ring's.
+//
+// Covered:
+//
+//   - a crash of the agent at any moment (SIGKILL included), before or after
+//     a publish, a PubAck or the ring's acknowledgement: no record is lost
+//     (the ring keeps what the stream did not acknowledge) and none is
+//     stored twice;
+//   - a restart later than the duplicate window, on a subject only this
+//     node publishes to ("<prefix>.<node>"), with gaps or reordering left
+//     by failed publishes: the start-up read skips exactly what is stored;
+//   - a restart of the server on its store, a disconnection: publishes are
+//     sent again with the same IDs until acknowledged.
+//
+// Not covered:
+//
+//   - a crash of the server's machine with an R1 stream: a PubAck means the
+//     server has the message, not that it is on disk (JetStream syncs its
+//     file store every 2 minutes by default), so acknowledged messages of
+//     the last sync interval can vanish, after the ring has released their
+//     records. Use replicas (R3: a PubAck then means a quorum holds it) or
+//     sync "always" (every write synced: a few hundred messages per second
+//     instead of tens of thousands one per message);
+//   - a subject other nodes publish to: the start-up read stops at another
+//     node's message and skips nothing, so only the message IDs, within the
+//     duplicate window, keep copies out (and packed messages are cut where
+//     the ring's batches end, which a restart need not repeat);
+//   - a publish of a previous run that reaches the stream after the next
+//     run's start-up read (the last bytes of a killed process's socket, a
+//     Forwarder aborted in the same process with publishes still in the
+//     connection's buffers): within the duplicate window its ID drops the
+//     copy for one message per record; a packed copy with other boundaries
+//     stays;
+//   - two Forwarders on one ring or one subject at once, or a ring's
+//     records removed from the stream by its limits (MaxAge, MaxMsgs,
+//     MaxBytes) before the ring released them (they are published again);
+//   - what never reached the ring: a full ring makes the producer's reserve
+//     fail, which its own counters show; a map gone (a reboot, an unpinned
+//     ring closed) loses what it held.
+//
+// Retries can change the order of messages in the stream; without failed
+// publishes a ring's records are stored in ring order. Consumers that need
+// order sort by HeaderPos.
 //
 // A Publisher alone gives at-least-once publication with deduplication of
 // its own retries inside the stream's duplicate window.

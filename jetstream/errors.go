@@ -23,8 +23,13 @@ var (
 	ErrSize = maps.ErrSizeMismatch
 	// ErrMapType: a nil map, or a map of a type the call does not serve.
 	ErrMapType = maps.ErrMapType
-	// ErrClosed: a map whose descriptor is closed.
+	// ErrClosed: a map whose descriptor is closed, or a call on a handle
+	// that has stopped (Forwarder.Flush).
 	ErrClosed = maps.ErrClosed
+	// ErrRetention: Forward on a stream whose retention is not Limits
+	// (work-queue or interest retention deletes messages Forward must find
+	// again when it resumes).
+	ErrRetention = errors.New("stream retention is not limits")
 
 	// errStopping (internal): Close came while a Mirror was replacing its
 	// watch.

@@ -12,7 +12,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/bpfchan/bpfchan/maps"
+	"github.com/bpfchan/bpfchan/pump"
+
 	bj "github.com/bpfchan/bpfchan/jetstream"
+	"github.com/bpfchan/bpfchan/jetstream/internal/ringprod"
 )
 
 // exampleServer starts an embedded JetStream server (as the tests do) on a
@@ -88,6 +92,64 @@ func ExampleNewPublisher() {
 	// load.node1 from node1: cpu 0 load 0
 	// load.node1 from node1: cpu 1 load 10
 	// load.node1 from node1: cpu 2 load 20
+}
+
+// The records a BPF program writes into a ring buffer reach a stream, each
+// exactly once: the ring is acknowledged only once the stream holds them.
+// (Here a test producer stands in for the program, which would normally
+// be attached to a kernel hook and the ring pinned, so that a restarted
+// agent resumes where the last one stopped.)
+func ExampleForward() {
+	type event struct{ Seq, PID uint64 }
+	ctx := context.Background()
+	_, j, stop := exampleServer()
+	defer stop()
+	st, err := j.CreateStream(ctx, bj.ForwardStream("EVENTS", "events.>"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ring, err := maps.NewRingBuf(1<<16, maps.WithName("events"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ring.Close()
+	prog, err := ringprod.New(ring, 16) // writes {Seq: 0, 1, 2...}
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer prog.Close()
+
+	src, err := pump.RingBufAcked[event](ctx, ring)
+	if err != nil {
+		log.Fatal(err)
+	}
+	f, err := bj.Forward(ctx, src, j, "events.node1", bj.WithNode("node1"))
+	if err != nil {
+		src.Close() // Forward owns src only once it returns no error
+		log.Fatal(err)
+	}
+	if err := prog.Run(3); err != nil {
+		log.Fatal(err)
+	}
+	if err := f.Flush(ctx); err != nil { // the 3 records are in the stream and the ring acknowledged
+		log.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		log.Fatal(err)
+	}
+	for seq := uint64(1); seq <= 3; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%s from %s, Pos %s\n", m.Subject, m.Header.Get(bj.HeaderNode), m.Header.Get(bj.HeaderPos))
+	}
+	fmt.Printf("%+v\n", f.Stats())
+	// Output:
+	// events.node1 from node1, Pos 0
+	// events.node1 from node1, Pos 24
+	// events.node1 from node1, Pos 48
+	// {Received:3 Delivered:3 Dropped:0 DecodeErrors:0 Retries:0 Duplicates:0 Acked:3 Skipped:0 Deleted:0}
 }
 
 // A KV bucket of blocked command names, put with the nats CLI

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -11,7 +12,12 @@ import (
 	"github.com/bpfchan/bpfchan/jetstream/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	if pin := os.Getenv(childEnv); pin != "" {
+		os.Exit(forwardChild(pin)) // the child of TestForwardKilled
+	}
+	testenv.Main(m)
+}
 
 // event is the fixed-size value the tests publish and consume.
 type event struct {

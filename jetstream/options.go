@@ -30,6 +30,7 @@ type config struct {
 	retryMin   time.Duration
 	retryMax   time.Duration
 	buffer     int
+	packed     bool
 	encoder    any // func(T) ([]byte, error)
 	decoder    any // func([]byte) (T, error)
 	keyDec     any // func(string) (K, error)
@@ -93,7 +94,8 @@ func defaultNode() string {
 }
 
 // WithNode names the node in the HeaderNode header of every message
-// (default: the host name). Publisher.
+// (default: the host name); a Forwarder's message IDs start with it.
+// Publisher, Forward.
 func WithNode(name string) Option {
 	return func(c *config) {
 		c.mark("WithNode")
@@ -106,7 +108,10 @@ func WithNode(name string) Option {
 
 // WithMaxPending bounds the publishes in flight, sent and not yet
 // acknowledged (default DefaultMaxPending): at the bound the Publisher
-// stops taking values from C() until an acknowledgement arrives. Publisher.
+// stops taking values from C() until an acknowledgement arrives. A
+// Forwarder counts its messages from the oldest one not yet acknowledged,
+// acknowledged or not: at the bound it publishes no more until that one
+// is. Publisher, Forward.
 func WithMaxPending(n int) Option {
 	return func(c *config) {
 		c.mark("WithMaxPending")
@@ -118,7 +123,8 @@ func WithMaxPending(n int) Option {
 }
 
 // WithAckWait is how long a publish may go unanswered before it is sent
-// again with the same message ID (default DefaultAckWait). Publisher.
+// again with the same message ID (default DefaultAckWait). Publisher,
+// Forward.
 func WithAckWait(d time.Duration) Option {
 	return func(c *config) {
 		c.mark("WithAckWait")
@@ -132,7 +138,7 @@ func WithAckWait(d time.Duration) Option {
 // WithRetry sets the pauses before a failed publish is sent again: min
 // after the first failure, doubling up to max while failures go on, back to
 // min once an acknowledgement arrives (defaults DefaultRetryMin and
-// DefaultRetryMax). Publisher.
+// DefaultRetryMax). Publisher, Forward.
 func WithRetry(min, max time.Duration) Option {
 	return func(c *config) {
 		c.mark("WithRetry")
@@ -154,9 +160,10 @@ func WithBuffer(n int) Option {
 	}
 }
 
-// WithEncoder makes a Publisher encode each value with f instead of T's
-// binary encoding. A value f fails to encode is counted in
-// Stats.DecodeErrors and skipped. Publisher.
+// WithEncoder makes a Publisher or Forwarder encode each value with f
+// instead of T's binary encoding. A value f fails to encode is counted in
+// Stats.DecodeErrors and skipped (a Forwarder releases its record with the
+// others). Publisher, Forward.
 func WithEncoder[T any](f func(T) ([]byte, error)) Option {
 	return func(c *config) {
 		c.mark("WithEncoder")
@@ -164,6 +171,17 @@ func WithEncoder[T any](f func(T) ([]byte, error)) Option {
 			c.fail("WithEncoder", "nil function")
 		}
 		c.encoder = f
+	}
+}
+
+// WithPacked makes a Forwarder pack each batch the ring delivers (see
+// pump.WithBatch) into one message, cut where it would exceed the
+// connection's maximum payload: HeaderCount records, each prefixed by its
+// length as a little-endian uint32, which a Consumer unpacks. Forward.
+func WithPacked() Option {
+	return func(c *config) {
+		c.mark("WithPacked")
+		c.packed = true
 	}
 }
 

@@ -62,11 +62,11 @@ func NewPublisher[T any](ctx context.Context, s js.JetStream, subject string, op
 		}
 		return nil, fmt.Errorf("%s: look up the stream of subject %q: %w", what, subject, err)
 	}
-	ob, err := newOutbox(s.Conn(), c.maxPending, c.ackWait, c.retryMin, c.retryMax)
+	p := &Publisher[T]{c: make(chan T, c.buffer), subject: subject, stream: stream}
+	ob, err := newOutbox(s.Conn(), c, &p.h.cnt.retries)
 	if err != nil {
 		return nil, fmt.Errorf("%s on subject %q: %w", what, subject, err)
 	}
-	p := &Publisher[T]{c: make(chan T, c.buffer), subject: subject, stream: stream}
 	l := &publishLoop[T]{p: p, ob: ob, encode: encode, node: c.node, idPrefix: rand.Text() + "."} // unique per Publisher: its values' message IDs
 	p.h.start(ctx, l.run)
 	return p, nil
@@ -207,15 +207,11 @@ func (l *publishLoop[T]) run(ctx context.Context) (err error) {
 				return err
 			}
 		case <-l.ob.timerC:
-			n, err := l.ob.resend()
-			cnt.retries.Add(uint64(n))
-			if err != nil {
+			if err := l.ob.resend(); err != nil {
 				return err
 			}
 		case st := <-l.ob.status:
-			n, err := l.ob.statusChanged(st)
-			cnt.retries.Add(uint64(n))
-			if err != nil {
+			if err := l.ob.statusChanged(st); err != nil {
 				return err
 			}
 		case <-ctx.Done():

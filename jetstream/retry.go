@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -36,6 +37,7 @@ type outbox struct {
 	timer   *time.Timer
 	timerC  <-chan time.Time // timer.C while armed, else nil
 	status  chan nats.Status // the connection's CONNECTED and CLOSED events
+	retries *atomic.Uint64   // the owner's Stats.Retries
 
 	mu      sync.Mutex
 	events  []event
@@ -46,7 +48,8 @@ type outbox struct {
 // entry is one message until its PubAck.
 type entry struct {
 	msg *nats.Msg
-	n   int // the values it carries, counted once it is acknowledged
+	n   int    // the values it carries, counted once it is acknowledged
+	id  uint64 // the owner's tag (Forward: the message's place in its in-flight queue)
 }
 
 // event is what nats.go reported for one send of a message.
@@ -56,17 +59,21 @@ type event struct {
 	err error
 }
 
-func newOutbox(nc *nats.Conn, max int, ackWait, retryMin, retryMax time.Duration) (*outbox, error) {
+// newOutbox makes the outbox of a handle publishing on nc with c's
+// publishing options (WithMaxPending, WithAckWait, WithRetry), counting the
+// publishes it sends again in retries.
+func newOutbox(nc *nats.Conn, c config, retries *atomic.Uint64) (*outbox, error) {
 	o := &outbox{
 		nc:      nc,
-		max:     max,
-		unacked: make(map[*nats.Msg]*entry, max),
-		backoff: backoff{min: retryMin, max: retryMax},
+		max:     c.maxPending,
+		unacked: make(map[*nats.Msg]*entry, c.maxPending),
+		backoff: backoff{min: c.retryMin, max: c.retryMax},
 		notify:  make(chan struct{}, 1),
+		retries: retries,
 	}
 	pub, err := js.New(nc,
-		js.WithPublishAsyncMaxPending(max),
-		js.WithPublishAsyncTimeout(ackWait),
+		js.WithPublishAsyncMaxPending(c.maxPending),
+		js.WithPublishAsyncTimeout(c.ackWait),
 		js.WithPublishAsyncAckHandler(func(_ js.JetStream, m *nats.Msg, a *js.PubAck) { o.report(event{msg: m, ack: a}) }),
 		js.WithPublishAsyncErrHandler(func(_ js.JetStream, m *nats.Msg, err error) { o.report(event{msg: m, err: err}) }),
 	)
@@ -162,13 +169,12 @@ func (o *outbox) handle(acked func(e *entry, a *js.PubAck)) error {
 	return nil
 }
 
-// resend sends again what failed, once the retry timer fired; it returns
-// how many it sent, or a permanent error.
-func (o *outbox) resend() (int, error) {
+// resend sends again what failed, once the retry timer fired, counting
+// each in retries; it returns a permanent error.
+func (o *outbox) resend() error {
 	o.timerC = nil
 	due := o.retry
 	o.retry = nil
-	n := 0
 	for i, e := range due {
 		if !o.nc.IsConnected() {
 			// Still away: a copy of each sits in the reconnect buffer
@@ -179,23 +185,23 @@ func (o *outbox) resend() (int, error) {
 			break
 		}
 		if err := o.send(e); err != nil {
-			return n, err
+			return err
 		}
-		n++
+		o.retries.Add(1)
 	}
-	return n, nil
+	return nil
 }
 
 // statusChanged handles an event of the connection: on a reconnection it
 // sends again at once what waits for the retry timer; a connection closed
 // for good is a permanent error.
-func (o *outbox) statusChanged(st nats.Status) (int, error) {
+func (o *outbox) statusChanged(st nats.Status) error {
 	if st == nats.CLOSED || o.nc.IsClosed() {
-		return 0, fmt.Errorf("publish: %w", nats.ErrConnectionClosed)
+		return fmt.Errorf("publish: %w", nats.ErrConnectionClosed)
 	}
 	o.backoff.reset()
 	if o.timerC == nil {
-		return 0, nil
+		return nil
 	}
 	o.timer.Stop()
 	return o.resend()

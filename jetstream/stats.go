@@ -5,29 +5,42 @@ import "sync/atomic"
 // Stats counts what a handle did. Once a handle has stopped,
 // Received == Delivered + Dropped + DecodeErrors.
 type Stats struct {
-	// Publisher: values taken from C(). Consumer: records taken out of
-	// messages (a packed message holds several). Mirror: bucket entries
-	// (puts and deletes) read from the watch.
+	// Publisher: values taken from C(). Forwarder: records taken from the
+	// ring. Consumer: records taken out of messages (a packed message holds
+	// several). Mirror: bucket entries (puts and deletes) read from the
+	// watch.
 	Received uint64
-	// Publisher: values whose PubAck arrived. Consumer: records sent on
-	// C(). Mirror: entries applied to the map (puts and deletes).
+	// Publisher: values whose PubAck arrived. Forwarder: records whose
+	// message the stream acknowledged, or that it was found to hold already
+	// (Skipped). Consumer: records sent on C(). Mirror: entries applied to
+	// the map (puts and deletes).
 	Delivered uint64
 	// Publisher: values never acknowledged when ctx was cancelled or a
-	// permanent error stopped it. Consumer: records taken back from C()'s
-	// buffer after ctx was cancelled (their messages are redelivered by
-	// the server). Mirror: puts the full map could not hold.
+	// permanent error stopped it. Forwarder: records taken from the ring
+	// and not acknowledged by the stream when it stopped (they stay in the
+	// ring, and its next reader gets them again). Consumer: records taken
+	// back from C()'s buffer after ctx was cancelled (their messages are
+	// redelivered by the server). Mirror: puts the full map could not hold.
 	Dropped uint64
-	// Publisher: values that failed to encode. Consumer: records that
-	// failed to decode (a message that is not one is terminated). Mirror:
-	// keys or values that failed to decode.
+	// Publisher and Forwarder: values or records that failed to encode (or
+	// that no message can carry). Consumer: records that failed to decode (a
+	// message that is not one is terminated). Mirror: keys or values that
+	// failed to decode.
 	DecodeErrors uint64
-	// Publisher: publishes sent again after a failure or no answer.
+	// Publisher and Forwarder: publishes sent again after a failure or no
+	// answer.
 	Retries uint64
-	// Publisher: PubAcks that reported a duplicate (a retried publish the
-	// stream already held, dropped by its duplicate window).
+	// Publisher and Forwarder: PubAcks that reported a duplicate (a
+	// publish the stream already held, dropped by its duplicate window).
 	Duplicates uint64
 	// Consumer: records acknowledged through Msg.Ack or Msg.AckSync.
+	// Forwarder: records released to the ring by its Ack, the contiguous
+	// prefix the stream holds (after a graceful Close, Acked == Delivered).
 	Acked uint64
+	// Forwarder: records found in the stream when it started (a previous
+	// run published them and stopped before acknowledging the ring), not
+	// published again; counted in Delivered too.
+	Skipped uint64
 	// Mirror: keys deleted from the map (counted in Delivered too), for a
 	// delete in the bucket, a value that failed to decode, or a key missing
 	// from the bucket's snapshot.
@@ -39,6 +52,7 @@ type Stats struct {
 type counters struct {
 	received, delivered, dropped, decodeErrors atomic.Uint64
 	retries, duplicates, acked, deleted        atomic.Uint64
+	skipped                                    atomic.Uint64
 }
 
 func (c *counters) load() Stats {
@@ -51,6 +65,7 @@ func (c *counters) load() Stats {
 		Duplicates:   c.duplicates.Load(),
 		Acked:        c.acked.Load(),
 		Deleted:      c.deleted.Load(),
+		Skipped:      c.skipped.Load(),
 	}
 }
 
@@ -58,6 +73,7 @@ func (c *counters) load() Stats {
 // exports them (bpfchan_<kind>_<counter>_total).
 const (
 	kindPublisher = "jetstream_publisher"
+	kindForwarder = "jetstream_forwarder"
 	kindConsumer  = "jetstream_consumer"
 	kindMirror    = "jetstream_mirror"
 )
@@ -73,6 +89,11 @@ func (s Stats) emit(kind string, f func(name string, value uint64)) {
 	case kindPublisher:
 		f("retries", s.Retries)
 		f("duplicates", s.Duplicates)
+	case kindForwarder:
+		f("retries", s.Retries)
+		f("duplicates", s.Duplicates)
+		f("acked", s.Acked)
+		f("skipped", s.Skipped)
 	case kindConsumer:
 		f("acked", s.Acked)
 	case kindMirror:

@@ -1,7 +1,8 @@
 // Package testenv is what every test package of the jetstream module
 // shares: the TestMain that fails a package on leaked goroutines (goleak)
 // or file descriptors ([Main]), and the one helper through which a kernel
-// test skips when BPF is not permitted ([RequireBPF]).
+// test skips when BPF is not permitted ([RequireBPF]), and a private bpffs
+// for tests that pin maps ([BPFFS]).
 //
 // It keeps the semantics of the core module's internal/testenv, which this
 // module cannot import: a skip says why, and with BPFCHAN_REQUIRE_BPF=1 in
