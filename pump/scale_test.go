@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfchan/bpfchan/internal/netpoll"
 	"github.com/bpfchan/bpfchan/pump"
@@ -66,5 +67,35 @@ func TestManyPumpsStopWhileSweeping(t *testing.T) {
 	}
 	if netpoll.Running() {
 		t.Fatal("the waiting goroutine runs on after every pump stopped")
+	}
+}
+
+// TestCallersFileDescriptionUntouched: a ring pump's clone shares the
+// caller's file description (dup), so a flag set on it would be the
+// caller's too; the pump sets none (DESIGN rule 8). The flags are the same
+// before, during and after a pump.
+func TestCallersFileDescriptionUntouched(t *testing.T) {
+	rb := newRing(t, 4096)
+	flags := func() int {
+		f, err := unix.FcntlInt(uintptr(rb.FD()), unix.F_GETFL, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	before := flags()
+	src, err := pump.RingBuf[rec16](t.Context(), rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, ringProducer(t, rb, 16), 1)
+	recv(t, src.C())
+	waitParked(t)
+	during := flags()
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after := flags(); during != before || after != before {
+		t.Fatalf("the caller's file status flags: %#x before, %#x during, %#x after the pump", before, during, after)
 	}
 }
