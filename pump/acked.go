@@ -112,12 +112,9 @@ func startAcked[T any](ctx context.Context, r reader[T], f *ringFeed, bootID str
 		n:    &s.h.cnt,
 		kept: true,
 		sending: func(batch []Record[T]) {
-			// Both before the batch is offered, so an Ack from its
-			// receiver never races them: what is delivered, and how far
-			// the pump has read (the undelivered records up to there are
-			// released with the prefix).
-			a.read.Store(f.rd.Pos())
-			a.delivered.Store(batch[len(batch)-1].Pos + 1)
+			// Before the batch is offered, so an Ack from its receiver
+			// never races it.
+			a.offered(batch[len(batch)-1].Pos, f.rd.Pos(), len(batch))
 		},
 	}
 	s.recyc = b.put
@@ -248,6 +245,46 @@ type acker struct {
 	produced uint64   // the producer position at the stop
 	bad      []uint64 // positions of records that failed to decode, not yet released
 	stopped  bool
+	total    uint64        // records delivered so far
+	marks    [16]batchMark // the latest batches offered, oldest at first
+	first, n int           // marks in use: marks[first], ... (circular)
+}
+
+// batchMark is what Ack needs to release a delivered batch without walking
+// its records again (their headers are cold in the cache by then): its last
+// record's position, where the pump had read to when it offered the batch
+// (every record before that is delivered, discarded or undecodable), and
+// how many records were delivered up to it.
+type batchMark struct{ last, end, total uint64 }
+
+// offered records a batch about to be offered on C(): its last record's
+// position, the pump's read position, and its length.
+func (a *acker) offered(last, end uint64, n int) {
+	a.read.Store(end)
+	a.delivered.Store(last + 1)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.total += uint64(n)
+	if a.n == len(a.marks) { // forget the oldest: an Ack of it walks
+		a.first = (a.first + 1) % len(a.marks)
+		a.n--
+	}
+	a.marks[(a.first+a.n)%len(a.marks)] = batchMark{last, end, a.total}
+	a.n++
+}
+
+// marked returns the mark of the batch whose last record is at pos, after
+// forgetting the marks of batches already released. The caller holds mu.
+func (a *acker) marked(pos uint64) (batchMark, bool) {
+	for a.n > 0 {
+		m := a.marks[a.first]
+		if m.end > a.acked && m.last >= pos {
+			return m, m.last == pos
+		}
+		a.first = (a.first + 1) % len(a.marks)
+		a.n--
+	}
+	return batchMark{}, false
 }
 
 // ack publishes the end of the record at pos as the consumer position,
@@ -263,6 +300,17 @@ func (a *acker) ack(pos uint64) error {
 	}
 	if end := a.delivered.Load(); pos >= end {
 		return fmt.Errorf("ack %d on %s: no record at %d was delivered", pos, a.name, pos)
+	}
+	if m, ok := a.marked(pos); ok {
+		// The last record of a batch: everything up to where the pump had
+		// read when it offered the batch is delivered (or never will be).
+		a.acked = m.end
+		for len(a.bad) > 0 && a.bad[0] < m.end {
+			a.bad = a.bad[1:]
+		}
+		a.count.Store(m.total)
+		a.published()
+		return nil
 	}
 	// Walk the records from the acknowledged position to pos; change
 	// nothing until pos proved to be a delivered record's.
@@ -294,13 +342,20 @@ func (a *acker) ack(pos uint64) error {
 		at = next
 	}
 	a.acked, a.bad = at, bad
+	a.count.Add(n)
+	a.published()
+	return nil
+}
+
+// published releases what follows the acknowledged prefix that no Ack will
+// cover, publishes the consumer position, and wakes the pump if the
+// producer is ahead of it. The caller holds mu.
+func (a *acker) published() {
 	a.skip(a.read.Load())
 	a.rd.SetConsumer(a.acked)
-	a.count.Add(n)
 	if a.rd.Head() != a.feed.parked.Load() {
 		a.feed.reg.Wake() // the kernel wakes the pump only for a record at the published position
 	}
-	return nil
 }
 
 // settle releases the records at the acknowledged position that no Ack
