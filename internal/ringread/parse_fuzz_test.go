@@ -16,7 +16,7 @@ func ringOf(size int, cons, prod uint64, data []byte) *Reader {
 	binary.NativeEndian.PutUint64(prodPage, prod)
 	copy(prodPage[8:8+size], data)
 	copy(prodPage[8+size:], prodPage[8:8+size])
-	return newReader(consPage, prodPage, 8, uint64(size))
+	return newReader(layout(consPage, prodPage, 8, uint64(size)))
 }
 
 // record is a ring record: an 8-byte header with the length word (and the

@@ -26,7 +26,6 @@ package ringread
 import (
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"sync/atomic"
 	"unsafe"
@@ -64,13 +63,7 @@ const busySpins = 256
 // kernel sees them exactly (a 32-bit kernel wraps them at 4 GiB, and the
 // high half this package reads is the page's zero padding there).
 type Reader struct {
-	consPage []byte // RW: the consumer position
-	prodPage []byte // RO: the producer position, then the data twice
-	cons     *uint64
-	prod     *uint64
-	data     []byte
-	size     uint64
-	mask     uint64
+	mapping // the consumer page read-write, the rest read-only
 
 	pos       uint64 // our consumer position: the end of the last record read
 	at        uint64 // the start of the last record read
@@ -81,37 +74,16 @@ type Reader struct {
 // Open maps m, a BPF_MAP_TYPE_RINGBUF. The mappings keep the kernel map
 // alive until Close, whatever happens to m.
 func Open(m *ebpf.Map) (*Reader, error) {
-	if m.Type() != ebpf.RingBuf {
-		return nil, fmt.Errorf("%v: not a ring buffer", m)
-	}
-	size := uint64(m.MaxEntries())
-	page := os.Getpagesize()
-	cons, err := unix.Mmap(m.FD(), 0, page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mp, err := mapRing(m, ebpf.RingBuf, unix.PROT_READ|unix.PROT_WRITE, unix.PROT_READ)
 	if err != nil {
-		return nil, fmt.Errorf("mmap consumer page of %v: %w", m, err)
+		return nil, err
 	}
-	prod, err := unix.Mmap(m.FD(), int64(page), page+2*int(size), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		_ = unix.Munmap(cons)
-		return nil, fmt.Errorf("mmap producer pages of %v: %w", m, err)
-	}
-	r := newReader(cons, prod, page, size)
-	r.consPage, r.prodPage = cons, prod
-	return r, nil
+	return newReader(mp), nil
 }
 
-// newReader reads the ring whose consumer position starts cons, whose
-// producer position starts prod, followed at offset page by the data of a
-// size-byte ring mapped twice in a row: the kernel's layout, or plain memory
-// laid out the same way (the parser's fuzz test).
-func newReader(cons, prod []byte, page int, size uint64) *Reader {
-	r := &Reader{
-		cons: (*uint64)(unsafe.Pointer(&cons[0])),
-		prod: (*uint64)(unsafe.Pointer(&prod[0])),
-		data: prod[page : page+2*int(size)],
-		size: size,
-		mask: size - 1,
-	}
+// newReader reads the ring laid out in mp, from its consumer position.
+func newReader(mp mapping) *Reader {
+	r := &Reader{mapping: mp}
 	r.pos = atomic.LoadUint64(r.cons)
 	r.published = r.pos
 	return r
@@ -285,12 +257,9 @@ func (r *Reader) RecordAt(pos uint64) (next uint64, discarded bool, err error) {
 // Close publishes what was read and unmaps the ring. The Reader must not
 // be used afterwards (its methods then panic).
 func (r *Reader) Close() error {
-	if r.consPage == nil {
+	if !r.mapped() {
 		return nil
 	}
 	r.Publish()
-	err := errors.Join(unix.Munmap(r.prodPage), unix.Munmap(r.consPage))
-	r.consPage, r.prodPage, r.data = nil, nil, nil
-	r.cons, r.prod = nil, nil
-	return err
+	return r.unmap()
 }

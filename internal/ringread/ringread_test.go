@@ -359,7 +359,7 @@ func TestOpenWrongType(t *testing.T) {
 	}
 	defer m.Close()
 	_, err = ringread.Open(m)
-	if err == nil || !strings.Contains(err.Error(), "not a ring buffer") {
+	if err == nil || !strings.Contains(err.Error(), "not a RingBuf map") {
 		t.Fatalf("Open(hash map) = %v, want an error saying it is not a ring buffer", err)
 	}
 }

@@ -2,7 +2,6 @@ package ringread
 
 import (
 	"fmt"
-	"os"
 	"sync/atomic"
 	"unsafe"
 
@@ -54,13 +53,7 @@ const maxUserRecord = 1<<24 - 1
 //
 // Nothing is allocated per record.
 type Writer struct {
-	consPage []byte // RO: the consumer position
-	prodPage []byte // RW: the producer position, then the data twice
-	cons     *uint64
-	prod     *uint64
-	data     []byte
-	size     uint64
-	mask     uint64
+	mapping // the consumer page read-only, the rest read-write
 
 	head      uint64 // the end of the last record written
 	committed uint64 // the producer position the kernel sees
@@ -71,38 +64,15 @@ type Writer struct {
 // are the kernel's). The mappings keep the kernel map alive until Close,
 // whatever happens to m.
 func OpenUser(m *ebpf.Map) (*Writer, error) {
-	if m.Type() != ebpf.UserRingbuf {
-		return nil, fmt.Errorf("%v: not a user ring buffer", m)
-	}
-	size := uint64(m.MaxEntries())
-	page := os.Getpagesize()
-	if size == 0 || size&(size-1) != 0 || size > uint64(maxInt-page)/2 {
-		return nil, fmt.Errorf("%v: a %d-byte ring cannot be mapped here", m, size)
-	}
-	cons, err := unix.Mmap(m.FD(), 0, page, unix.PROT_READ, unix.MAP_SHARED)
+	mp, err := mapRing(m, ebpf.UserRingbuf, unix.PROT_READ, unix.PROT_READ|unix.PROT_WRITE)
 	if err != nil {
-		return nil, fmt.Errorf("mmap consumer page of %v: %w", m, err)
+		return nil, err
 	}
-	prod, err := unix.Mmap(m.FD(), int64(page), page+2*int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		_ = unix.Munmap(cons)
-		return nil, fmt.Errorf("mmap producer pages of %v: %w", m, err)
-	}
-	w := &Writer{
-		consPage: cons,
-		prodPage: prod,
-		cons:     (*uint64)(unsafe.Pointer(&cons[0])),
-		prod:     (*uint64)(unsafe.Pointer(&prod[0])),
-		data:     prod[page : page+2*int(size)],
-		size:     size,
-		mask:     size - 1,
-	}
+	w := &Writer{mapping: mp}
 	w.head = atomic.LoadUint64(w.prod)
 	w.committed = w.head
 	return w, nil
 }
-
-const maxInt = int(^uint(0) >> 1)
 
 // RecordSize is the space a record of n payload bytes takes in the ring:
 // the header and the payload, padded to 8 bytes.
@@ -193,14 +163,8 @@ func (w *Writer) Committed() uint64 { return w.committed }
 // last Commit are abandoned (the next Writer writes over them). The Writer
 // must not be used afterwards (its methods then panic).
 func (w *Writer) Close() error {
-	if w.consPage == nil {
+	if !w.mapped() {
 		return nil
 	}
-	err := unix.Munmap(w.prodPage)
-	if e := unix.Munmap(w.consPage); err == nil {
-		err = e
-	}
-	w.consPage, w.prodPage, w.data = nil, nil, nil
-	w.cons, w.prod = nil, nil
-	return err
+	return w.unmap()
 }
