@@ -338,4 +338,3 @@ func TestReviewPublisherSubject(t *testing.T) {
 	}
 	t.Errorf("NewPublisher took the wildcard subject \"ev.*\" (stats %+v; the stream holds messages on %v): want an error matching ErrOption, as Forward gives", p.Stats(), subjects)
 }
-
