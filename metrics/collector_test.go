@@ -398,7 +398,7 @@ func TestLint(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pedantic registry: gather: %v", err)
 	}
-	if got, want := len(mfs), 10+1+9+6+2+2; got != want {
+	if got, want := len(mfs), 10+1+9+7+2+2; got != want {
 		t.Errorf("gathered %d metric families, want %d", got, want)
 	}
 }

@@ -15,6 +15,7 @@ var (
 	stageIn      = stageDesc("in_total", "Values a pipeline stage received from its inputs.")
 	stageOut     = stageDesc("out_total", "Values (Batch: batches) a stage passed on, summed over its outputs.")
 	stageDropped = stageDesc("dropped_total", "Values (Batch: batches) a stage dropped by its Overflow policy, summed over its outputs.")
+	stageErrors  = stageDesc("errors_total", "Callbacks of the stage that returned an error (To: its Sender failed); the first one stops the Group.")
 	stageBusy    = stageDesc("busy_seconds_total", "Time spent in the stage's callbacks, summed over its workers (sampled while callbacks are short).")
 	stageWorkers = stageDesc("workers", "Workers running the stage's callback.")
 	stageBuf     = stageDesc("buffered", "Values waiting in the stage's output buffers.")
@@ -61,6 +62,7 @@ func (e *groupEntry) collect(group string, ch chan<- prometheus.Metric) {
 		counter(ch, stageIn, float64(st.In), group, stage)
 		counter(ch, stageOut, float64(st.Out), group, stage)
 		counter(ch, stageDropped, float64(st.Dropped), group, stage)
+		counter(ch, stageErrors, float64(st.Errors), group, stage)
 		counter(ch, stageBusy, busy[i].Seconds(), group, stage)
 		gauge(ch, stageWorkers, float64(st.Workers), group, stage)
 		if n, ok := stageBuffered(st); ok {

@@ -96,6 +96,7 @@ func work[In, Out any](g *Group, st *stage, worker int, p chans.Policy, in <-cha
 			clock.stop(&st.busy, start)
 		}
 		if ferr != nil {
+			st.errors.Add(1)
 			err = ferr
 			return false
 		}
@@ -171,6 +172,7 @@ func ordered[In, Out any](g *Group, st *stage, c config, in <-chan In, out chan 
 						clock.stop(&st.busy, start)
 					}
 					if err != nil {
+						st.errors.Add(1)
 						return err
 					}
 					s.ready <- struct{}{}

@@ -34,6 +34,9 @@ func To[T any](g *Group, in <-chan T, s chans.Sender[T]) {
 		if err == nil && !closed.Load() {
 			err = ErrSinkStopped
 		}
+		if err != nil {
+			st.errors.Add(1)
+		}
 		close(sinkDone)
 		return g.failure(st.name, err)
 	})

@@ -25,6 +25,7 @@ type StageStats struct {
 	Out     uint64        // values passed on (Batch: batches), summed over all outputs
 	Dropped uint64        // values dropped by an Overflow policy (Batch: batches), summed over all outputs
 	Busy    time.Duration // time spent in user callbacks, summed over workers (see below)
+	Errors  uint64        // callbacks that returned an error (To: its Sender failed); the first one stops the Group
 
 	// Buffered is how many values sit in the buffers of the stage's output
 	// channels at the snapshot, summed over all outputs: passed on (counted
@@ -75,6 +76,7 @@ type stage struct {
 	in       atomic.Uint64
 	counter  // the single output's counters
 	busy     atomic.Int64
+	errors   atomic.Uint64
 	running  []atomic.Int64 // per worker: the start of a timed callback in progress, or idle
 	branches []counter      // Tee and Shard outputs
 }
@@ -139,6 +141,7 @@ func (s *stage) snapshot() StageStats {
 		Out:      s.out.Load(),
 		Dropped:  s.dropped.Load(),
 		Busy:     time.Duration(s.busy.Load()),
+		Errors:   s.errors.Load(),
 		Buffered: s.buffered(),
 	}
 	for i := range s.running {

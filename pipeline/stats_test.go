@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -192,5 +193,27 @@ func TestBuffered(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestErrors: StageStats.Errors counts the callbacks that returned an
+// error, with one worker and with ordered workers.
+func TestErrors(t *testing.T) {
+	noLeaks(t)
+	for _, opts := range [][]pipeline.StageOption{nil, {pipeline.Workers(3), pipeline.Ordered()}} {
+		g, _ := pipeline.New(t.Context())
+		out := pipeline.Map(g, pipeline.FromSeq(g, upTo(10)), func(_ context.Context, v int) (int, error) {
+			if v == 4 {
+				return 0, errors.New("four")
+			}
+			return v, nil
+		}, opts...)
+		pipeline.ForEach(g, out, func(context.Context, int) error { return nil })
+		if err := g.Wait(); err == nil {
+			t.Fatal("Wait: nil, want the stage's error")
+		}
+		if got := g.Stats()[1].Errors; got != 1 {
+			t.Errorf("Errors %d with options %v, want 1", got, opts)
+		}
 	}
 }
