@@ -14,13 +14,13 @@
 // the name given to [Collector.Add]:
 //
 //	bpfchan_pump_{received,delivered,dropped,decode_errors,lost_samples,
-//	  overwritten,polls,empty_polls,full_retries}_total{pump="events"}
+//	  overwritten,polls,empty_polls,full_retries,acked}_total{pump="events"}
 //	bpfchan_pump_unacked_bytes{pump=...}     a RingBufAcked source: produced - acked
 //	bpfchan_watch_{polls,changes,events,coalesced,discarded,decode_errors,
 //	  poll_seconds}_total{watch=...}
 //	bpfchan_watch_pending, bpfchan_watch_interval_seconds   gauges
-//	bpfchan_stage_{in,out,dropped,busy_seconds}_total{group=..., stage="enrich"}
-//	bpfchan_stage_workers{group=..., stage=...}              gauge
+//	bpfchan_stage_{in,out,dropped,errors,busy_seconds}_total{group=..., stage="enrich"}
+//	bpfchan_stage_workers, bpfchan_stage_buffered{group=..., stage=...}   gauges
 //	bpfchan_stage_branch_{out,dropped}_total{group=..., stage=..., branch="0"}   Tee and Shard
 //	bpfchan_<kind>_<name>_total{<kind>=...}  a Handle's counters
 //
