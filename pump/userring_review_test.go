@@ -3,12 +3,14 @@ package pump_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bpfchan/bpfchan/maps"
 	"github.com/bpfchan/bpfchan/pump"
 )
 
@@ -165,5 +167,43 @@ func TestReviewUserRingSizesWrap(t *testing.T) {
 				t.Fatalf("stats %+v, want %d received and delivered", st, n)
 			}
 		})
+	}
+}
+
+// TestReviewSinkFailLeavesSendsUncounted: a sink that stops on an error
+// (here FullFail; a cancel does the same, see
+// TestReviewUserRingAbortMidRun) leaves the values still in C()'s buffer
+// neither pushed nor counted: their senders' sends completed, and Stats
+// never mention them, so the caller cannot tell from Stats what was lost.
+// A source in the same spot takes back what sits in C() and counts it
+// Dropped (rule 4). The encoder holds value 256 (the first that does not
+// fit) until 8 more sends have completed into C()'s buffer of 8. The same
+// holds for queue writers (the loop is shared).
+func TestReviewSinkFailLeavesSendsUncounted(t *testing.T) {
+	m := newUserRing(t, 4096) // 256 records of 16 bytes
+	filled := make(chan struct{})
+	w, err := pump.UserRingBuf[uint64](t.Context(), m, pump.WithBuffer(8), pump.WithFull(pump.FullFail),
+		pump.WithEncoder(func(v uint64) ([]byte, error) {
+			if v == 256 {
+				<-filled
+			}
+			return binary.NativeEndian.AppendUint64(nil, v), nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := uint64(0)
+	for ; sent < 257+8; sent++ {
+		w.C() <- sent
+	}
+	close(filled)
+	if err := w.Wait(); !errors.Is(err, maps.ErrFull) {
+		t.Fatalf("Wait: %v, want maps.ErrFull", err)
+	}
+	st := w.Stats()
+	wantIdentity(t, st)
+	if st.Received != sent {
+		t.Errorf("stats %+v after %d completed sends: %d values sent on C() are not counted anywhere, want them Received and Dropped",
+			st, sent, sent-st.Received)
 	}
 }
