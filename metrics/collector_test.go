@@ -44,10 +44,10 @@ bpfchan_pump_delivered_total{pump="events"} 5
 # HELP bpfchan_pump_dropped_total Records or values dropped by an overflow or full policy, or abandoned by an abort.
 # TYPE bpfchan_pump_dropped_total counter
 bpfchan_pump_dropped_total{pump="events"} 0
-# HELP bpfchan_pump_empty_polls_total Polls that found the queue or stack empty.
+# HELP bpfchan_pump_empty_polls_total Polls (pops or peeks) that found the queue or stack empty.
 # TYPE bpfchan_pump_empty_polls_total counter
 bpfchan_pump_empty_polls_total{pump="events"} 0
-# HELP bpfchan_pump_full_retries_total Pushes repeated because the map was full.
+# HELP bpfchan_pump_full_retries_total Pushes repeated, or waits for room, because the map (a queue, a stack, a user ring buffer) was full.
 # TYPE bpfchan_pump_full_retries_total counter
 bpfchan_pump_full_retries_total{pump="events"} 0
 # HELP bpfchan_pump_lost_samples_total Perf samples the kernel reported lost (perf pumps only).
@@ -56,7 +56,7 @@ bpfchan_pump_lost_samples_total{pump="events"} 0
 # HELP bpfchan_pump_overwritten_total Older values a sink with FullOverwrite evicted from its full map.
 # TYPE bpfchan_pump_overwritten_total counter
 bpfchan_pump_overwritten_total{pump="events"} 0
-# HELP bpfchan_pump_polls_total Pops and pushes a queue or stack pump attempted.
+# HELP bpfchan_pump_polls_total Pops and pushes a queue or stack pump attempted, and the shared waiting goroutine's peeks at its idle map.
 # TYPE bpfchan_pump_polls_total counter
 bpfchan_pump_polls_total{pump="events"} 0
 # HELP bpfchan_pump_received_total Records a source took out of the kernel, or values a sink took from its channel.
@@ -113,7 +113,7 @@ bpfchan_pump_delivered_total{pump="writer"} 3
 bpfchan_pump_dropped_total{pump="duplex"} 0
 bpfchan_pump_dropped_total{pump="reader"} 0
 bpfchan_pump_dropped_total{pump="writer"} 0
-# HELP bpfchan_pump_full_retries_total Pushes repeated because the map was full.
+# HELP bpfchan_pump_full_retries_total Pushes repeated, or waits for room, because the map (a queue, a stack, a user ring buffer) was full.
 # TYPE bpfchan_pump_full_retries_total counter
 bpfchan_pump_full_retries_total{pump="duplex"} 0
 bpfchan_pump_full_retries_total{pump="reader"} 0

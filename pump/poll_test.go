@@ -205,9 +205,15 @@ func TestWriterFull(t *testing.T) {
 				t.Fatalf("queue holds %v, want %v", got, tc.want)
 			}
 			st := w.Stats()
-			if st.Received != tc.stats.Received || st.Delivered != tc.stats.Delivered ||
-				st.Dropped != tc.stats.Dropped || st.Overwritten != tc.stats.Overwritten {
-				t.Fatalf("stats %+v, want %+v", st, tc.stats)
+			// FullFail: a sender blocked on C() when the writer stopped may
+			// have its value taken, and counted dropped, at the stop.
+			var extra uint64
+			if tc.full == pump.FullFail && st.Received == tc.stats.Received+1 {
+				extra = 1
+			}
+			if st.Received != tc.stats.Received+extra || st.Delivered != tc.stats.Delivered ||
+				st.Dropped != tc.stats.Dropped+extra || st.Overwritten != tc.stats.Overwritten {
+				t.Fatalf("stats %+v, want %+v (FullFail: one more received and dropped at most)", st, tc.stats)
 			}
 		})
 	}

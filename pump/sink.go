@@ -237,11 +237,36 @@ func encoderFor[T any](c config, name string, fits func(codec.Codec[T]) error, c
 	}, nil
 }
 
-// run receives until C() is closed, Close (then takes what completed its
+// run is the sink's goroutine: loop, then, when it stopped on an error or
+// a cancel, the values whose send completed but that it never took from
+// C()'s buffer are counted received and dropped, so that Stats account for
+// every value (rule 4; a send after the sink stopped is the caller's
+// misuse, and may go uncounted).
+func (w *writer[T]) run(ctx context.Context) error {
+	err := w.loop(ctx)
+	if err != nil {
+		n := &w.s.h.cnt.n
+		for {
+			select {
+			case _, ok := <-w.s.c:
+				if ok {
+					n.Received++
+					n.Dropped++
+					continue
+				}
+			default:
+			}
+			break
+		}
+	}
+	return err
+}
+
+// loop receives until C() is closed, Close (then takes what completed its
 // send), ctx, or a put fails. Each value received starts a run: the values
 // already waiting in C() (up to maxRun) join it, then the target commits
 // them together.
-func (w *writer[T]) run(ctx context.Context) error {
+func (w *writer[T]) loop(ctx context.Context) error {
 	stop := w.stop.c // nil once Close was seen: from then on receive without blocking
 	for {
 		var ok bool
@@ -361,6 +386,7 @@ func (q *queueTarget) put(ctx context.Context, b []byte) error {
 		if err == nil {
 			n.Delivered++
 			q.pushed.Notify()
+			q.n.publish() // a consumer that popped it may look at Stats
 			return nil
 		}
 		if !errors.Is(err, syscall.E2BIG) {

@@ -188,6 +188,11 @@ func (u *userRing) waitRoom(ctx context.Context, size int) error {
 		}
 	}
 	u.need.Store(need)
+	// The kernel reports EPOLLOUT while any byte is free: keep the
+	// descriptor armed for the whole wait, so that only a drain's wake-up
+	// (not each re-arm) wakes the writer.
+	u.reg.Hold()
+	defer u.reg.Unhold()
 	for {
 		// Arm, then look: a drain between the look that found the ring
 		// full and the arm woke nobody.

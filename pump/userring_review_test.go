@@ -89,12 +89,11 @@ func TestReviewUserRingFullWaitSpins(t *testing.T) {
 
 // TestReviewUserRingAbortMidRun: ctx cancelled while a run is being
 // written (not while waiting for room). The writer must not commit the
-// run: what it wrote is counted Dropped, the values still in C() are not
-// Received, the kernel sees nothing, and the Stats identity holds the
+// run: what it wrote is counted Dropped, the kernel sees nothing, and the Stats identity holds the
 // moment Done is closed, before Wait. The encoder holds the first value
 // until C()'s buffer is full, so the run is exact: values 0..5 are
-// written, the encoder of value 5 cancels ctx, 6..9 stay in C().
-// (Passes: the abort path is sound.)
+// written, the encoder of value 5 cancels ctx, 6..9 stay in C(), and the
+// stop takes them and counts them received and dropped (rule 4).
 func TestReviewUserRingAbortMidRun(t *testing.T) {
 	m := newUserRing(t, 4096)
 	d := newDrainer(t, m)
@@ -120,7 +119,7 @@ func TestReviewUserRingAbortMidRun(t *testing.T) {
 	close(filled)
 	<-w.Done()
 	st := w.Stats()
-	want := pump.Stats{Received: 6, Dropped: 6}
+	want := pump.Stats{Received: 10, Dropped: 10}
 	if st.Received != want.Received || st.Delivered != want.Delivered || st.Dropped != want.Dropped {
 		t.Errorf("stats at Done %+v, want %+v", st, want)
 	}

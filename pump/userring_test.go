@@ -221,8 +221,14 @@ func TestUserRingFullPolicies(t *testing.T) {
 				t.Fatalf("error %q: want one line naming the map", err)
 			}
 			st := w.Stats()
-			if st.Received != tc.stats.Received || st.Delivered != tc.stats.Delivered || st.Dropped != tc.stats.Dropped {
-				t.Fatalf("stats %+v, want %+v", st, tc.stats)
+			// FullFail: a sender blocked on C() when the writer stopped may
+			// have its value taken, and counted dropped, at the stop.
+			extra := st.Received - tc.stats.Received
+			if tc.full != pump.FullFail {
+				extra = 0
+			}
+			if st.Received != tc.stats.Received+extra || st.Delivered != tc.stats.Delivered || st.Dropped != tc.stats.Dropped+extra || extra > 1 {
+				t.Fatalf("stats %+v, want %+v (FullFail: one more received and dropped at most)", st, tc.stats)
 			}
 			wantIdentity(t, st)
 			wantRecords(t, drained(t, d), 256)
@@ -296,8 +302,10 @@ func TestUserRingCancel(t *testing.T) {
 		t.Fatalf("Wait: %v, want %v", err, cause)
 	}
 	st := w.Stats()
-	if st.Delivered != 256 || st.Dropped != 1 || st.Received != 257 {
-		t.Fatalf("stats %+v, want 257 received, 256 delivered, 1 dropped", st)
+	// A sender blocked on C() at the cancel may have its value taken, and
+	// counted dropped, at the stop.
+	if st.Delivered != 256 || st.Received < 257 || st.Received > 258 || st.Dropped != st.Received-256 {
+		t.Fatalf("stats %+v, want 256 delivered, 257 or 258 received, the rest dropped", st)
 	}
 	wantRecords(t, drained(t, d), 256)
 }

@@ -41,6 +41,7 @@ type Reg struct {
 	fd       int
 	events   uint32 // as given to epoll_ctl
 	oneShot  bool
+	held     bool // a one-shot descriptor kept armed (Hold)
 	ready    func() bool
 	min, max time.Duration
 
@@ -117,7 +118,7 @@ func (r *Reg) Arm(reset bool) {
 		return // armed already
 	}
 	r.waiting = true
-	if r.oneShot && r.fd >= 0 {
+	if r.oneShot && r.fd >= 0 && !r.held {
 		// An event that is already due is queued at once.
 		ev := unix.EpollEvent{Events: r.events, Fd: int32(r.tok)}
 		_ = unix.EpollCtl(r.l.epfd, unix.EPOLL_CTL_MOD, r.fd, &ev)
@@ -146,6 +147,32 @@ func (r *Reg) Park(ctx context.Context, extra <-chan struct{}) error {
 		return context.Cause(ctx)
 	}
 	return nil
+}
+
+// Hold keeps a one-shot descriptor armed, edge-triggered, until Unhold:
+// for an owner about to wait several times in a row on a descriptor whose
+// readiness is broader than what it waits for (a user ring buffer reports
+// EPOLLOUT while any byte is free; its writer needs room for a whole
+// record). Re-arming at every Arm would queue an event at once each time
+// (the descriptor is ready) and the owner would spin; held, it gets one
+// event per change the kernel announces. Both cost one epoll_ctl call.
+func (r *Reg) Hold() { r.hold(true) }
+
+// Unhold ends Hold: the descriptor is one-shot again.
+func (r *Reg) Unhold() { r.hold(false) }
+
+func (r *Reg) hold(on bool) {
+	mu.Lock()
+	defer mu.Unlock()
+	if !r.oneShot || r.fd < 0 || r.held == on {
+		return
+	}
+	r.held = on
+	ev := unix.EpollEvent{Events: r.events, Fd: int32(r.tok)}
+	if on {
+		ev.Events &^= unix.EPOLLONESHOT
+	}
+	_ = unix.EpollCtl(r.l.epfd, unix.EPOLL_CTL_MOD, r.fd, &ev)
 }
 
 // Disarm ends a wait that Arm started without Park (the owner found work);
