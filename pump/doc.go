@@ -53,7 +53,9 @@
 //
 // After an abort a source takes back what it had put in C()'s buffer that
 // no receiver took, counts it Dropped, and only then closes C(): Delivered
-// is exactly what receivers got. [RingBufAcked] is the exception to both:
+// is exactly what receivers got. A sink that stops on an error or a cancel
+// counts the values whose send completed but that it never took from C()
+// as Received and Dropped. [RingBufAcked] is the exception to both:
 // its Close is prompt (the ring keeps what is not acknowledged), and what
 // it takes back stays in the ring, uncounted.
 //
