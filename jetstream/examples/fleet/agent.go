@@ -287,4 +287,3 @@ func (a *agent) abort() {
 		a.probe.Close()
 	}
 }
-
