@@ -80,10 +80,13 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-#define GATE_CLOSED (1ULL << 62)
+// Each close adds GATE_CLOSED, and the gate is closed while state is at
+// least GATE_CLOSED: closing again keeps it closed (a flag bit would be
+// cleared by the second add), and 2^56 runs leave room for 255 closes.
+#define GATE_CLOSED (1ULL << 56)
 
 struct gate {
-	__u64 state;  // runs admitted, plus GATE_CLOSED once closed
+	__u64 state;  // runs admitted, plus GATE_CLOSED per close
 	__u64 passed; // set by close_gate: runs admitted before it closed
 };
 
@@ -124,7 +127,7 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 
 	__u32 zero = 0;
 	struct gate *g = bpf_map_lookup_elem(&gate, &zero);
-	if (!g || (__sync_fetch_and_add(&g->state, 1) & GATE_CLOSED))
+	if (!g || __sync_fetch_and_add(&g->state, 1) >= GATE_CLOSED)
 		return 0;
 
 	int is_blocked = bpf_map_lookup_elem(&blocked, comm) != NULL;
@@ -160,7 +163,7 @@ int close_gate(void *ctx)
 	if (!g)
 		return 1;
 	__u64 old = __sync_fetch_and_add(&g->state, GATE_CLOSED);
-	if (old & GATE_CLOSED)
+	if (old >= GATE_CLOSED)
 		return 2;
 	g->passed = old;
 	return 0;
