@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,11 +43,15 @@ const (
 	flushTimeout   = 30 * time.Second // the ring's last records must reach the stream within this
 )
 
+// stopLine is what the parent writes on an agent's stdin to stop it.
+const stopLine = "stop"
+
 // agentMain is a node agent's process: it loads (or, after a restart,
 // checks) its probe, forwards its pinned ring to the stream, mirrors the
-// blocked bucket into its probe's map, reports to the parent on stdout, and
-// stops gracefully when its stdin closes (or at SIGTERM or SIGINT). It
-// returns the exit code.
+// blocked bucket into its probe's map, and reports to the parent on
+// stdout. It stops gracefully when the parent writes stopLine on its stdin
+// (or at SIGTERM or SIGINT), and at once when its stdin ends without it
+// (the parent died). It returns the exit code.
 func agentMain(stdin io.Reader, stdout, stderr io.Writer) int {
 	start := time.Now()
 	var cfg agentConfig
@@ -60,10 +65,17 @@ func agentMain(stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "agent: the fleet's parent is gone")
 		return 1
 	}
-	stop := make(chan struct{})
+	stop, orphaned := make(chan struct{}), make(chan struct{})
 	go func() { // exits at EOF: the parent closed stdin, or died
-		_, _ = io.Copy(io.Discard, stdin)
-		close(stop)
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			if sc.Text() == stopLine {
+				close(stop)
+				_, _ = io.Copy(io.Discard, stdin)
+				return
+			}
+		}
+		close(orphaned)
 	}()
 	sig, unsig := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer unsig()
@@ -92,6 +104,12 @@ loop:
 			}
 		case <-stop:
 			break loop
+		case <-orphaned:
+			// The parent died without asking: no one waits for a
+			// flush. Pdeathsig would have killed this process already,
+			// where the kernel sends it.
+			a.abort()
+			return 1
 		case <-sig.Done():
 			break loop
 		case <-a.fwd.Done():

@@ -88,9 +88,11 @@
 // agents, the pins (the pinned links with them, which detaches the
 // probes), the bpffs mount if it made one, the collector's consumer, and
 // the embedded server and its store. A parent killed with SIGKILL takes
-// its agents with it (Pdeathsig), but leaves its pins, which keep the
-// probes attached: the next run removes the pin directories of parents
-// that are gone, and says so.
+// its agents with it (Pdeathsig; an agent whose stdin ends without the
+// parent's stop line exits too), but leaves its pins, which keep the
+// probes attached, and its server's store: the next run removes the pin
+// directories and stores of parents that are gone, and says so. (A bpffs
+// that such a parent mounted on /sys/fs/bpf stays mounted.)
 //
 // # Live view, metrics, exit codes
 //

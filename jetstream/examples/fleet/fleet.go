@@ -55,6 +55,7 @@ type fleet struct {
 	seq0     uint64     // the stream's last sequence before the run
 	metrics  string     // the metrics URL, "" without -metrics
 	blocked  []string   // the bucket's keys now, as the parent watches them
+	stale    []string   // the stores of killed runs, removed
 	undo     []func() error
 	undoOnce sync.Once
 }
@@ -78,8 +79,8 @@ func runFleet(stop, abort context.Context, cfg config, stdout, stderr io.Writer)
 		return nil, err
 	}
 	f.view = newView(out, cfg.interval, f.header())
-	for _, s := range f.pins.Stale {
-		f.view.note("removed the pins of a fleet whose parent is gone: %s", s)
+	for _, s := range append(f.pins.Stale, f.stale...) {
+		f.view.note("removed what a fleet whose parent is gone left: %s", s)
 	}
 	if err := f.startNodes(abort); err != nil {
 		return nil, err
@@ -137,6 +138,7 @@ func (f *fleet) setup(ctx context.Context) (ln net.Listener, err error) {
 		}
 		f.defer_(srv.shutdown)
 		url = srv.URL()
+		f.stale = append(f.stale, srv.Stale...)
 	}
 	if f.nc, err = nats.Connect(url, nats.Name("fleet"), nats.MaxReconnects(-1)); err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", url, err)

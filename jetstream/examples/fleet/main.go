@@ -84,6 +84,9 @@ func run(stop, abort context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	stderr = &syncWriter{w: stderr} // the agents' lines, the notes and the view share it
 	sum, err := runFleet(stop, abort, cfg, stdout, stderr)
+	if err != nil && abort.Err() != nil {
+		err = context.Cause(abort) // what failed failed because of it
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "fleet: %v\n", err)
 		return exitFailed

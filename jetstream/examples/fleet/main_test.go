@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -108,6 +110,40 @@ func TestFleetCrash(t *testing.T) {
 		if !strings.Contains(stderr.String(), note) {
 			t.Errorf("stderr does not say %q:\n%s", note, stderr)
 		}
+	}
+	if left := pinned(t, pins); len(left) > 0 {
+		t.Errorf("got %q left in the pin directory, want nothing", left)
+	}
+}
+
+// TestStopped: a Ctrl-C before the run has started (stop done) still
+// starts every node and stops it gracefully: the figures reconcile.
+func TestStopped(t *testing.T) {
+	testenv.RequireBPF(t)
+	pins := testenv.BPFFS(t)
+	stop, cancel := context.WithCancel(t.Context())
+	cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(stop, t.Context(), []string{"-nodes", "2", "-pins", pins}, &stdout, &stderr)
+	if code != exitOK || !strings.Contains(stdout.String(), "the figures reconcile") {
+		t.Errorf("got exit code %d, stdout:\n%s\nstderr:\n%s\nwant 0 and the figures reconciled", code, &stdout, &stderr)
+	}
+	if left := pinned(t, pins); len(left) > 0 {
+		t.Errorf("got %q left in the pin directory, want nothing", left)
+	}
+}
+
+// TestAborted: a second Ctrl-C (abort done) before the run has started
+// ends it with exit code 1 and no summary, leaving nothing behind.
+func TestAborted(t *testing.T) {
+	testenv.RequireBPF(t)
+	pins := testenv.BPFFS(t)
+	abort, cancel := context.WithCancelCause(t.Context())
+	cancel(errors.New("second Ctrl-C"))
+	var stdout, stderr bytes.Buffer
+	code := run(abort, abort, []string{"-nodes", "2", "-pins", pins}, &stdout, &stderr)
+	if code != exitFailed || stdout.Len() > 0 || !strings.Contains(stderr.String(), "second Ctrl-C") {
+		t.Errorf("got exit code %d, stdout %q, stderr %q; want 1, no summary, the cause", code, &stdout, &stderr)
 	}
 	if left := pinned(t, pins); len(left) > 0 {
 		t.Errorf("got %q left in the pin directory, want nothing", left)

@@ -79,7 +79,9 @@ type agentProc struct {
 // agent runs exe (this program) with the node's configuration in its
 // environment, in a process group of its own (a Ctrl-C on the terminal
 // reaches the parent only, which stops the agents in order), and is killed
-// by the kernel if the parent dies (Pdeathsig). failed receives n when the
+// by the kernel if the parent dies (Pdeathsig; where the kernel does not
+// send it, the agent sees its stdin end without stopLine, and exits).
+// failed receives n when the
 // agent exits without the parent asking it to.
 func (n *node) launch(ctx context.Context, exe string, stderr io.Writer, failed chan<- *node) error {
 	cmd := exec.Command(exe)
@@ -197,7 +199,7 @@ func (n *node) crash() {
 	n.mu.Unlock()
 }
 
-// stop asks the agent to stop gracefully (its stdin closes), and waits
+// stop asks the agent to stop gracefully (stopLine on its stdin), and waits
 // until it has, for stopTimeout at most or until ctx is done; then it
 // kills it. It returns an error when the agent did not stop cleanly.
 func (n *node) stop(ctx context.Context) error {
@@ -211,6 +213,7 @@ func (n *node) stop(ctx context.Context) error {
 	if p == nil {
 		return fmt.Errorf("%s: no agent runs", n.name)
 	}
+	_, _ = io.WriteString(p.stdin, stopLine+"\n") // an agent that is gone: p.done says so
 	p.stdin.Close()
 	timer := time.NewTimer(stopTimeout)
 	defer timer.Stop()

@@ -45,7 +45,7 @@ func newPinDir(base string) (*pinDir, error) {
 		}
 		d.mounted = true
 	}
-	d.Stale = removeStale(base)
+	d.Stale = removeStale(base, pinPrefix)
 	if d.Path, err = os.MkdirTemp(base, fmt.Sprintf("%s%d-", pinPrefix, os.Getpid())); err != nil {
 		d.unmount()
 		return nil, fmt.Errorf("make the pin directory: %w", err)
@@ -106,13 +106,14 @@ func isBPFFS(dir string) (bool, error) {
 	return uint32(st.Type) == unix.BPF_FS_MAGIC, nil
 }
 
-// removeStale removes the pin directories in base of runs whose parent
-// process no longer exists, and returns them.
-func removeStale(base string) []string {
+// removeStale removes the directories in base named prefix<pid>-... whose
+// process pid no longer exists (runs killed before they could clean up),
+// and returns them.
+func removeStale(base, prefix string) []string {
 	ents, _ := os.ReadDir(base)
 	var stale []string
 	for _, e := range ents {
-		rest, ok := strings.CutPrefix(e.Name(), pinPrefix)
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
 		if !ok || !e.IsDir() {
 			continue
 		}

@@ -12,17 +12,25 @@ import (
 // serverReady bounds how long the embedded server may take to start.
 const serverReady = 10 * time.Second
 
+// storePrefix starts the name of the embedded server's store directory,
+// followed by the parent's pid: bpfchan-fleet-store-<pid>-<random>.
+const storePrefix = "bpfchan-fleet-store-"
+
 // embedded is a JetStream server run inside the parent, on a loopback port
 // the kernel picks (the agents are other processes), with its file store
 // in a temporary directory.
 type embedded struct {
 	s     *server.Server
 	store string
+	// Stale lists the stores of earlier runs whose parent is gone, which
+	// startServer removed.
+	Stale []string
 }
 
 // startServer starts an embedded JetStream server.
 func startServer() (*embedded, error) {
-	store, err := os.MkdirTemp("", "bpfchan-fleet-store-")
+	stale := removeStale(os.TempDir(), storePrefix)
+	store, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", storePrefix, os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("make the server's store: %w", err)
 	}
@@ -38,7 +46,7 @@ func startServer() (*embedded, error) {
 		os.RemoveAll(store)
 		return nil, fmt.Errorf("embedded server: %w", err)
 	}
-	e := &embedded{s: s, store: store}
+	e := &embedded{s: s, store: store, Stale: stale}
 	go s.Start() // returns once the server runs; Shutdown stops what it started
 	if !s.ReadyForConnections(serverReady) {
 		e.shutdown()
