@@ -435,7 +435,7 @@ func (f *fleet) finish(ctx context.Context, start time.Time) (*summary, error) {
 		ns := nodeSummary{Node: n.name, Kernel: k, Stream: figs[n.name], Restarts: v.Restarts,
 			DownSeconds: v.Down.Seconds(), Stopped: stopErrs[i] == nil}
 		if v.Final != nil {
-			ns.Forward, ns.Mirror = v.Final.Forward, v.Final.Mirror
+			ns.Forward, ns.Mirror = counterMap(v.Final.ForwardCounters), counterMap(v.Final.MirrorCounters)
 		}
 		for _, e := range []error{stopErrs[i], err} {
 			if e != nil {

@@ -68,8 +68,18 @@ func countersOf(h interface {
 	return cs
 }
 
+// counterMap maps each counter's name to its value.
+func counterMap(cs []counter) map[string]uint64 {
+	m := make(map[string]uint64, len(cs))
+	for _, c := range cs {
+		m[c.Name] = c.Value
+	}
+	return m
+}
+
 // joinErrors joins the errors that are not nil into one, on one line
-// (errors.Join puts each on a line of its own); nil when all are nil.
+// (errors.Join puts each on a line of its own); nil when all are nil, a
+// lone error as it is.
 func joinErrors(errs ...error) error {
 	var le lineErrors
 	for _, err := range errs {
@@ -77,8 +87,11 @@ func joinErrors(errs ...error) error {
 			le = append(le, err)
 		}
 	}
-	if len(le) == 0 {
+	switch len(le) {
+	case 0:
 		return nil
+	case 1:
+		return le[0]
 	}
 	return le
 }

@@ -6,8 +6,6 @@ import (
 	"io"
 	"strings"
 	"time"
-
-	bj "github.com/bpfchan/bpfchan/jetstream"
 )
 
 // nodeSummary is one node's final account.
@@ -19,13 +17,14 @@ type nodeSummary struct {
 	// DownSeconds how long it was down in all.
 	Restarts    int     `json:"restarts"`
 	DownSeconds float64 `json:"down_seconds"`
-	// Forward is the last agent's Forwarder (after a restart, Skipped
-	// counts the records a killed agent had published whose ring
-	// acknowledgement it never made).
-	Forward bj.Stats `json:"forward"`
-	// Mirror is the last agent's Mirror of the blocked bucket.
-	Mirror  bj.Stats `json:"mirror"`
-	Stopped bool     `json:"stopped_cleanly"`
+	// Forward is the last agent's Forwarder's counters, as its
+	// MetricCounters names them (after a restart, "skipped" counts the
+	// records a killed agent had published without acknowledging them to
+	// the ring).
+	Forward map[string]uint64 `json:"forward"`
+	// Mirror is the last agent's Mirror of the blocked bucket, the same way.
+	Mirror  map[string]uint64 `json:"mirror"`
+	Stopped bool              `json:"stopped_cleanly"`
 	// Problems lists every check of this node that failed.
 	Problems []string `json:"problems"`
 }
@@ -109,7 +108,7 @@ func (s *summary) writeText(w io.Writer) error {
 		fmt.Fprintf(&b, "  %-8s %s, %s redelivered to the collector", "", order, num(st.Redelivered))
 		if n.Restarts > 0 {
 			fmt.Fprintf(&b, "; restarted %d time(s) after SIGKILL, down %s, %s records the killed agent had published skipped",
-				n.Restarts, seconds(n.DownSeconds), num(n.Forward.Skipped))
+				n.Restarts, seconds(n.DownSeconds), num(n.Forward["skipped"]))
 		}
 		b.WriteString("\n")
 		for _, p := range n.Problems {
