@@ -28,6 +28,13 @@ const (
 // reportInterval is how often an agent reports its handles' figures.
 const reportInterval = 250 * time.Millisecond
 
+// The crash's burst: the agent is killed once its probe has written
+// burstKill events since the burst began, or after burstWait.
+const (
+	burstKill = 20_000
+	burstWait = time.Second
+)
+
 // drainTimeout bounds how long the collector may take, once the agents
 // have stopped, to get the rest of the stream.
 const drainTimeout = 30 * time.Second
@@ -355,13 +362,28 @@ func (f *fleet) watched(e js.KeyValueEntry) {
 	}
 }
 
-// crash kills n's agent with SIGKILL, leaves it down for -down (less if
-// the run stops meanwhile), and starts it again on the same pins.
+// crash kills n's agent with SIGKILL in the middle of a burst of system
+// calls in its share, leaves it down for -down (less if the run stops
+// meanwhile), and starts it again on the same pins.
 func (f *fleet) crash(stop, abort context.Context, n *node) error {
-	before := n.view().Stats.Forward
+	k0, err := n.kernel()
+	if err != nil {
+		return err
+	}
+	defer burst(abort, n.config.Probe.Index, f.cfg.nodes)()
+	// In the middle: once the probe has written burstKill events more, or
+	// after burstWait if the burst did not come (no dd).
+	deadline := time.Now().Add(burstWait)
+	for k := k0; k.Events-k0.Events < burstKill && time.Now().Before(deadline) && abort.Err() == nil; {
+		time.Sleep(2 * time.Millisecond)
+		if k, err = n.kernel(); err != nil {
+			return err
+		}
+	}
 	n.crash()
-	f.view.note("%s: agent killed (SIGKILL), %d records taken from its ring not yet acknowledged to it; the probe goes on writing into the pinned ring",
-		n.name, before.Received-min(before.Acked, before.Received))
+	k, _ := n.kernel()
+	f.view.note("%s: agent killed (SIGKILL) in a burst, %s events written by its probe not yet in the stream (in the ring, or published and not acknowledged to it); the probe goes on writing into the pinned ring",
+		n.name, num(backlog(k, f.col.snapshot()[n.name])))
 	t := time.NewTimer(f.cfg.down)
 	select {
 	case <-t.C:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os/exec"
 	"sync/atomic"
@@ -67,4 +68,36 @@ func startLoad(ctx context.Context, perSecond int, block string) *load {
 func (l *load) stop() {
 	l.cancel()
 	<-l.done
+}
+
+// A burst is dd copying burstBytes bytes one at a time: a read and a write
+// per byte, 2*burstBytes system calls as fast as one process makes them,
+// which fits in the default ring (48 bytes a record).
+const burstBytes = 50_000
+
+// burst starts bursts until one runs in the share of node index (of
+// nodes), at most 3*nodes of them (the others land in other nodes' shares),
+// and returns a function that waits until they have all ended. Without
+// dd, it does nothing.
+func burst(ctx context.Context, index, nodes int) (wait func()) {
+	dd, err := exec.LookPath("dd")
+	if err != nil {
+		return func() {}
+	}
+	var cmds []*exec.Cmd
+	for range 3 * nodes {
+		cmd := exec.CommandContext(ctx, dd, "if=/dev/zero", "of=/dev/null", "bs=1", fmt.Sprintf("count=%d", burstBytes))
+		if cmd.Start() != nil {
+			break
+		}
+		cmds = append(cmds, cmd)
+		if cmd.Process.Pid%nodes == index {
+			break
+		}
+	}
+	return func() {
+		for _, cmd := range cmds {
+			_ = cmd.Wait()
+		}
+	}
 }

@@ -107,8 +107,8 @@ func (s *summary) writeText(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "  %-8s %s, %s redelivered to the collector", "", order, num(st.Redelivered))
 		if n.Restarts > 0 {
-			fmt.Fprintf(&b, "; restarted %d time(s) after SIGKILL, down %s, %s records the killed agent had published skipped",
-				n.Restarts, seconds(n.DownSeconds), num(n.Forward["skipped"]))
+			fmt.Fprintf(&b, "; killed (SIGKILL) and restarted %s, down %s in all; the last agent skipped %s records a killed one had published",
+				times(n.Restarts), seconds(n.DownSeconds), num(n.Forward["skipped"]))
 		}
 		b.WriteString("\n")
 		for _, p := range n.Problems {
@@ -128,6 +128,17 @@ func (s *summary) writeText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// times says n times in words.
+func times(n int) string {
+	switch n {
+	case 1:
+		return "once"
+	case 2:
+		return "twice"
+	}
+	return fmt.Sprintf("%d times", n)
 }
 
 // seconds formats a duration given in seconds.
