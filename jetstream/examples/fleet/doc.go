@@ -45,7 +45,10 @@
 // A quarter into the run it puts -block (date) into the bucket, and deletes
 // it at three quarters: the blocked figures of every node grow in between
 // and stand still otherwise. With -crash it SIGKILLs node-1's agent halfway
-// through, leaves it down for -down, and starts it again on the same pins:
+// through, in the middle of a burst (dd copying 50,000 bytes one at a time
+// in node-1's share, 100,000 system calls; the kill comes once the probe has
+// written 20,000 events more), leaves it down for -down, and starts it
+// again on the same pins:
 // the new agent checks, from the kernel's records, that the pinned link
 // still attaches a program to sys_enter whose maps include the pinned ring
 // (and attaches the program again if the link is gone), and that the probe

@@ -247,8 +247,8 @@ func (f *fleet) startNodes(ctx context.Context) error {
 			return err
 		}
 		up := n.view().Up
-		f.view.note("%s up in %.2fs: link %d attaches program %d to %s, writing into ring map %d (%s)",
-			n.name, up.Seconds, up.LinkID, up.ProgID, tracepoint, up.RingMapID, up.RingID)
+		f.view.note("%s up in %.2fs: link %d attaches program %d to %s, writing into ring map %d",
+			n.name, up.Seconds, up.LinkID, up.ProgID, tracepoint, up.RingMapID)
 	}
 	return nil
 }
@@ -382,7 +382,7 @@ func (f *fleet) crash(stop, abort context.Context, n *node) error {
 	}
 	n.crash()
 	k, _ := n.kernel()
-	f.view.note("%s: agent killed (SIGKILL) in a burst, %s events written by its probe not yet in the stream (in the ring, or published and not acknowledged to it); the probe goes on writing into the pinned ring",
+	f.view.note("%s: agent killed (SIGKILL) in a burst, %s events its probe wrote not in the stream yet; the probe writes on",
 		n.name, num(backlog(k, f.col.snapshot()[n.name])))
 	t := time.NewTimer(f.cfg.down)
 	select {
@@ -399,7 +399,7 @@ func (f *fleet) crash(stop, abort context.Context, n *node) error {
 	if up.Reattached {
 		how = "was gone: attached again"
 	}
-	f.view.note("%s: agent restarted on its pins in %.2fs: link %d %s program %d to %s, still writing into ring map %d (%s)",
+	f.view.note("%s: agent restarted on its pins in %.2fs: link %d %s program %d to %s, seen writing into ring map %d (%s)",
 		n.name, up.Seconds, up.LinkID, how, up.ProgID, tracepoint, up.RingMapID, up.Writing)
 	return nil
 }

@@ -105,12 +105,11 @@ func (s *summary) writeText(w io.Writer) error {
 		if st.OutOfOrder > 0 {
 			order = fmt.Sprintf("%s out of ring order (publishes retried)", num(st.OutOfOrder))
 		}
-		fmt.Fprintf(&b, "  %-8s %s, %s redelivered to the collector", "", order, num(st.Redelivered))
+		fmt.Fprintf(&b, "  %-8s %s, %s redelivered to the collector\n", "", order, num(st.Redelivered))
 		if n.Restarts > 0 {
-			fmt.Fprintf(&b, "; killed (SIGKILL) and restarted %s, down %s in all; the last agent skipped %s records a killed one had published",
-				times(n.Restarts), seconds(n.DownSeconds), num(n.Forward["skipped"]))
+			fmt.Fprintf(&b, "  %-8s killed (SIGKILL) and restarted %s, down %s in all; %s records a killed agent had published were skipped\n",
+				"", times(n.Restarts), seconds(n.DownSeconds), num(n.Forward["skipped"]))
 		}
-		b.WriteString("\n")
 		for _, p := range n.Problems {
 			fmt.Fprintf(&b, "  %-8s PROBLEM: %s\n", "", p)
 		}

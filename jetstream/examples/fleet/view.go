@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // maxNotes is how many of the latest notes (kills, restarts, bucket
@@ -19,6 +21,7 @@ const maxNotes = 6
 type view struct {
 	w        io.Writer
 	tty      bool
+	width    int // the terminal's columns; 0: unknown
 	interval time.Duration
 	header   string // the frame's first line's end: how it stops, where metrics are
 
@@ -44,6 +47,11 @@ type frameInput struct {
 
 func newView(w io.Writer, interval time.Duration, header string) *view {
 	v := &view{w: w, tty: isTerminal(w), header: header, prev: map[string]uint64{}, rates: map[string]float64{}}
+	if f, ok := w.(*os.File); ok && v.tty {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil {
+			v.width = int(ws.Col)
+		}
+	}
 	v.interval = interval
 	if v.interval == 0 {
 		v.interval = time.Second
@@ -116,7 +124,11 @@ func backlog(k kernelFigures, st streamFigures) uint64 {
 func (v *view) frame(now time.Time, in frameInput) {
 	var b strings.Builder
 	nl := func(format string, args ...any) {
-		fmt.Fprintf(&b, format, args...)
+		line := fmt.Sprintf(format, args...)
+		if v.width > 1 && len(line) >= v.width {
+			line = line[:v.width-1] // a wrapped line would push the frame down
+		}
+		b.WriteString(line)
 		b.WriteString("\x1b[K\n") // clear the rest of the line
 	}
 	b.WriteString("\x1b[H") // cursor home
