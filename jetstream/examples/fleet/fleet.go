@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -63,6 +64,7 @@ type fleet struct {
 	metrics  string     // the metrics URL, "" without -metrics
 	blocked  []string   // the bucket's keys now, as the parent watches them
 	stale    []string   // the stores of killed runs, removed
+	putBlock bool       // -block is in the bucket, put by this run
 	undo     []func() error
 	undoOnce sync.Once
 }
@@ -253,28 +255,45 @@ func (f *fleet) startNodes(ctx context.Context) error {
 	return nil
 }
 
-// schedule is when, from the start of the loop, the run changes the bucket
-// and kills an agent: a quarter, a half and three quarters of -duration,
-// or 3s, 5s and 8s without one.
-func (f *fleet) schedule() (block, crash, unblock time.Duration) {
-	if d := f.cfg.duration; d > 0 {
-		return d / 4, d / 2, 3 * d / 4
-	}
-	return 3 * time.Second, 5 * time.Second, 8 * time.Second
+// step is one thing the run does at a time after the start of its loop.
+type step struct {
+	at   time.Duration
+	what int
 }
 
-// timerC returns the channel of a timer firing after d, or nil (never)
-// when on is false; stop releases the timer.
-func timerC(on bool, d time.Duration) (<-chan time.Time, func() bool) {
-	if !on {
-		return nil, func() bool { return false }
+// The steps of a run.
+const (
+	stepBlock   = iota // put -block into the bucket
+	stepCrash          // kill node-1's agent in a burst, restart it
+	stepUnblock        // delete -block from the bucket
+	stepEnd            // the end of -duration
+)
+
+// schedule returns the run's steps in the order they come: -block put a
+// quarter into -duration, node-1 killed halfway, -block deleted at three
+// quarters, the end (without -duration: at 3s, 5s and 8s, no end).
+func (f *fleet) schedule() []step {
+	block, crash, unblock := 3*time.Second, 5*time.Second, 8*time.Second
+	if d := f.cfg.duration; d > 0 {
+		block, crash, unblock = d/4, d/2, 3*d/4
 	}
-	t := time.NewTimer(d)
-	return t.C, t.Stop
+	var steps []step
+	if f.cfg.block != "" {
+		steps = append(steps, step{block, stepBlock}, step{unblock, stepUnblock})
+	}
+	if f.cfg.crash {
+		steps = append(steps, step{crash, stepCrash})
+	}
+	if f.cfg.duration > 0 {
+		steps = append(steps, step{f.cfg.duration, stepEnd})
+	}
+	slices.SortStableFunc(steps, func(a, b step) int { return cmp.Compare(a.at, b.at) })
+	return steps
 }
 
 // loop draws the live view and runs the schedule until stop, abort, the
-// end of -duration, or a failure (returned).
+// end of -duration, or a failure (returned). The steps run one after the
+// other, in their order, however late the loop gets to them.
 func (f *fleet) loop(stop, abort context.Context) error {
 	ctx := abort
 	w, err := f.kv.WatchAll(ctx)
@@ -282,15 +301,16 @@ func (f *fleet) loop(stop, abort context.Context) error {
 		return fmt.Errorf("watch bucket %s: %w", bucketName, err)
 	}
 	defer w.Stop()
-	blockAt, crashAt, unblockAt := f.schedule()
-	blockC, s1 := timerC(f.cfg.block != "", blockAt)
-	defer s1()
-	crashC, s2 := timerC(f.cfg.crash, crashAt)
-	defer s2()
-	unblockC, s3 := timerC(f.cfg.block != "", unblockAt)
-	defer s3()
-	endC, s4 := timerC(f.cfg.duration > 0, f.cfg.duration)
-	defer s4()
+	start := time.Now()
+	steps := f.schedule()
+	next := time.NewTimer(time.Hour)
+	defer next.Stop()
+	arm := func() {
+		if len(steps) > 0 {
+			next.Reset(time.Until(start.Add(steps[0].at)))
+		}
+	}
+	arm()
 	tick := time.NewTicker(f.view.interval)
 	defer tick.Stop()
 
@@ -303,21 +323,27 @@ loop:
 			f.render(ctx, now)
 		case e := <-w.Updates():
 			f.watched(e)
-		case <-blockC:
-			if _, err := f.kv.Put(ctx, f.cfg.block, []byte("1")); err != nil {
-				failure = fmt.Errorf("block %s: %w", f.cfg.block, err)
+		case <-next.C:
+			if len(steps) == 0 {
+				continue
+			}
+			st := steps[0]
+			steps = steps[1:]
+			switch st.what {
+			case stepBlock:
+				failure = f.block(ctx, true)
+			case stepUnblock:
+				failure = f.block(ctx, false)
+			case stepCrash:
+				crashed = make(chan error, 1)
+				go func() { crashed <- f.crash(stop, abort, f.nodes[0]) }() // owned: waited for below
+			case stepEnd:
 				break loop
 			}
-			f.view.note("bucket %s: put %q: every node's probe flags its events from now on", bucketName, f.cfg.block)
-		case <-unblockC:
-			if err := f.kv.Delete(ctx, f.cfg.block); err != nil {
-				failure = fmt.Errorf("unblock %s: %w", f.cfg.block, err)
+			if failure != nil {
 				break loop
 			}
-			f.view.note("bucket %s: deleted %q", bucketName, f.cfg.block)
-		case <-crashC:
-			crashed = make(chan error, 1)
-			go func() { crashed <- f.crash(stop, abort, f.nodes[0]) }() // owned: loop's caller waits below
+			arm()
 		case err := <-crashed:
 			crashed = nil
 			if err != nil {
@@ -326,8 +352,6 @@ loop:
 			}
 		case n := <-f.failed:
 			failure = fmt.Errorf("%s: the agent exited unexpectedly", n.name)
-			break loop
-		case <-endC:
 			break loop
 		case <-stop.Done():
 			break loop
@@ -341,10 +365,32 @@ loop:
 			failure = err
 		}
 	}
+	if f.putBlock && failure == nil {
+		// Stopped early: the bucket is left as the run found it.
+		failure = f.block(ctx, false)
+	}
 	if f.view.tty {
 		f.render(ctx, time.Now()) // the last frame stays above the summary
 	}
 	return failure
+}
+
+// block puts -block into the bucket (on) or deletes it.
+func (f *fleet) block(ctx context.Context, on bool) error {
+	if on {
+		if _, err := f.kv.Put(ctx, f.cfg.block, []byte("1")); err != nil {
+			return fmt.Errorf("block %s: %w", f.cfg.block, err)
+		}
+		f.putBlock = true
+		f.view.note("bucket %s: put %q: every node's probe flags its events from now on", bucketName, f.cfg.block)
+		return nil
+	}
+	if err := f.kv.Delete(ctx, f.cfg.block); err != nil {
+		return fmt.Errorf("unblock %s: %w", f.cfg.block, err)
+	}
+	f.putBlock = false
+	f.view.note("bucket %s: deleted %q", bucketName, f.cfg.block)
+	return nil
 }
 
 // watched takes in one change of the bucket, from anyone.
