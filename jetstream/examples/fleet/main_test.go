@@ -8,9 +8,12 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/bpfchan/bpfchan/jetstream/internal/testenv"
@@ -22,7 +25,50 @@ func TestMain(m *testing.M) {
 	if os.Getenv(agentEnv) != "" {
 		os.Exit(agentMain(os.Stdin, os.Stdout, os.Stderr))
 	}
+	if args, ok := os.LookupEnv(mainEnv); ok { // TestUnprivileged's child
+		ctx := context.Background()
+		os.Exit(run(ctx, ctx, strings.Fields(args), os.Stdout, os.Stderr))
+	}
 	testenv.Main(m)
+}
+
+// mainEnv makes the test binary run the program with the arguments it
+// holds, as TestUnprivileged's child.
+const mainEnv = "BPFCHAN_FLEET_TEST_MAIN"
+
+// TestUnprivileged runs the program as an unprivileged user: it must say
+// in one sentence what is missing and how to run it, and exit with 2.
+func TestUnprivileged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to switch to an unprivileged user")
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} { // the unprivileged user must reach the binary
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "fleet")
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), mainEnv+"=-duration 1s")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != exitUsage {
+		t.Fatalf("got exit code %d (%v), want %d; stderr:\n%s", code, err, exitUsage, &stderr)
+	}
+	msg := strings.TrimSpace(stderr.String())
+	if strings.Contains(msg, "\n") || !strings.Contains(msg, "sudo go run ./examples/fleet") || stdout.Len() > 0 {
+		t.Errorf("got stderr %q, stdout %q; want one line saying how to run it, nothing on stdout", msg, &stdout)
+	}
 }
 
 // TestFleetCrash runs the demo with two nodes for a few seconds, node-1's
