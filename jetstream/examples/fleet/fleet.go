@@ -57,7 +57,6 @@ type fleet struct {
 	stale    []string   // the stores of killed runs, removed
 	putBlock bool       // -block is in the bucket, put by this run
 	undo     []func() error
-	undoOnce sync.Once
 }
 
 // runFleet runs the demo until stop is done or cfg.duration has passed,
@@ -87,22 +86,14 @@ func runFleet(stop, abort context.Context, cfg config, stdout, stderr io.Writer)
 	}
 	if ln != nil {
 		srv := serveMetrics(ln, f.col, f.nodes)
-		f.defer_(srv.shutdown)
+		f.onCleanup(srv.shutdown)
 	}
 	start := time.Now()
 	loopErr := f.loop(stop, abort)
 	if loopErr != nil {
 		f.view.note("%v", loopErr)
 	}
-	sum, err := f.finish(abort, start)
-	if err != nil {
-		return nil, err
-	}
-	if loopErr != nil {
-		sum.Problems = append(sum.Problems, loopErr.Error())
-		sum.check()
-	}
-	return sum, nil
+	return f.finish(abort, start, loopErr)
 }
 
 // setup makes what the nodes need: the pin directory, the server (unless
@@ -113,7 +104,7 @@ func (f *fleet) setup(ctx context.Context) (ln net.Listener, err error) {
 		if ln, err = net.Listen("tcp", f.cfg.metrics); err != nil {
 			return nil, fmt.Errorf("serve metrics: %w", err)
 		}
-		f.defer_(func() error { ln.Close(); return nil }) // the metrics server closes it first
+		f.onCleanup(func() error { ln.Close(); return nil }) // the metrics server closes it first
 		f.metrics = "http://" + ln.Addr().String() + "/metrics"
 		fmt.Fprintf(f.stderr, "fleet: serving metrics at %s\n", f.metrics)
 	}
@@ -128,7 +119,7 @@ func (f *fleet) setup(ctx context.Context) (ln net.Listener, err error) {
 	if f.pins, err = newPinDir(f.cfg.pins); err != nil {
 		return nil, err
 	}
-	f.defer_(f.pins.remove)
+	f.onCleanup(f.pins.remove)
 
 	url := f.cfg.nats
 	if url == "" {
@@ -136,14 +127,14 @@ func (f *fleet) setup(ctx context.Context) (ln net.Listener, err error) {
 		if err != nil {
 			return nil, err
 		}
-		f.defer_(srv.shutdown)
+		f.onCleanup(srv.shutdown)
 		url = srv.URL()
 		f.stale = append(f.stale, srv.Stale...)
 	}
 	if f.nc, err = nats.Connect(url, nats.Name("fleet"), nats.MaxReconnects(-1)); err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", url, err)
 	}
-	f.defer_(func() error { f.nc.Close(); return nil })
+	f.onCleanup(func() error { f.nc.Close(); return nil })
 	f.cfg.nats = url
 	if f.j, err = js.New(f.nc); err != nil {
 		return nil, err
@@ -167,7 +158,7 @@ func (f *fleet) setup(ctx context.Context) (ln net.Listener, err error) {
 		return nil, fmt.Errorf("the collector's consumer: %w", err)
 	}
 	name := f.cons.CachedInfo().Name
-	f.defer_(func() error {
+	f.onCleanup(func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := f.j.DeleteConsumer(ctx, streamName, name); err != nil && !errors.Is(err, js.ErrConsumerNotFound) {
@@ -182,11 +173,11 @@ func (f *fleet) setup(ctx context.Context) (ln net.Listener, err error) {
 	if f.col, err = startCollector(ctx, f.cons, names); err != nil {
 		return nil, fmt.Errorf("collector: %w", err)
 	}
-	f.defer_(func() error { f.col.close(); return nil }) // finish closes it first, and reports
+	f.onCleanup(func() error { f.col.close(); return nil }) // finish closes it first, and reports
 	// The load runs before the agents start: each checks that its probe
 	// writes before it reports itself up.
 	f.load = startLoad(ctx, f.cfg.load, f.cfg.block)
-	f.defer_(func() error { f.load.stop(); return nil })
+	f.onCleanup(func() error { f.load.stop(); return nil })
 	for i, name := range names {
 		dir, err := f.pins.Node(name)
 		if err != nil {
@@ -206,7 +197,7 @@ func (f *fleet) setup(ctx context.Context) (ln net.Listener, err error) {
 		}
 		f.nodes = append(f.nodes, n)
 	}
-	f.defer_(func() error {
+	f.onCleanup(func() error {
 		for _, n := range f.nodes {
 			n.kill() // an agent still running after an error
 			n.close()
@@ -248,8 +239,9 @@ func (f *fleet) startNodes(ctx context.Context) error {
 
 // finish stops the load and the agents (each quiesces and detaches its
 // probe, then flushes its ring), lets the collector get the rest of the
-// stream, and makes the summary.
-func (f *fleet) finish(ctx context.Context, start time.Time) (*summary, error) {
+// stream, and makes the summary, which lists failed, what stopped the run
+// early, if anything did.
+func (f *fleet) finish(ctx context.Context, start time.Time, failed error) (*summary, error) {
 	elapsed := time.Since(start)
 	f.load.stop()
 	stopErrs := make([]error, len(f.nodes))
@@ -259,6 +251,9 @@ func (f *fleet) finish(ctx context.Context, start time.Time) (*summary, error) {
 	}
 	wg.Wait()
 	sum := &summary{Seconds: elapsed.Seconds(), Stream: streamName, Blocked: f.cfg.block, LoadRuns: f.load.runs.Load()}
+	if failed != nil {
+		sum.Problems = append(sum.Problems, failed.Error())
+	}
 	info, err := f.stream.Info(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", streamName, err)
@@ -294,16 +289,14 @@ func (f *fleet) finish(ctx context.Context, start time.Time) (*summary, error) {
 	return sum, nil
 }
 
-// defer_ adds a step to cleanup.
-func (f *fleet) defer_(undo func() error) { f.undo = append(f.undo, undo) }
+// onCleanup adds a step to cleanup.
+func (f *fleet) onCleanup(undo func() error) { f.undo = append(f.undo, undo) }
 
 // cleanup undoes what the run made, last first, and returns what failed.
 func (f *fleet) cleanup() error {
 	var errs []error
-	f.undoOnce.Do(func() {
-		for i := len(f.undo) - 1; i >= 0; i-- {
-			errs = append(errs, f.undo[i]())
-		}
-	})
+	for i := len(f.undo) - 1; i >= 0; i-- {
+		errs = append(errs, f.undo[i]())
+	}
 	return joinErrors(errs...)
 }

@@ -81,8 +81,7 @@ type agentProc struct {
 // reaches the parent only, which stops the agents in order), and is killed
 // by the kernel if the parent dies (Pdeathsig; where the kernel does not
 // send it, the agent sees its stdin end without stopLine, and exits).
-// failed receives n when the
-// agent exits without the parent asking it to.
+// failed receives n when the agent exits without the parent asking it to.
 func (n *node) launch(ctx context.Context, exe string, stderr io.Writer, failed chan<- *node) error {
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), n.env)
