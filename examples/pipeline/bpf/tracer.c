@@ -68,7 +68,10 @@ struct {
 // writes anything. Detaching alone would not do: the kernel does not wait
 // for the runs already under way, and a task can be preempted between the
 // tracepoint and this program for a while.
-#define GATE_CLOSED (1ULL << 62)
+// Each close adds GATE_CLOSED, and the gate is closed while state is at
+// least GATE_CLOSED: a second close keeps it closed (testing a flag bit
+// would not: two adds of the same bit clear it).
+#define GATE_CLOSED (1ULL << 56)
 
 struct gate {
 	__u64 state;  // runs admitted, plus GATE_CLOSED once closed
@@ -121,7 +124,7 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 
 	__u32 zero = 0;
 	struct gate *g = bpf_map_lookup_elem(&gate, &zero);
-	if (!g || (__sync_fetch_and_add(&g->state, 1) & GATE_CLOSED))
+	if (!g || __sync_fetch_and_add(&g->state, 1) >= GATE_CLOSED)
 		return 0;
 
 	__u32 nr = (__u32)ctx->args[1];
@@ -166,7 +169,7 @@ int close_gate(void *ctx)
 	if (!g)
 		return 1;
 	__u64 old = __sync_fetch_and_add(&g->state, GATE_CLOSED);
-	if (old & GATE_CLOSED)
+	if (old >= GATE_CLOSED)
 		return 2; // already closed; passed is set
 	g->passed = old;
 	return 0;
