@@ -34,4 +34,7 @@ var (
 	// errStopping (internal): Close came while a Mirror was replacing its
 	// watch.
 	errStopping = errors.New("stopping")
+	// errTooLarge (internal): a value whose message would exceed what the
+	// connection or the stream takes.
+	errTooLarge = errors.New("larger than a message may be")
 )
