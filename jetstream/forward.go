@@ -246,7 +246,11 @@ func (f *Forwarder) Close() error { return f.h.Close() }
 // closed. It returns nil after Close, context.Cause(ctx) after ctx was
 // cancelled, and otherwise the error that stopped it, naming the subject:
 // the source stopped (its own ctx, or its failure), the connection closed
-// for good, an encoder that panicked (ErrPanic).
+// for good, a message the server refuses whatever happens (a 400, such as
+// a stream whose MaxMsgSize was lowered after Forward started: the next
+// Forward cuts to the new limit), or a record whose encoding panicked
+// (ErrPanic, naming the record's position: the record stays in the ring,
+// so the next Forwarder meets it again until the encoding is fixed).
 func (f *Forwarder) Wait() error { return f.h.Wait() }
 
 // Done returns a channel closed when the Forwarder has stopped.

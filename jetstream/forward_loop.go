@@ -190,14 +190,16 @@ func (l *forwardLoop[T]) publishHeld() error {
 }
 
 // failed counts the record at held[next], which cannot be published, and
-// releases it with the others. Only an encoder's panic is returned.
+// releases it with the others. Only an encoder's panic is returned: it
+// stops the Forwarder before the record is released, so the record stays
+// in the ring.
 func (l *forwardLoop[T]) failed(err error) error {
 	l.f.h.cnt.decodeErrors.Add(1)
 	pos := l.held[l.next].Pos
 	l.q.push(slot{first: pos, last: pos, done: true})
 	l.next++
 	if errors.Is(err, ErrPanic) {
-		return err
+		return fmt.Errorf("record at %d: %w", pos, err)
 	}
 	return nil
 }
