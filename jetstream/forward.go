@@ -120,7 +120,7 @@ func Forward[T any](ctx context.Context, src *pump.AckSource[T], s js.JetStream,
 	if l.maxData, err = dataRoom(what, subject, nc, st, l.header(math.MaxUint64, math.MaxUint64, math.MaxInt32)); err != nil {
 		return nil, err
 	}
-	if cd, err := codecFor[T](); err == nil && c.encoder == nil && cd.size > l.maxData-packedPrefix {
+	if cd, err := codecFor[T](); err == nil && c.encoder == nil && cd.size+l.prefix() > l.maxData {
 		return nil, fmt.Errorf("%s to %q: a message of stream %q carries at most %d bytes of records here, less than one %d-byte %s",
 			what, subject, cfg.Name, l.maxData, cd.size, cd.name)
 	}

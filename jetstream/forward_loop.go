@@ -270,6 +270,14 @@ func (l *forwardLoop[T]) publishPacked() error {
 	return l.ob.publish(&entry{msg: msg, n: count, id: id})
 }
 
+// prefix is what a record takes in a message beside its encoding.
+func (l *forwardLoop[T]) prefix() int {
+	if l.packed {
+		return packedPrefix
+	}
+	return 0
+}
+
 // header is the header of a message holding the records from first to
 // last: count of them packed, or one (count 0) not packed.
 func (l *forwardLoop[T]) header(first, last uint64, count int) nats.Header {
