@@ -55,7 +55,10 @@ func ForwardStream(name string, subjects ...string) js.StreamConfig {
 // ErrRetention), and acknowledges each record to src only once the stream
 // has acknowledged it and every record before it. Forward owns src from
 // then on and closes it when it stops; when Forward returns an error, src
-// is left to the caller.
+// is left to the caller. src must be unread: its acknowledgements are
+// cumulative, so a batch the caller took from src.C() before (and did not
+// forward) would be released from the ring with the records Forward
+// publishes, and lost without a counter.
 //
 // Each record is one message (with WithPacked, each batch of src is one
 // message), carrying the headers HeaderNode (WithNode), HeaderRing
@@ -66,14 +69,20 @@ func ForwardStream(name string, subjects ...string) js.StreamConfig {
 // publishes follow the package's retry policy: a failed or unanswered
 // publish is sent again with the same message ID, with backoff, until the
 // stream acknowledges it or ctx is cancelled. At most WithMaxPending
-// messages are in flight.
+// messages are in flight. A message fits both the connection's maximum
+// payload and the stream's MaxMsgSize (as they are at the call), headers
+// included: a packed message is cut to fit, a record that fits alone in no
+// message is counted in Stats.DecodeErrors and released, and a stream
+// whose limit leaves no room for a fixed-size T is an error naming it.
 //
 // Before it returns, Forward reads what the stream already holds of this
 // ring from src's acknowledged position on (a previous run may have
 // published records and stopped before acknowledging them to the ring),
 // and those records, when the ring delivers them again, are counted
-// Skipped instead of being published twice. The package documentation says
-// what "exactly once" covers.
+// Skipped instead of being published twice. It reads the same way, while
+// it runs, before it sends again a message it first sent more than half
+// the stream's duplicate window ago. The package documentation says what
+// "exactly once" covers.
 //
 // Options: WithNode, WithMaxPending, WithAckWait, WithRetry, WithEncoder,
 // WithPacked.

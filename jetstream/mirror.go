@@ -34,11 +34,14 @@ type Mirror[K, V any] struct {
 // Keys travel as base64url without padding of K's binary encoding (KV keys
 // are restricted to [-/_=.a-zA-Z0-9]) and values as V's binary encoding;
 // WithKeyDecoder and WithValueDecoder read buckets written by other tools.
-// A key or value that does not decode is counted in Stats.DecodeErrors; the
-// key of such a value is treated as absent (deleted from the map if there),
-// so the map never holds a value the bucket no longer has. A put the full
-// map cannot hold is counted in Stats.Dropped and the Mirror goes on (the
-// key stays absent until a later put of it finds room).
+// A key or value that does not decode (a panic of the decoding included)
+// is counted in Stats.DecodeErrors; the key of such a value is treated as
+// absent (deleted from the map if there), so the map never holds a value
+// the bucket no longer has. A put the full map cannot hold is counted in
+// Stats.Dropped and the Mirror goes on (the key stays absent until a later
+// put of it finds room); during the snapshot such a put is tried again
+// once the entries the bucket lacks are deleted, and counted only if it
+// still does not fit.
 //
 // The Mirror works on its own clone of m: the caller keeps and closes m.
 // m must be a hash map (else an error matching ErrMapType) whose key and
