@@ -209,10 +209,11 @@ func guard(what string, f func() error) (err error) {
 }
 
 // catch, deferred, turns a panic into *err, an error matching ErrPanic
-// that says what panicked and carries the panic value.
+// that says what panicked and carries the panic value (on one line).
 func catch(what string, err *error) {
 	if r := recover(); r != nil {
-		*err = fmt.Errorf("%s: %w: %v", what, ErrPanic, r)
+		v := strings.ReplaceAll(fmt.Sprint(r), "\n", " ")
+		*err = fmt.Errorf("%s: %w: %s", what, ErrPanic, v)
 	}
 }
 

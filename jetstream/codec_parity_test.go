@@ -196,3 +196,15 @@ func inputs(n int) [][]byte {
 	}
 	return out
 }
+
+// TestGuard: a panic of a user callback is an error matching ErrPanic, on
+// one line whatever the panic value holds.
+func TestGuard(t *testing.T) {
+	err := guard("decode record", func() error { panic("two\nlines") })
+	if !errors.Is(err, ErrPanic) || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "two lines") {
+		t.Errorf("got %q, want one line matching ErrPanic with the panic value", err)
+	}
+	if err := guard("decode record", func() error { return nil }); err != nil {
+		t.Errorf("got %v without a panic, want nil", err)
+	}
+}
