@@ -50,13 +50,14 @@ func newRing(t testing.TB, size int) *ebpf.Map {
 // fixture is where most Forward tests start: a ring of ringSize bytes fed
 // by a producer of recSize-byte records, and an in-process server with the
 // stream "FWD" (forwardStream).
-func fixture(t testing.TB, ringSize, recSize int) (*ebpf.Map, *ringprod.Producer, jetstream.JetStream, jetstream.Stream) {
+// Each function given changes the stream's configuration first.
+func fixture(t testing.TB, ringSize, recSize int, with ...func(*jetstream.StreamConfig)) (*ebpf.Map, *ringprod.Producer, jetstream.JetStream, jetstream.Stream) {
 	t.Helper()
 	rb := newRing(t, ringSize)
 	p := newProducer(t, rb, recSize)
 	s := natstest.Start(t)
 	_, j := natstest.Connect(t, s)
-	return rb, p, j, forwardStream(t, j)
+	return rb, p, j, forwardStream(t, j, with...)
 }
 
 // newProducer loads a producer of size-byte records into rb.
@@ -106,9 +107,13 @@ func forward[T any](t testing.TB, ctx context.Context, src *pump.AckSource[T], j
 
 // forwardStream makes the stream "FWD" capturing "fwd.>" as ForwardStream
 // configures it.
-func forwardStream(t testing.TB, j jetstream.JetStream) jetstream.Stream {
+func forwardStream(t testing.TB, j jetstream.JetStream, with ...func(*jetstream.StreamConfig)) jetstream.Stream {
 	t.Helper()
-	s, err := j.CreateStream(context.Background(), bj.ForwardStream("FWD", "fwd.>"))
+	cfg := bj.ForwardStream("FWD", "fwd.>")
+	for _, f := range with {
+		f(&cfg)
+	}
+	s, err := j.CreateStream(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("create stream: %v", err)
 	}
@@ -608,16 +613,7 @@ func TestForwardMessageSize(t *testing.T) {
 		{"the stream's MaxMsgSize and a long node name", 8192, long},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rb := newRing(t, 1<<18)
-			p := newProducer(t, rb, 64)
-			s := natstest.Start(t)
-			_, j := natstest.Connect(t, s)
-			cfg := bj.ForwardStream("FWD", "fwd.>")
-			cfg.MaxMsgSize = tc.maxMsgSize
-			st, err := j.CreateStream(t.Context(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			rb, p, j, st := fixture(t, 1<<18, 64, func(c *jetstream.StreamConfig) { c.MaxMsgSize = tc.maxMsgSize })
 			src := ackSource[rec64](t, rb, pump.WithBatch(256, 0))
 			f := forward(t, t.Context(), src, j, "fwd.big", bj.WithPacked(), bj.WithNode(tc.node))
 			produce(t, p, n)
