@@ -156,7 +156,7 @@
 // "at or below the last message's position" would lose the failed record
 // if the agent died before retrying it; Forward publishes it, and only it.
 //
-// Cost, at start only: one request for the subject's last message, a
+// Cost of the read: one request for the subject's last message, a
 // binary search over the stream's sequence (one message per step, about
 // log2 of the stream's length), and a headers-only read of the subject's
 // messages from about a mebibyte of ring positions below the acknowledged
@@ -165,9 +165,9 @@
 // older can hold a record to skip): at most one message per record of that
 // mebibyte (about 44,000 for 16-byte records one per message, a few
 // hundred when packed). Nothing is read when the subject's last message is
-// not this node's and ring's. The same read runs before a resend later
-// than half the duplicate window, and only then; while it runs the
-// Forwarder handles no other event.
+// not this node's and ring's. It runs at the start, and during a run only
+// before a resend later than half the duplicate window (while it runs the
+// Forwarder handles no other event).
 //
 // Covered:
 //
