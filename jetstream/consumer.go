@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	js "github.com/nats-io/nats.go/jetstream"
 
@@ -22,17 +23,22 @@ type Consumer[T any] struct {
 
 var _ chans.Receiver[*Msg[int]] = (*Consumer[int])(nil)
 
-// NewConsumer starts a Consumer of c, a pull consumer the caller made (its
-// AckPolicy must be explicit, the default). Delivery is at least once: a
-// record is acknowledged with Msg.Ack, and a message not acknowledged in
-// time is delivered again by the server (Msg.Delivered counts).
+// NewConsumer starts a Consumer of c, a pull consumer the caller made,
+// whose AckPolicy must be AckExplicit, the default (AckAll and AckNone are
+// refused with an error matching ErrOption, naming the consumer). Delivery
+// is at least once: a record is acknowledged with Msg.Ack, and a message
+// not acknowledged in time is delivered again by the server
+// (Msg.Delivered counts).
 //
 // A message with a HeaderCount header is packed: its records are unpacked
 // (see the package documentation for the format) and delivered one by one,
 // and the message is acknowledged on the server once each of its records is.
-// A record that does not decode is counted in Stats.DecodeErrors and the
-// others are delivered; a message none of whose records decodes is
-// terminated (Term), so the server does not deliver it again.
+// A record that does not decode (T's UnmarshalBinary or WithDecoder's
+// function panicking included) is counted in Stats.DecodeErrors and the
+// others are delivered; a message none of whose records decodes, or whose
+// headers or packing do not parse (counted once), is terminated (Term,
+// with the first error as its reason), so the server does not deliver it
+// again.
 //
 // Options: WithDecoder, WithBuffer.
 func NewConsumer[T any](ctx context.Context, c js.Consumer, opts ...Option) (*Consumer[T], error) {
@@ -50,6 +56,11 @@ func NewConsumer[T any](ctx context.Context, c js.Consumer, opts ...Option) (*Co
 	name := "consumer"
 	if info := c.CachedInfo(); info != nil {
 		name = fmt.Sprintf("consumer %q of stream %q", info.Name, info.Stream)
+		if p := info.Config.AckPolicy; p != js.AckExplicitPolicy {
+			// AckAll would acknowledge records never acknowledged, AckNone
+			// every record: neither is at least once.
+			return nil, fmt.Errorf("%s: %s acknowledges with %v, want AckExplicit: %w", what, name, p, ErrOption)
+		}
 	}
 	decode, err := decoderFor[T](what, cfg)
 	if err != nil {
@@ -93,8 +104,9 @@ func (k *Consumer[T]) C() <-chan *Msg[T] { return k.c }
 
 // Wait blocks until the Consumer's goroutine has exited. It returns nil
 // after Close, context.Cause(ctx) after ctx was cancelled, and otherwise
-// the error that stopped it, naming the consumer (the consumer deleted, the
-// connection closed, a decoder that panicked: ErrPanic).
+// the error that stopped it, naming the consumer (the consumer deleted,
+// the connection closed). A record whose decoding panics does not stop
+// it: it is counted as a decode error.
 func (k *Consumer[T]) Wait() error { return k.h.Wait() }
 
 // Close stops the Consumer gracefully: it pulls no more messages, delivers
@@ -148,9 +160,7 @@ func (l *consumeLoop[T]) run(ctx context.Context) (err error) {
 			}
 			return fmt.Errorf("consume %s: %w", l.k.name, err)
 		}
-		if err := l.unpack(m); err != nil {
-			return fmt.Errorf("consume %s: %w", l.k.name, err)
-		}
+		l.unpack(m)
 		for i, r := range l.recs {
 			select {
 			case l.k.c <- r:
@@ -164,73 +174,81 @@ func (l *consumeLoop[T]) run(ctx context.Context) (err error) {
 }
 
 // unpack decodes the records of m into l.recs, counting those that do not
-// decode; a message with none that decodes is terminated. Only a
-// decoder's panic is returned.
-func (l *consumeLoop[T]) unpack(m js.Msg) error {
+// decode; a message with none that decodes is terminated.
+func (l *consumeLoop[T]) unpack(m js.Msg) {
 	cnt := &l.k.h.cnt
 	l.recs = l.recs[:0]
 	h := m.Headers()
 	st := &ackState{m: m, cnt: cnt}
 	base := Msg[T]{Subject: m.Subject(), Node: h.Get(HeaderNode), Ring: h.Get(HeaderRing), state: st}
-	var bad bool // a message-level fault: its records cannot be told apart
-	if meta, err := m.Metadata(); err == nil {
-		base.Seq, base.Delivered = meta.Sequence.Stream, meta.NumDelivered
-	} else {
-		bad = true
-	}
-	if p := h.Get(HeaderPos); p != "" {
-		pos, err := strconv.ParseUint(p, 10, 64)
-		bad = bad || err != nil
-		base.Pos = pos
-	}
-	var panicked error
-	add := func(i int, rec []byte) {
+	// fault is the first reason a record or the message failed; a
+	// message-level fault (its records cannot be told apart) counts once.
+	var fault error
+	failed := func(err error) {
 		cnt.received.Add(1)
+		cnt.decodeErrors.Add(1)
+		if fault == nil {
+			fault = err
+		}
+	}
+	meta, err := m.Metadata()
+	if err == nil {
+		base.Seq, base.Delivered = meta.Sequence.Stream, meta.NumDelivered
+	}
+	if p := h.Get(HeaderPos); p != "" && err == nil {
+		if base.Pos, err = strconv.ParseUint(p, 10, 64); err != nil {
+			err = fmt.Errorf("%s %q: not a position", HeaderPos, p)
+		}
+	}
+	add := func(i int, rec []byte) {
 		r := &Msg[T]{Subject: base.Subject, Node: base.Node, Ring: base.Ring, Pos: base.Pos, Index: i,
 			Seq: base.Seq, Delivered: base.Delivered, state: st}
 		if err := l.decode(rec, &r.Value); err != nil {
-			cnt.decodeErrors.Add(1)
-			if errors.Is(err, ErrPanic) && panicked == nil {
-				panicked = err
-			}
+			failed(err)
 			return
 		}
+		cnt.received.Add(1)
 		l.recs = append(l.recs, r)
 	}
 	switch n := h.Get(HeaderCount); {
-	case bad:
-		cnt.received.Add(1)
-		cnt.decodeErrors.Add(1)
+	case err != nil:
+		failed(err)
 	case n == "":
 		add(0, m.Data())
 	default:
+		// Each record takes at least its length prefix: a count the payload
+		// cannot hold is a fault of the message, not of that many records.
 		count, err := strconv.ParseUint(n, 10, 31)
-		if err != nil {
-			cnt.received.Add(1)
-			cnt.decodeErrors.Add(1)
-			break
+		switch {
+		case err != nil:
+			failed(fmt.Errorf("%s %q: %w", HeaderCount, n, err))
+		case count == 0 || count > uint64(len(m.Data())/packedPrefix):
+			failed(fmt.Errorf("%s %d for a payload of %d bytes", HeaderCount, count, len(m.Data())))
+		default:
+			if _, err := unpack(m.Data(), int(count), add); err != nil {
+				failed(err)
+			}
 		}
-		got, err := unpack(m.Data(), int(count), add)
-		if err != nil {
-			// The records the payload does not frame, or a trailer
-			// after the last one, are counted as one each.
-			missing := max(int(count)-got, 1)
-			cnt.received.Add(uint64(missing))
-			cnt.decodeErrors.Add(uint64(missing))
-		}
-	}
-	if panicked != nil {
-		l.drop(l.recs)
-		l.recs = l.recs[:0]
-		return panicked
 	}
 	if len(l.recs) == 0 {
 		// Nothing to deliver: tell the server never to send it again.
-		_ = m.TermWithReason("bpfchan: no record decodes")
-		return nil
+		_ = m.TermWithReason(termReason(fault))
+		return
 	}
 	st.left.Store(int32(len(l.recs)))
-	return nil
+}
+
+// termReason is the reason given to the server for terminating a message:
+// one line, bounded.
+func termReason(err error) string {
+	r := "bpfchan: no record decodes"
+	if err != nil {
+		r += ": " + strings.ReplaceAll(err.Error(), "\n", " ")
+	}
+	if len(r) > 256 {
+		r = r[:256]
+	}
+	return r
 }
 
 // drop counts recs, which no receiver took, as dropped and asks the server

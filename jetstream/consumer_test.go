@@ -3,6 +3,8 @@ package jetstream_test
 import (
 	"encoding/binary"
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,6 +173,9 @@ func TestConsumerTerm(t *testing.T) {
 		{Subject: "ev.bad", Data: packed(encode(t, event{})), Header: nats.Header{bj.HeaderCount: {"two"}}},
 		{Subject: "ev.bad", Data: encode(t, event{}), Header: nats.Header{bj.HeaderPos: {"-1"}}},
 		{Subject: "ev.bad", Data: packed(encode(t, event{}))[:10], Header: nats.Header{bj.HeaderCount: {"1"}}},
+		// Message-level faults count once, whatever the count says.
+		{Subject: "ev.bad", Header: nats.Header{bj.HeaderCount: {"0"}}},
+		{Subject: "ev.bad", Data: packed(nil), Header: nats.Header{bj.HeaderCount: {"2000000000"}}},
 	}
 	for _, m := range bad {
 		if _, err := j.PublishMsg(t.Context(), m); err != nil {
@@ -260,4 +265,142 @@ func TestConsumerAbort(t *testing.T) {
 	if err := k2.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// closeConsumer closes k while draining C().
+func closeConsumer[T any](t *testing.T, k *bj.Consumer[T]) {
+	t.Helper()
+	go func() {
+		for range k.C() {
+		}
+	}()
+	if err := k.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConsumerAckPolicy: only explicit acknowledgement is at least once.
+// With AckAll, acknowledging a record would acknowledge every earlier
+// message too, records the receiver never acknowledged; with AckNone
+// nothing is ever delivered again. NewConsumer refuses both, naming the
+// consumer.
+func TestConsumerAckPolicy(t *testing.T) {
+	s := natstest.Start(t)
+	_, j := natstest.Connect(t, s)
+	createStream(t, j)
+	for _, tc := range []struct {
+		policy jetstream.AckPolicy
+		ok     bool
+	}{
+		{jetstream.AckExplicitPolicy, true},
+		{jetstream.AckAllPolicy, false},
+		{jetstream.AckNonePolicy, false},
+	} {
+		t.Run(tc.policy.String(), func(t *testing.T) {
+			name := "reader_" + tc.policy.String()
+			c, err := j.CreateConsumer(t.Context(), "EV", jetstream.ConsumerConfig{Durable: name, AckPolicy: tc.policy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := bj.NewConsumer[event](t.Context(), c)
+			switch {
+			case tc.ok && err != nil:
+				t.Fatalf("got %v, want a Consumer", err)
+			case tc.ok:
+				closeConsumer(t, k)
+			case err == nil:
+				closeConsumer(t, k)
+				t.Fatalf("got a Consumer, want an error matching ErrOption")
+			case !errors.Is(err, bj.ErrOption) || !strings.Contains(err.Error(), strconv.Quote(name)):
+				t.Errorf("got %v, want an error matching ErrOption naming the consumer %q", err, name)
+			}
+		})
+	}
+}
+
+// TestConsumerDecoderPanics: a WithDecoder function that panics on a
+// message's bytes is counted as a decode error, the message terminated
+// (else every Consumer after this one would meet it again), and the next
+// message delivered.
+func TestConsumerDecoderPanics(t *testing.T) {
+	s := natstest.Start(t)
+	_, j := natstest.Connect(t, s)
+	createStream(t, j)
+	for _, b := range [][]byte{nil, {7}} {
+		if _, err := j.Publish(t.Context(), "ev.a", b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newPullConsumer(t, j, 200*time.Millisecond)
+	k, err := bj.NewConsumer[byte](t.Context(), c, bj.WithDecoder(func(b []byte) (byte, error) { return b[0], nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := recv(t, k); m.Value != 7 || m.Seq != 2 {
+		t.Errorf("got value %d of message %d, want 7 of message 2", m.Value, m.Seq)
+	} else if err := m.AckSync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumAckPending != 0 || info.NumRedelivered != 0 || info.AckFloor.Stream != 2 {
+		t.Errorf("got %d pending, %d redelivered, ack floor %d; want 0, 0, 2 (the first message terminated)", info.NumAckPending, info.NumRedelivered, info.AckFloor.Stream)
+	}
+	closeConsumer(t, k)
+	if got, want := k.Stats(), (bj.Stats{Received: 2, Delivered: 1, DecodeErrors: 1, Acked: 1}); got != want {
+		t.Errorf("got stats %+v, want %+v", got, want)
+	}
+}
+
+// TestConsumerServerRestart: the server restarts on its store under a
+// running Consumer; records published after the restart arrive (nats.go's
+// pull iterator issues a new pull on reconnection), none acknowledged
+// before it comes again.
+func TestConsumerServerRestart(t *testing.T) {
+	l := natstest.StartLoopback(t)
+	_, j := l.Connect()
+	createStream(t, j)
+	publish := func(i int) {
+		for {
+			_, err := j.Publish(t.Context(), "ev.a", encode(t, event{Seq: uint64(i)}), jetstream.WithRetryAttempts(100))
+			if err == nil {
+				return
+			}
+			if t.Context().Err() != nil {
+				t.Fatalf("publish %d: %v", i, err)
+			}
+		}
+	}
+	for i := range 5 {
+		publish(i)
+	}
+	c, err := j.CreateConsumer(t.Context(), "EV", jetstream.ConsumerConfig{Durable: "reader", AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := bj.NewConsumer[event](t.Context(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for want := range uint64(10) {
+		if want == 5 {
+			l.Stop()
+			l.Start()
+			for i := 5; i < 10; i++ {
+				publish(i)
+			}
+		}
+		m := recv(t, k)
+		if m.Value.Seq != want || m.Delivered != 1 {
+			t.Fatalf("got record %d delivered %d times, want %d once", m.Value.Seq, m.Delivered, want)
+		}
+		if err := m.AckSync(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closeConsumer(t, k)
+	st := k.Stats()
+	identity(t, "consumer", st.Received, st.Delivered, st.Dropped, st.DecodeErrors)
 }

@@ -14,9 +14,11 @@
 // # Ownership and stopping
 //
 // Every handle follows the core's rules. A constructor checks what it can
-// (a subject no stream captures, a map that is not a hash map or whose
-// sizes differ from K's and V's, a bucket that no longer exists, an option
-// the constructor does not take) and then starts one goroutine, owned by
+// (a subject no stream captures or with wildcards, a stream whose
+// MaxMsgSize leaves no room for a record, a consumer that is not
+// explicit-ack, a map that is not a hash map or whose sizes differ from
+// K's and V's, a bucket that no longer exists, an option the constructor
+// does not take) and then starts one goroutine, owned by
 // the handle: Wait and Close return only after it has exited, and Done() is
 // closed then. Close is graceful: a Publisher publishes every value whose
 // send completed and waits for every acknowledgement (with the server gone
@@ -29,6 +31,18 @@
 // stopped, Received == Delivered + Dropped + DecodeErrors. Each handle is a
 // metrics.Handle of the core's metrics package (MetricKind,
 // MetricCounters), exported as bpfchan_jetstream_<kind>_<counter>_total.
+// Errors are one line and name the subject, stream, consumer or bucket
+// (and map) concerned.
+//
+// No handle lets a panic of user code on data (T's MarshalBinary or
+// UnmarshalBinary, a WithEncoder, WithDecoder, WithKeyDecoder or
+// WithValueDecoder function) escape its goroutine. A Consumer and a Mirror
+// take data from the network, which every node of a fleet may share: a
+// decoding that panics is a decode error, counted, and they go on (else
+// one bad message would stop every Consumer that meets it). A Publisher
+// and a Forwarder encode values of the local program: an encoding that
+// panics stops them with an error matching ErrPanic (a Forwarder's record
+// stays in the ring).
 //
 // nats.go runs goroutines of its own for a connection and its
 // subscriptions; they belong to the connection, which the caller closes.
@@ -46,6 +60,11 @@
 // is then counted Dropped (a Forwarder's stay in the ring). Dropped means
 // "never acknowledged", not "never stored": a message still in the connection's reconnect buffer may reach
 // the stream later. Retries can change the order of messages in the stream.
+// A message is sent again with its ID only within the stream's duplicate
+// window: a Forwarder first looks for a message it first sent more than
+// half the window ago in the stream (see "Forward: exactly once"); a
+// Publisher does not, so after an outage longer than the window during
+// which PubAcks were lost, its messages in flight are stored twice.
 // Publishes go through a JetStream context of the handle's own over the
 // caller's connection, so its acknowledgements and timeouts neither see nor
 // disturb the caller's async publishes.
@@ -62,11 +81,17 @@
 // producers and consumers share a byte order; every common Linux fleet is
 // little-endian); a T implementing encoding.BinaryMarshaler and
 // BinaryUnmarshaler uses them; a []byte is the payload itself; WithEncoder
-// and WithDecoder replace all of that. A packed message (WithPacked:
+// and WithDecoder replace all of that. A fixed-size T with padding is
+// encoded field by field (encoding/binary), so one with an unexported field
+// is refused at construction; a bool decodes to true from any byte but 0.
+// This is the core module's codec, the same bytes both ways. A packed
+// message (WithPacked:
 // HeaderCount set; HeaderPos is then its first record's position,
 // HeaderLast its last record's, and its ID "node/ring/first-last") holds
 // HeaderCount such encodings, each prefixed by its length as a
-// little-endian uint32.
+// little-endian uint32. Messages are cut to fit both the connection's
+// maximum payload and the stream's MaxMsgSize, headers included; a
+// Publisher's value that does not fit is counted in DecodeErrors.
 //
 // # Consumer: at least once
 //
@@ -74,16 +99,19 @@
 // receiver acknowledges it with Msg.Ack (or Msg.AckSync, which waits for
 // the server's confirmation). A message is acknowledged on the server once
 // every record of it is; one that is not acknowledged within the
-// consumer's AckWait is delivered again (Msg.Delivered counts). A record
-// that does not decode is counted in Stats.DecodeErrors and the others of
-// its message are delivered; a message none of whose records decodes (or
-// whose headers do not parse) is terminated, so the server does not
-// deliver it again.
+// consumer's AckWait is delivered again (Msg.Delivered counts). That needs
+// a consumer with AckExplicit, the default: AckAll and AckNone are refused.
+// A record that does not decode (a panic of the decoding included) is
+// counted in Stats.DecodeErrors and the others of its message are
+// delivered; a message none of whose records decodes, or whose headers or
+// packing do not parse (counted once), is terminated, so the server does
+// not deliver it again.
 //
 // # Mirror
 //
 // A Mirror reads the bucket's snapshot first: every key put into the map,
-// every map entry whose key the snapshot lacks deleted; then Synced() is
+// every map entry whose key the snapshot lacks deleted, then the puts that
+// found the map full (of such entries) tried again; then Synced() is
 // closed and puts and deletes follow as they happen. Revision and
 // WaitRevision tell how far the map has caught up. Keys travel as base64url
 // without padding of K's binary encoding (WithKeyDecoder reads other forms,
@@ -94,9 +122,10 @@
 // Dropped and the Mirror goes on. The watch is nats.go's ordered consumer:
 // after a disconnection, or a restart of the server on its store, it
 // resumes from the revision after the last one delivered, with no gap; it
-// notices a restarted server through missing heartbeats, which takes some
-// seconds (about 20 in this module's tests). If the watch ends instead, the
-// Mirror watches again from its last applied revision. Hazards: an entry
+// notices a restarted server through missing idle heartbeats (the server
+// sends one every 5 seconds to an ordered consumer), so it resumes some
+// seconds after the server is back. If the watch ends instead, the Mirror
+// watches again from its last applied revision. Hazards: an entry
 // the bucket drops by its MaxAge leaves no delete marker unless the bucket
 // asks for them (LimitMarkerTTL), so the Mirror cannot see it go; delete
 // markers purged (PurgeDeletes) while the Mirror is away are missed too.
@@ -114,7 +143,11 @@
 // one hour); and at every start Forward reads, headers only, what the
 // stream holds of the ring from the ring's acknowledged position on, and
 // skips exactly those records. That read does not depend on the window:
-// it is what makes a restart later than the window safe.
+// it is what makes a restart later than the window safe. A running
+// Forwarder does the same before it sends a message again that it first
+// sent (or last found missing) more than half the window ago: after an
+// outage long enough for the window to forget a message whose PubAck was
+// lost, it finds the message in the stream and does not store it twice.
 //
 // The skip is by what the stream holds, never by the highest position seen:
 // with async publishes a publish can fail (lost in a disconnection) while a
@@ -123,15 +156,18 @@
 // "at or below the last message's position" would lose the failed record
 // if the agent died before retrying it; Forward publishes it, and only it.
 //
-// Cost, at start only: one request for the subject's last message, a
+// Cost of the read: one request for the subject's last message, a
 // binary search over the stream's sequence (one message per step, about
 // log2 of the stream's length), and a headers-only read of the subject's
 // messages from about a mebibyte of ring positions below the acknowledged
 // position to the end (a Forwarder never publishes a record more than that
 // span beyond the oldest one the stream has not acknowledged, so nothing
-// older can hold a record to skip): a few hundred messages when packed, at
-// most about 44,000 for 16-byte records one per message. Nothing is read
-// when the subject's last message is not this node's and ring's.
+// older can hold a record to skip): at most one message per record of that
+// mebibyte (about 44,000 for 16-byte records one per message, a few
+// hundred when packed). Nothing is read when the subject's last message is
+// not this node's and ring's. It runs at the start, and during a run only
+// before a resend later than half the duplicate window (while it runs the
+// Forwarder handles no other event).
 //
 // Covered:
 //
@@ -142,8 +178,14 @@
 //   - a restart later than the duplicate window, on a subject only this
 //     node publishes to ("<prefix>.<node>"), with gaps or reordering left
 //     by failed publishes: the start-up read skips exactly what is stored;
-//   - a restart of the server on its store, a disconnection: publishes are
-//     sent again with the same IDs until acknowledged.
+//   - a restart of the server on its store, a disconnection, of any
+//     length (nats.MaxReconnects(-1) keeps a Forwarder running across
+//     them): publishes are sent again with the same IDs until acknowledged;
+//     one first sent more than half the duplicate window ago is first
+//     looked for in the stream, on a subject only this node publishes to;
+//   - packed messages on a stream with a MaxMsgSize: they are cut to fit,
+//     headers included (a Forward whose stream leaves no room for one
+//     record fails at construction, naming the stream).
 //
 // Not covered:
 //
@@ -152,18 +194,25 @@
 //     file store every 2 minutes by default), so acknowledged messages of
 //     the last sync interval can vanish, after the ring has released their
 //     records. Use replicas (R3: a PubAck then means a quorum holds it) or
-//     sync "always" (every write synced: a few hundred messages per second
-//     instead of tens of thousands one per message);
-//   - a subject other nodes publish to: the start-up read stops at another
-//     node's message and skips nothing, so only the message IDs, within the
-//     duplicate window, keep copies out (and packed messages are cut where
-//     the ring's batches end, which a restart need not repeat);
+//     sync "always" (every write synced, at a large cost in throughput);
+//   - a subject other nodes publish to: the start-up read (and the look
+//     before a late resend) stops at another node's message and skips
+//     nothing, so only the message IDs, within the duplicate window, keep
+//     copies out: a restart, or an outage during which PubAcks were lost,
+//     longer than the window stores copies (and packed messages are cut
+//     where the ring's batches end, which a restart need not repeat);
 //   - a publish of a previous run that reaches the stream after the next
 //     run's start-up read (the last bytes of a killed process's socket, a
 //     Forwarder aborted in the same process with publishes still in the
 //     connection's buffers): within the duplicate window its ID drops the
 //     copy for one message per record; a packed copy with other boundaries
-//     stays;
+//     stays; likewise a copy still travelling (in a connection's buffers)
+//     when a running Forwarder looks before a late resend, that reaches the
+//     stream after the window;
+//   - a source the caller read from before handing it to Forward: Forward
+//     acknowledges the ring cumulatively, so records the caller took and
+//     did not forward are released, lost without a counter. Hand Forward a
+//     source no one has received from;
 //   - two Forwarders on one ring or one subject at once, or a ring's
 //     records removed from the stream by its limits (MaxAge, MaxMsgs,
 //     MaxBytes) before the ring released them (they are published again);
@@ -176,5 +225,7 @@
 // order sort by HeaderPos.
 //
 // A Publisher alone gives at-least-once publication with deduplication of
-// its own retries inside the stream's duplicate window.
+// its own retries inside the stream's duplicate window: after an outage
+// longer than the window during which PubAcks were lost, what it had in
+// flight is stored twice.
 package jetstream

@@ -16,8 +16,10 @@ import (
 var (
 	// ErrOption: an invalid option, or one the constructor does not take.
 	ErrOption = pump.ErrOption
-	// ErrPanic: a user encoder or decoder panicked; the error carries the
-	// panic value.
+	// ErrPanic: a value's encoding panicked (T's MarshalBinary, or
+	// WithEncoder's function), which stops a Publisher or Forwarder; the
+	// error carries the panic value. (A Consumer or Mirror counts a
+	// decoding that panics as a decode error and goes on.)
 	ErrPanic = pump.ErrPanic
 	// ErrSize: a Go type's size does not match the map's (both are named).
 	ErrSize = maps.ErrSizeMismatch
@@ -34,4 +36,7 @@ var (
 	// errStopping (internal): Close came while a Mirror was replacing its
 	// watch.
 	errStopping = errors.New("stopping")
+	// errTooLarge (internal): a value whose message would exceed what the
+	// connection or the stream takes.
+	errTooLarge = errors.New("larger than a message may be")
 )

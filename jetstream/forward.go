@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	js "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bpfchan/bpfchan/pump"
@@ -53,7 +55,10 @@ func ForwardStream(name string, subjects ...string) js.StreamConfig {
 // ErrRetention), and acknowledges each record to src only once the stream
 // has acknowledged it and every record before it. Forward owns src from
 // then on and closes it when it stops; when Forward returns an error, src
-// is left to the caller.
+// is left to the caller. src must be unread: its acknowledgements are
+// cumulative, so a batch the caller took from src.C() before (and did not
+// forward) would be released from the ring with the records Forward
+// publishes, and lost without a counter.
 //
 // Each record is one message (with WithPacked, each batch of src is one
 // message), carrying the headers HeaderNode (WithNode), HeaderRing
@@ -64,14 +69,20 @@ func ForwardStream(name string, subjects ...string) js.StreamConfig {
 // publishes follow the package's retry policy: a failed or unanswered
 // publish is sent again with the same message ID, with backoff, until the
 // stream acknowledges it or ctx is cancelled. At most WithMaxPending
-// messages are in flight.
+// messages are in flight. A message fits both the connection's maximum
+// payload and the stream's MaxMsgSize (as they are at the call), headers
+// included: a packed message is cut to fit, a record that fits alone in no
+// message is counted in Stats.DecodeErrors and released, and a stream
+// whose limit leaves no room for a fixed-size T is an error naming it.
 //
 // Before it returns, Forward reads what the stream already holds of this
 // ring from src's acknowledged position on (a previous run may have
 // published records and stopped before acknowledging them to the ring),
 // and those records, when the ring delivers them again, are counted
-// Skipped instead of being published twice. The package documentation says
-// what "exactly once" covers.
+// Skipped instead of being published twice. It reads the same way, while
+// it runs, before it sends again a message it first sent more than half
+// the stream's duplicate window ago. The package documentation says what
+// "exactly once" covers.
 //
 // Options: WithNode, WithMaxPending, WithAckWait, WithRetry, WithEncoder,
 // WithPacked.
@@ -87,63 +98,75 @@ func Forward[T any](ctx context.Context, src *pump.AckSource[T], s js.JetStream,
 	if src == nil || s == nil {
 		return nil, fmt.Errorf("%s: nil source or JetStream: %w", what, ErrOption)
 	}
-	if subject == "" || strings.ContainsAny(subject, " \t\r\n*>") {
-		return nil, fmt.Errorf("%s: subject %q: want one subject, without wildcards or white space: %w", what, subject, ErrOption)
+	if err := checkSubject(what, subject); err != nil {
+		return nil, err
 	}
 	enc, err := appenderFor[T](what, c)
 	if err != nil {
 		return nil, err
 	}
-	st, err := streamFor(ctx, what, s, subject)
+	st, err := streamOf(ctx, what, s, subject)
 	if err != nil {
 		return nil, err
 	}
+	cfg := st.CachedInfo().Config
+	if cfg.Retention != js.LimitsPolicy {
+		return nil, fmt.Errorf("%s: stream %q of subject %q has %v retention, want Limits: %w", what, cfg.Name, subject, cfg.Retention, ErrRetention)
+	}
 	ring := src.RingID()
+	l := &forwardLoop[T]{
+		src:        src,
+		st:         st,
+		encode:     enc,
+		packed:     c.packed,
+		maxPending: c.maxPending,
+		node:       c.node,
+		idPrefix:   c.node + "/" + ring + "/",
+		nodeV:      []string{c.node},
+		ringV:      []string{ring},
+	}
+	nc := s.Conn()
+	if l.maxData, err = dataRoom(what, subject, nc, st, l.header(math.MaxUint64, math.MaxUint64, math.MaxInt32)); err != nil {
+		return nil, err
+	}
+	if cd, err := codecFor[T](); err == nil && c.encoder == nil && cd.size+l.prefix() > l.maxData {
+		return nil, fmt.Errorf("%s to %q: a message of stream %q carries at most %d bytes of records here, less than one %d-byte %s",
+			what, subject, cfg.Name, l.maxData, cd.size, cd.name)
+	}
 	acked, _ := src.Positions()
-	skip, err := storedRecords(ctx, st, subject, c.node, ring, acked)
-	if err != nil {
-		return nil, fmt.Errorf("%s to %q: read what the stream holds of ring %s: %w", what, subject, ring, err)
+	if l.skip, err = storedRecords(ctx, st, subject, c.node, ring, acked); err != nil {
+		return nil, fmt.Errorf("%s to %q: read what stream %q holds of ring %s: %w", what, subject, cfg.Name, ring, err)
 	}
 	f := &Forwarder{
 		subject:   subject,
-		stream:    st.CachedInfo().Config.Name,
+		stream:    cfg.Name,
 		ring:      ring,
 		flush:     make(chan flushReq),
 		positions: src.Positions,
 	}
-	nc := s.Conn()
-	maxData := int(nc.MaxPayload()) - headerRoom
-	if maxData <= 0 {
-		return nil, fmt.Errorf("%s to %q: the connection's maximum payload %d leaves no room for records", what, subject, nc.MaxPayload())
-	}
-	ob, err := newOutbox(nc, c, &f.h.cnt.retries)
-	if err != nil {
+	if l.ob, err = newOutbox(nc, c, &f.h.cnt.retries); err != nil {
 		return nil, fmt.Errorf("%s to %q: %w", what, subject, err)
 	}
-	l := &forwardLoop[T]{
-		f:          f,
-		src:        src,
-		ob:         ob,
-		encode:     enc,
-		packed:     c.packed,
-		maxPending: c.maxPending,
-		maxData:    maxData,
-		idPrefix:   c.node + "/" + ring + "/",
-		nodeV:      []string{c.node},
-		ringV:      []string{ring},
-		skip:       skip,
-	}
+	l.f = f
+	// A message first sent more than half the duplicate window ago may be
+	// stored already with its ID forgotten: look for it before sending it
+	// again.
+	l.ob.recheck, l.ob.stale = l.recheck, duplicateWindow(cfg)/2
 	f.h.start(ctx, l.run)
 	return f, nil
 }
 
-// headerRoom is what a message's payload leaves of the connection's
-// maximum payload for its subject and headers.
-const headerRoom = 1024
+// checkSubject refuses a subject to publish on that is empty or not one
+// subject (wildcards, white space).
+func checkSubject(what, subject string) error {
+	if subject == "" || strings.ContainsAny(subject, " \t\r\n*>") {
+		return fmt.Errorf("%s: subject %q: want one subject, without wildcards or white space: %w", what, subject, ErrOption)
+	}
+	return nil
+}
 
-// streamFor returns the stream capturing subject, refusing one whose
-// retention is not Limits.
-func streamFor(ctx context.Context, what string, s js.JetStream, subject string) (js.Stream, error) {
+// streamOf returns the stream capturing subject.
+func streamOf(ctx context.Context, what string, s js.JetStream, subject string) (js.Stream, error) {
 	name, err := s.StreamNameBySubject(ctx, subject)
 	if err != nil {
 		if errors.Is(err, js.ErrStreamNotFound) {
@@ -155,10 +178,46 @@ func streamFor(ctx context.Context, what string, s js.JetStream, subject string)
 	if err != nil {
 		return nil, fmt.Errorf("%s: stream %q of subject %q: %w", what, name, subject, err)
 	}
-	if r := st.CachedInfo().Config.Retention; r != js.LimitsPolicy {
-		return nil, fmt.Errorf("%s: stream %q of subject %q has %v retention, want Limits: %w", what, name, subject, r, ErrRetention)
-	}
 	return st, nil
+}
+
+// dataRoom returns the largest payload a message on subject may carry
+// beside a header block no larger than h's: what both the connection's
+// maximum payload and the stream's MaxMsgSize (each counting headers and
+// payload) take. No room at all is an error naming the stream.
+func dataRoom(what, subject string, nc *nats.Conn, st js.Stream, h nats.Header) (int, error) {
+	limit, by := nc.MaxPayload(), "the connection's maximum payload"
+	cfg := st.CachedInfo().Config
+	if m := int64(cfg.MaxMsgSize); m > 0 && m < limit {
+		limit, by = m, fmt.Sprintf("stream %q's MaxMsgSize", cfg.Name)
+	}
+	room := limit - int64(headerLen(h))
+	if room <= 0 {
+		return 0, fmt.Errorf("%s to %q: %s, %d bytes, leaves no room beside %d bytes of headers", what, subject, by, limit, headerLen(h))
+	}
+	return int(min(room, math.MaxInt32)), nil
+}
+
+// headerLen is the size of h's header block as nats.go sends it: the
+// version line, "Key: value" lines and the blank line, each ending in
+// CRLF.
+func headerLen(h nats.Header) int {
+	n := len("NATS/1.0\r\n\r\n")
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(": ") + len(v) + len("\r\n")
+		}
+	}
+	return n
+}
+
+// duplicateWindow is the stream's duplicate window, the server's default
+// when the configuration does not say.
+func duplicateWindow(cfg js.StreamConfig) time.Duration {
+	if cfg.Duplicates > 0 {
+		return cfg.Duplicates
+	}
+	return 2 * time.Minute
 }
 
 // appenderFor returns the function that appends the encoding of a T to a
@@ -196,7 +255,11 @@ func (f *Forwarder) Close() error { return f.h.Close() }
 // closed. It returns nil after Close, context.Cause(ctx) after ctx was
 // cancelled, and otherwise the error that stopped it, naming the subject:
 // the source stopped (its own ctx, or its failure), the connection closed
-// for good, an encoder that panicked (ErrPanic).
+// for good, a message the server refuses whatever happens (a 400, such as
+// a stream whose MaxMsgSize was lowered after Forward started: the next
+// Forward cuts to the new limit), or a record whose encoding panicked
+// (ErrPanic, naming the record's position: the record stays in the ring,
+// so the next Forwarder meets it again until the encoding is fixed).
 func (f *Forwarder) Wait() error { return f.h.Wait() }
 
 // Done returns a channel closed when the Forwarder has stopped.

@@ -17,11 +17,13 @@ import (
 type forwardLoop[T any] struct {
 	f          *Forwarder
 	src        *pump.AckSource[T]
+	st         js.Stream
 	ob         *outbox
 	encode     func([]byte, *T) ([]byte, error)
 	packed     bool
 	maxPending int
-	maxData    int    // the largest payload a message carries
+	maxData    int // the largest payload a message carries
+	node       string
 	idPrefix   string // "node/ring/"
 	nodeV      []string
 	ringV      []string
@@ -39,21 +41,29 @@ type forwardLoop[T any] struct {
 func (l *forwardLoop[T]) run(ctx context.Context) (err error) {
 	defer func() { err = l.finish(ctx, err) }()
 	cnt := &l.f.h.cnt
-	in, closing := l.src.C(), l.f.h.closing
+	in := l.src.C()
 	acked := func(e *entry, a *js.PubAck) {
 		l.q.at(e.id).done = true
 		cnt.delivered.Add(uint64(e.n))
-		if a != nil && a.Duplicate {
+		switch {
+		case a == nil: // found in the stream by the re-read before a late resend
+			cnt.skipped.Add(uint64(e.n))
+		case a.Duplicate:
 			cnt.duplicates.Add(1)
 		}
 	}
+	closed := false // Close was seen: take no more records
 	for {
-		if closing == nil && l.q.empty() {
+		if closed && l.q.empty() {
 			return nil
 		}
 		var recv <-chan []pump.Record[T]
-		if closing != nil && l.held == nil {
-			recv = in
+		var closing <-chan struct{}
+		if !closed {
+			closing = l.f.h.closing
+			if l.held == nil {
+				recv = in
+			}
 		}
 		select {
 		case b, ok := <-recv:
@@ -63,18 +73,18 @@ func (l *forwardLoop[T]) run(ctx context.Context) (err error) {
 			cnt.received.Add(uint64(len(b)))
 			l.held, l.next = b, 0
 		case <-closing:
-			closing = nil
+			closed = true
 			l.dropHeld()
 		case <-l.ob.notify:
 			if err := l.ob.handle(acked); err != nil {
 				return err
 			}
 		case <-l.ob.timerC:
-			if err := l.ob.resend(); err != nil {
+			if err := l.ob.resend(ctx); err != nil {
 				return err
 			}
 		case st := <-l.ob.status:
-			if err := l.ob.statusChanged(st); err != nil {
+			if err := l.ob.statusChanged(ctx, st); err != nil {
 				return err
 			}
 		case r := <-l.f.flush:
@@ -85,12 +95,19 @@ func (l *forwardLoop[T]) run(ctx context.Context) (err error) {
 		if err := l.advance(ctx); err != nil {
 			return err
 		}
-		if closing != nil && l.held != nil {
+		// Records that need no message (skipped, refused by the encoder)
+		// take a place in the queue but bring no PubAck to wake the loop:
+		// publish on while the queue drains to empty, and stop only once a
+		// message in flight at its front will.
+		for !closed && l.held != nil {
 			if err := l.publishHeld(); err != nil {
 				return err
 			}
 			if err := l.advance(ctx); err != nil {
 				return err
+			}
+			if !l.q.empty() {
+				break
 			}
 		}
 		l.answerFlushes(nil)
@@ -173,14 +190,16 @@ func (l *forwardLoop[T]) publishHeld() error {
 }
 
 // failed counts the record at held[next], which cannot be published, and
-// releases it with the others. Only an encoder's panic is returned.
+// releases it with the others. Only an encoder's panic is returned: it
+// stops the Forwarder before the record is released, so the record stays
+// in the ring.
 func (l *forwardLoop[T]) failed(err error) error {
 	l.f.h.cnt.decodeErrors.Add(1)
 	pos := l.held[l.next].Pos
 	l.q.push(slot{first: pos, last: pos, done: true})
 	l.next++
 	if errors.Is(err, ErrPanic) {
-		return err
+		return fmt.Errorf("record at %d: %w", pos, err)
 	}
 	return nil
 }
@@ -194,13 +213,7 @@ func (l *forwardLoop[T]) publishOne(r *pump.Record[T]) error {
 	if err != nil {
 		return l.failed(err)
 	}
-	pos := strconv.FormatUint(r.Pos, 10)
-	msg := &nats.Msg{Subject: l.f.subject, Data: data, Header: nats.Header{
-		js.MsgIDHeader: {l.idPrefix + pos},
-		HeaderNode:     l.nodeV,
-		HeaderRing:     l.ringV,
-		HeaderPos:      {pos},
-	}}
+	msg := &nats.Msg{Subject: l.f.subject, Data: data, Header: l.header(r.Pos, r.Pos, 0)}
 	id := l.q.push(slot{first: r.Pos, last: r.Pos, n: 1})
 	l.next++
 	return l.ob.publish(&entry{msg: msg, n: 1, id: id})
@@ -251,19 +264,58 @@ func (l *forwardLoop[T]) publishPacked() error {
 		count++
 		l.next++
 	}
-	first := strconv.FormatUint(l.held[start].Pos, 10)
-	lastPos := l.held[l.next-1].Pos
-	last := strconv.FormatUint(lastPos, 10)
-	msg := &nats.Msg{Subject: l.f.subject, Data: data, Header: nats.Header{
-		js.MsgIDHeader: {l.idPrefix + first + "-" + last},
+	first, last := l.held[start].Pos, l.held[l.next-1].Pos
+	msg := &nats.Msg{Subject: l.f.subject, Data: data, Header: l.header(first, last, count)}
+	id := l.q.push(slot{first: first, last: last, n: count})
+	return l.ob.publish(&entry{msg: msg, n: count, id: id})
+}
+
+// prefix is what a record takes in a message beside its encoding.
+func (l *forwardLoop[T]) prefix() int {
+	if l.packed {
+		return packedPrefix
+	}
+	return 0
+}
+
+// header is the header of a message holding the records from first to
+// last: count of them packed, or one (count 0) not packed.
+func (l *forwardLoop[T]) header(first, last uint64, count int) nats.Header {
+	pos := strconv.FormatUint(first, 10)
+	if count == 0 {
+		return nats.Header{
+			js.MsgIDHeader: {l.idPrefix + pos},
+			HeaderNode:     l.nodeV,
+			HeaderRing:     l.ringV,
+			HeaderPos:      {pos},
+		}
+	}
+	lastS := strconv.FormatUint(last, 10)
+	return nats.Header{
+		js.MsgIDHeader: {l.idPrefix + pos + "-" + lastS},
 		HeaderNode:     l.nodeV,
 		HeaderRing:     l.ringV,
-		HeaderPos:      {first},
+		HeaderPos:      {pos},
 		HeaderCount:    {strconv.Itoa(count)},
-		HeaderLast:     {last},
-	}}
-	id := l.q.push(slot{first: l.held[start].Pos, last: lastPos, n: count})
-	return l.ob.publish(&entry{msg: msg, n: count, id: id})
+		HeaderLast:     {lastS},
+	}
+}
+
+// recheck is the outbox's look for late messages in the stream: it reads
+// what the stream holds of the ring now, as Forward does at the start, and
+// reports which of the late messages are in it.
+func (l *forwardLoop[T]) recheck(ctx context.Context, late []*entry) ([]bool, error) {
+	acked, _ := l.src.Positions()
+	s, err := storedRecords(ctx, l.st, l.f.subject, l.node, l.f.ring, acked)
+	if err != nil {
+		return nil, err
+	}
+	held := make([]bool, len(late))
+	for i, e := range late {
+		sl := l.q.at(e.id)
+		held[i] = s.holds(sl.first, sl.last)
+	}
+	return held, nil
 }
 
 // advance releases to the ring the records of the messages at the front

@@ -12,7 +12,6 @@ import (
 	"github.com/bpfchan/bpfchan/pump"
 
 	bj "github.com/bpfchan/bpfchan/jetstream"
-	"github.com/bpfchan/bpfchan/jetstream/internal/natstest"
 )
 
 // previousRun is what a Forwarder that stopped before acknowledging the
@@ -183,16 +182,7 @@ func TestForwardResumeAfterWindow(t *testing.T) {
 	const n, window = 50, 200 * time.Millisecond
 	for _, tc := range resumeCases {
 		t.Run(tc.name, func(t *testing.T) {
-			rb := newRing(t, 1<<16)
-			p := newProducer(t, rb, 16)
-			s := natstest.Start(t)
-			_, j := natstest.Connect(t, s)
-			cfg := bj.ForwardStream("FWD", "fwd.>")
-			cfg.Duplicates = window
-			st, err := j.CreateStream(t.Context(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			rb, p, j, st := fixture(t, 1<<16, 16, func(c *jetstream.StreamConfig) { c.Duplicates = window })
 			produce(t, p, n)
 			publishPrevious(t, j, ackSource[rec16](t, rb), n, "fwd.n1", "n1", tc.prev)
 			waitWindow(t, j, window)

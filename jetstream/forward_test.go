@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/nats-io/nats.go/jetstream"
@@ -49,13 +50,14 @@ func newRing(t testing.TB, size int) *ebpf.Map {
 // fixture is where most Forward tests start: a ring of ringSize bytes fed
 // by a producer of recSize-byte records, and an in-process server with the
 // stream "FWD" (forwardStream).
-func fixture(t testing.TB, ringSize, recSize int) (*ebpf.Map, *ringprod.Producer, jetstream.JetStream, jetstream.Stream) {
+// Each function given changes the stream's configuration first.
+func fixture(t testing.TB, ringSize, recSize int, with ...func(*jetstream.StreamConfig)) (*ebpf.Map, *ringprod.Producer, jetstream.JetStream, jetstream.Stream) {
 	t.Helper()
 	rb := newRing(t, ringSize)
 	p := newProducer(t, rb, recSize)
 	s := natstest.Start(t)
 	_, j := natstest.Connect(t, s)
-	return rb, p, j, forwardStream(t, j)
+	return rb, p, j, forwardStream(t, j, with...)
 }
 
 // newProducer loads a producer of size-byte records into rb.
@@ -105,9 +107,13 @@ func forward[T any](t testing.TB, ctx context.Context, src *pump.AckSource[T], j
 
 // forwardStream makes the stream "FWD" capturing "fwd.>" as ForwardStream
 // configures it.
-func forwardStream(t testing.TB, j jetstream.JetStream) jetstream.Stream {
+func forwardStream(t testing.TB, j jetstream.JetStream, with ...func(*jetstream.StreamConfig)) jetstream.Stream {
 	t.Helper()
-	s, err := j.CreateStream(context.Background(), bj.ForwardStream("FWD", "fwd.>"))
+	cfg := bj.ForwardStream("FWD", "fwd.>")
+	for _, f := range with {
+		f(&cfg)
+	}
+	s, err := j.CreateStream(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("create stream: %v", err)
 	}
@@ -459,6 +465,7 @@ func TestForwardConstructionErrors(t *testing.T) {
 		{"no stream captures the subject", "other.x", nil, jetstream.ErrStreamNotFound, `"other.x"`},
 		{"a work-queue stream", "wq.x", nil, bj.ErrRetention, `"WQ"`},
 		{"a wildcard subject", "fwd.*", nil, bj.ErrOption, `"fwd.*"`},
+		{"a subject with white space", "fwd. x", nil, bj.ErrOption, `"fwd. x"`},
 		{"an option of another constructor", "fwd.x", []bj.Option{bj.WithBuffer(1)}, bj.ErrOption, "WithBuffer"},
 		{"an encoder for another type", "fwd.x", []bj.Option{bj.WithEncoder(func(string) ([]byte, error) { return nil, nil })}, bj.ErrOption, "WithEncoder"},
 	} {
@@ -501,5 +508,167 @@ func TestForwarderMetricCounters(t *testing.T) {
 	want := map[string]uint64{"received": 2, "delivered": 2, "dropped": 0, "decode_errors": 0, "retries": 0, "duplicates": 0, "acked": 2, "skipped": 0}
 	if h.MetricKind() != "jetstream_forwarder" || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("got kind %s, counters %v; want jetstream_forwarder, %v", h.MetricKind(), got, want)
+	}
+}
+
+// flushWithin is Flush bounded by a generous liveness limit: a Forwarder
+// that has everything it needs returns at once; one that has stalled would
+// never return.
+func flushWithin(t *testing.T, f *bj.Forwarder) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	return f.Flush(ctx)
+}
+
+// TestForwardRecordsWithoutMessage: records that need no message (skipped
+// because the stream holds them, or refused by the encoder) take a place
+// among the WithMaxPending in flight but bring no PubAck; a batch with
+// more of them in a row than that bound, with nothing in flight, must not
+// stall the Forwarder. The restart cases are the realistic ones: an agent
+// killed after its last messages were stored and before the ring was
+// acknowledged restarts with as many records to skip (with one message in
+// flight, one is enough; with the default bound, a batch larger than it,
+// as WithBatch raised for packed throughput gives).
+func TestForwardRecordsWithoutMessage(t *testing.T) {
+	t.Run("encoder refuses records, one in flight", func(t *testing.T) {
+		rb, p, j, _ := fixture(t, 1<<16, 16)
+		src := ackSource[rec16](t, rb, pump.WithBatch(64, 0))
+		enc := func(r rec16) ([]byte, error) {
+			if r.Seq%5 == 0 {
+				return nil, errTest
+			}
+			return encode16(r), nil
+		}
+		f := forward(t, t.Context(), src, j, "fwd.refuse", bj.WithMaxPending(1), bj.WithEncoder(enc))
+		produce(t, p, 20)
+		if err := flushWithin(t, f); err != nil {
+			t.Errorf("Flush: got %v, want nil (stats %+v)", err, f.Stats())
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.Stats(); got.Received != 20 || got.DecodeErrors != 4 || got.Delivered != 16 {
+			t.Errorf("got stats %+v, want 20 received, 4 decode errors, 16 delivered", got)
+		}
+	})
+
+	for _, tc := range []struct {
+		name       string
+		stored     int // records the previous run left in the stream, unacknowledged
+		perMsg     int // records per message of the previous run (1: not packed)
+		batch      int // the resuming source's batch size
+		maxPending int // 0: the default
+	}{
+		{"restart, one in flight", 3, 1, 64, 1},
+		{"restart, four in flight", 30, 1, 64, 4},
+		{"restart packed, default in flight, large batches", 2100, 16, 4096, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 2500
+			rb, p, j, _ := fixture(t, 1<<16, 16)
+			produce(t, p, n)
+			prev := previousRun{packed: tc.perMsg > 1}
+			for i := 0; i < tc.stored; i += tc.perMsg {
+				prev.msgs = append(prev.msgs, [2]int{i, min(i+tc.perMsg, tc.stored) - 1})
+			}
+			publishPrevious(t, j, ackSource[rec16](t, rb), n, "fwd.n1", "n1", prev)
+
+			src := ackSource[rec16](t, rb, pump.WithBatch(tc.batch, 0))
+			opts := []bj.Option{bj.WithNode("n1")}
+			if tc.maxPending > 0 {
+				opts = append(opts, bj.WithMaxPending(tc.maxPending))
+			}
+			if prev.packed {
+				opts = append(opts, bj.WithPacked())
+			}
+			f := forward(t, t.Context(), src, j, "fwd.n1", opts...)
+			if err := flushWithin(t, f); err != nil {
+				t.Errorf("Flush: got %v, want nil (stats %+v)", err, f.Stats())
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.Stats(); got.Skipped != uint64(tc.stored) || got.Received != n || got.Delivered != n {
+				t.Errorf("got stats %+v, want %d received and delivered, %d skipped", got, n, tc.stored)
+			}
+		})
+	}
+}
+
+// TestForwardMessageSize: packed messages are cut to fit both the
+// connection's maximum payload and the stream's MaxMsgSize, headers
+// included, whatever the length of the node's name; a limit that leaves
+// no room for one record is an error at construction naming the stream.
+func TestForwardMessageSize(t *testing.T) {
+	const n = 512
+	long := strings.Repeat("n", 3000)
+	for _, tc := range []struct {
+		name       string
+		maxMsgSize int32 // 0: none
+		node       string
+	}{
+		{"the stream's MaxMsgSize", 4096, "n1"}, // 60 records of 64 bytes fit; a batch of 256 does not
+		// Headers of more than the 1 KiB once assumed.
+		{"the stream's MaxMsgSize and a long node name", 8192, long},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rb, p, j, st := fixture(t, 1<<18, 64, func(c *jetstream.StreamConfig) { c.MaxMsgSize = tc.maxMsgSize })
+			src := ackSource[rec64](t, rb, pump.WithBatch(256, 0))
+			f := forward(t, t.Context(), src, j, "fwd.big", bj.WithPacked(), bj.WithNode(tc.node))
+			produce(t, p, n)
+			if err := flushWithin(t, f); err != nil {
+				t.Errorf("Flush: got %v, want nil", err)
+			}
+			if err := f.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			if got := len(streamRecords(t, st)); got != n {
+				t.Errorf("got %d records in the stream, want %d", got, n)
+			}
+		})
+	}
+	t.Run("no room for a record", func(t *testing.T) {
+		rb := newRing(t, 1<<16)
+		s := natstest.Start(t)
+		_, j := natstest.Connect(t, s)
+		cfg := bj.ForwardStream("TINY", "tiny.>")
+		cfg.MaxMsgSize = 320 // the headers may take about 290 bytes
+		if _, err := j.CreateStream(t.Context(), cfg); err != nil {
+			t.Fatal(err)
+		}
+		src := ackSource[rec64](t, rb)
+		f, err := bj.Forward(t.Context(), src, j, "tiny.x", bj.WithNode("n1"))
+		if err == nil {
+			f.Close()
+			t.Fatal("got no error")
+		}
+		if !strings.Contains(err.Error(), `"TINY"`) || !strings.Contains(err.Error(), `"tiny.x"`) {
+			t.Errorf("got %v, want an error naming the stream and the subject", err)
+		}
+	})
+}
+
+// TestForwardReadSourceHazard (a hazard the documentation states): Forward
+// adopts a source whose C() the caller already read from. Its cumulative
+// Ack then releases the records the caller took, which never reach the
+// stream: Forward cannot tell a batch sitting in C()'s buffer from one a
+// caller took, so its documentation says src must be unread.
+func TestForwardReadSourceHazard(t *testing.T) {
+	rb, p, j, st := fixture(t, 1<<16, 16)
+	src := ackSource[rec16](t, rb)
+	produce(t, p, 5)
+	b := <-src.C() // the caller takes a batch and does not acknowledge it
+	f := forward(t, t.Context(), src, j, "fwd.read")
+	produce(t, p, 5)
+	if err := flushWithin(t, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	acked, produced := rbPositions(t, rb)
+	if got := len(streamRecordsOn(t, st, "fwd.read")); acked != produced || got != 10-len(b) {
+		t.Errorf("got ring acked %d of %d and %d records in the stream, want all acked and %d in the stream", acked, produced, got, 10-len(b))
 	}
 }

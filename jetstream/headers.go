@@ -20,12 +20,6 @@ const (
 // each prefixed by its length as a little-endian uint32.
 const packedPrefix = 4
 
-// appendPacked appends rec to a packed payload.
-func appendPacked(dst, rec []byte) []byte {
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(rec)))
-	return append(dst, rec...)
-}
-
 // unpack calls f with each of the count records of a packed payload, in
 // order, and returns how many it found. A payload that ends inside a
 // record, or holds bytes after the last one, is an error; the records

@@ -2,10 +2,17 @@ package jetstream
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
 )
+
+// appendPacked appends rec to a packed payload, as Forward packs.
+func appendPacked(dst, rec []byte) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(rec)))
+	return append(dst, rec...)
+}
 
 func TestUnpack(t *testing.T) {
 	three := appendPacked(appendPacked(appendPacked(nil, []byte("a")), nil), []byte("ccc"))

@@ -13,8 +13,12 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The children of tests that run this binary again.
 	if pin := os.Getenv(childEnv); pin != "" {
-		os.Exit(forwardChild(pin)) // the child of TestForwardKilled
+		os.Exit(forwardChild(pin)) // TestForwardKilled
+	}
+	if mode := os.Getenv(panicChildEnv); mode != "" {
+		os.Exit(panicChild(mode)) // TestPanicsOnData
 	}
 	testenv.Main(m)
 }

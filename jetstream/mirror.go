@@ -34,11 +34,14 @@ type Mirror[K, V any] struct {
 // Keys travel as base64url without padding of K's binary encoding (KV keys
 // are restricted to [-/_=.a-zA-Z0-9]) and values as V's binary encoding;
 // WithKeyDecoder and WithValueDecoder read buckets written by other tools.
-// A key or value that does not decode is counted in Stats.DecodeErrors; the
-// key of such a value is treated as absent (deleted from the map if there),
-// so the map never holds a value the bucket no longer has. A put the full
-// map cannot hold is counted in Stats.Dropped and the Mirror goes on (the
-// key stays absent until a later put of it finds room).
+// A key or value that does not decode (a panic of the decoding included)
+// is counted in Stats.DecodeErrors; the key of such a value is treated as
+// absent (deleted from the map if there), so the map never holds a value
+// the bucket no longer has. A put the full map cannot hold is counted in
+// Stats.Dropped and the Mirror goes on (the key stays absent until a later
+// put of it finds room); during the snapshot such a put is tried again
+// once the entries the bucket lacks are deleted, and counted only if it
+// still does not fit.
 //
 // The Mirror works on its own clone of m: the caller keeps and closes m.
 // m must be a hash map (else an error matching ErrMapType) whose key and
@@ -215,7 +218,8 @@ func (mi *Mirror[K, V]) advance(rev uint64) {
 // Wait blocks until the Mirror's goroutine has exited. It returns nil after
 // Close, context.Cause(ctx) after ctx was cancelled, and otherwise the error
 // that stopped it, naming the bucket and the map (the connection closed for
-// good, the map's descriptor failing, a decoder that panicked: ErrPanic).
+// good, the map's descriptor failing). A key or value whose decoding
+// panics does not stop it: it is counted as a decode error.
 func (mi *Mirror[K, V]) Wait() error { return mi.h.Wait() }
 
 // Close stops the Mirror, leaving the map as it is, and returns Wait's
@@ -251,6 +255,7 @@ type mirrorLoop[K, V any] struct {
 	value    func([]byte) (V, error)
 	keyCodec codec[K]
 	seen     map[string]struct{} // the snapshot's keys (K's encoding), until synced
+	full     map[string]kv[K, V] // the snapshot's puts the full map refused, until synced
 	last     uint64              // the revision of the last entry applied
 }
 
@@ -264,11 +269,15 @@ func (l *mirrorLoop[K, V]) run(ctx context.Context) (err error) {
 	defer func() {
 		l.stopWatch()
 		l.m.Close()
+		// Stopped during the snapshot: its puts waiting for room never
+		// reached the map.
+		l.mi.h.cnt.dropped.Add(uint64(len(l.full)))
 		if err != nil && ctx.Err() == nil {
 			err = fmt.Errorf("mirror bucket %q into %s: %w", l.bucket, l.name, err)
 		}
 	}()
 	l.seen = make(map[string]struct{})
+	l.full = make(map[string]kv[K, V])
 	retry := backoff{min: rewatchMin, max: rewatchMax}
 	for {
 		select {
@@ -310,11 +319,21 @@ func (l *mirrorLoop[K, V]) apply(e js.KeyValueEntry) error {
 	defer l.mi.advance(l.last)
 	k, err := l.key(e.Key())
 	if err != nil {
+		// A panic of the key's decoding included: one entry of a bucket
+		// that every node of a fleet mirrors must not stop them all.
 		cnt.decodeErrors.Add(1)
-		if errors.Is(err, ErrPanic) {
-			return err
-		}
 		return nil
+	}
+	var kb string // K's encoding, during the snapshot
+	if l.seen != nil {
+		b, err := l.keyCodec.encode(nil, &k)
+		if err != nil {
+			cnt.decodeErrors.Add(1)
+			return nil
+		}
+		kb = string(b)
+		l.seen[kb] = struct{}{}
+		delete(l.full, kb)
 	}
 	if e.Operation() != js.KeyValuePut {
 		if err := l.delete(k); err != nil {
@@ -326,28 +345,30 @@ func (l *mirrorLoop[K, V]) apply(e js.KeyValueEntry) error {
 	v, err := l.value(e.Value())
 	if err != nil {
 		cnt.decodeErrors.Add(1)
-		if errors.Is(err, ErrPanic) {
-			return err
-		}
 		// The bucket holds no value the map can take: the key is absent.
 		return l.delete(k)
 	}
 	if err := l.m.Put(k, v); err != nil {
-		if errors.Is(err, maps.ErrFull) {
-			cnt.dropped.Add(1)
-			return nil
-		}
-		return err
-	}
-	if l.seen != nil {
-		b, err := l.keyCodec.encode(nil, &k)
-		if err != nil {
+		if !errors.Is(err, maps.ErrFull) {
 			return err
 		}
-		l.seen[string(b)] = struct{}{}
+		if l.seen != nil {
+			// Entries the snapshot lacks may take the room: try again
+			// once they are deleted (synced).
+			l.full[kb] = kv[K, V]{k, v}
+			return nil
+		}
+		cnt.dropped.Add(1)
+		return nil
 	}
 	cnt.delivered.Add(1)
 	return nil
+}
+
+// kv is a key and its value.
+type kv[K, V any] struct {
+	k K
+	v V
 }
 
 // delete removes k from the map if it is there.
@@ -364,8 +385,10 @@ func (l *mirrorLoop[K, V]) delete(k K) error {
 }
 
 // synced ends the snapshot the first time the watch marks its end: every
-// map entry whose key the snapshot did not put is deleted, then Synced()
-// is closed. Later marks (of a watch resumed from a revision) do nothing.
+// map entry whose key the snapshot lacks is deleted, the snapshot's puts
+// that found the map full are tried again (counted Dropped if they still
+// do not fit), then Synced() is closed. Later marks (of a watch resumed
+// from a revision) do nothing.
 func (l *mirrorLoop[K, V]) synced() error {
 	if l.seen == nil {
 		return nil
@@ -389,6 +412,18 @@ func (l *mirrorLoop[K, V]) synced() error {
 			return err
 		}
 	}
+	cnt := &l.mi.h.cnt
+	for kb, e := range l.full {
+		delete(l.full, kb)
+		switch err := l.m.Put(e.k, e.v); {
+		case err == nil:
+			cnt.delivered.Add(1)
+		case errors.Is(err, maps.ErrFull):
+			cnt.dropped.Add(1)
+		default:
+			return err
+		}
+	}
 	l.seen = nil
 	close(l.mi.synced)
 	return nil
@@ -406,6 +441,8 @@ func (l *mirrorLoop[K, V]) rewatch(ctx context.Context, retry *backoff) error {
 		} else {
 			// Still in the snapshot: start it again.
 			clear(l.seen)
+			l.mi.h.cnt.dropped.Add(uint64(len(l.full))) // read again, counted again
+			clear(l.full)
 		}
 		w, err := l.kv.WatchAll(ctx, opts...)
 		if err == nil {

@@ -375,3 +375,57 @@ func mirror[K, V any](t *testing.T, kv jetstream.KeyValue, m *ebpf.Map) error {
 	}
 	return err
 }
+
+// TestMirrorSnapshotFullMap: a map near its capacity holds stale entries
+// (keys deleted from the bucket while the agent was away, on a pinned
+// map) that take the room of the bucket's keys. The snapshot's puts that
+// find the map full are tried again once the stale entries are deleted,
+// and only those that still do not fit are counted Dropped.
+func TestMirrorSnapshotFullMap(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		bucket      uint32 // keys 1..bucket in the bucket
+		wantEntries int
+		wantDropped uint64
+	}{
+		{"room once the stale entries go", 2, 2, 0},
+		{"still too many", 3, 2, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newHash(t, "cap2", 4, 8, 2)
+			for _, k := range []uint32{8, 9} { // what the last run left
+				if err := m.Put(k, limit{Max: k}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := natstest.Start(t)
+			_, j := natstest.Connect(t, s)
+			kv := newBucket(t, j, "cap2")
+			for k := uint32(1); k <= tc.bucket; k++ {
+				put(t, kv, key(k), value(limit{Max: k}))
+			}
+			mi, err := bj.NewMirror[uint32, limit](t.Context(), kv, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			synced(t, mi)
+			got := contents(t, m)
+			if len(got) != tc.wantEntries {
+				t.Errorf("got map %v, want %d of the bucket's entries", got, tc.wantEntries)
+			}
+			for k, v := range got {
+				if k < 1 || k > tc.bucket || v != (limit{Max: k}) {
+					t.Errorf("got entry %d: %+v, which the bucket does not hold", k, v)
+				}
+			}
+			if err := mi.Close(); err != nil {
+				t.Fatal(err)
+			}
+			st := mi.Stats()
+			if st.Dropped != tc.wantDropped || st.Deleted != 2 {
+				t.Errorf("got stats %+v, want %d dropped, 2 deleted (the stale entries)", st, tc.wantDropped)
+			}
+			identity(t, "mirror", st.Received, st.Delivered, st.Dropped, st.DecodeErrors)
+		})
+	}
+}

@@ -163,7 +163,8 @@ func WithBuffer(n int) Option {
 // WithEncoder makes a Publisher or Forwarder encode each value with f
 // instead of T's binary encoding. A value f fails to encode is counted in
 // Stats.DecodeErrors and skipped (a Forwarder releases its record with the
-// others). Publisher, Forward.
+// others); a panic of f stops the handle with an error matching ErrPanic.
+// Publisher, Forward.
 func WithEncoder[T any](f func(T) ([]byte, error)) Option {
 	return func(c *config) {
 		c.mark("WithEncoder")
@@ -176,8 +177,9 @@ func WithEncoder[T any](f func(T) ([]byte, error)) Option {
 
 // WithPacked makes a Forwarder pack each batch the ring delivers (see
 // pump.WithBatch) into one message, cut where it would exceed the
-// connection's maximum payload: HeaderCount records, each prefixed by its
-// length as a little-endian uint32, which a Consumer unpacks. Forward.
+// connection's maximum payload or the stream's MaxMsgSize (headers
+// included): HeaderCount records, each prefixed by its length as a
+// little-endian uint32, which a Consumer unpacks. Forward.
 func WithPacked() Option {
 	return func(c *config) {
 		c.mark("WithPacked")
@@ -186,7 +188,7 @@ func WithPacked() Option {
 }
 
 // WithDecoder makes a Consumer decode each record with f instead of T's
-// binary encoding. A record f fails to decode is counted in
+// binary encoding. A record f fails to decode, or panics on, is counted in
 // Stats.DecodeErrors. Consumer.
 func WithDecoder[T any](f func([]byte) (T, error)) Option {
 	return func(c *config) {
@@ -200,7 +202,8 @@ func WithDecoder[T any](f func([]byte) (T, error)) Option {
 
 // WithKeyDecoder makes a Mirror read the bucket's keys with f instead of
 // base64url (no padding) of K's binary encoding: plain names put with the
-// nats CLI, say. A key f refuses is counted in Stats.DecodeErrors. Mirror.
+// nats CLI, say. A key f refuses, or panics on, is counted in
+// Stats.DecodeErrors. Mirror.
 func WithKeyDecoder[K any](f func(string) (K, error)) Option {
 	return func(c *config) {
 		c.mark("WithKeyDecoder")
@@ -212,7 +215,7 @@ func WithKeyDecoder[K any](f func(string) (K, error)) Option {
 }
 
 // WithValueDecoder makes a Mirror read the bucket's values with f instead
-// of V's binary encoding. A value f refuses is counted in
+// of V's binary encoding. A value f refuses, or panics on, is counted in
 // Stats.DecodeErrors and its key treated as absent. Mirror.
 func WithValueDecoder[V any](f func([]byte) (V, error)) Option {
 	return func(c *config) {

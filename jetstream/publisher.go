@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/nats-io/nats.go"
@@ -37,8 +38,12 @@ var _ chans.Sender[int] = (*Publisher[int])(nil)
 // messages in the stream.
 //
 // The payload is T's binary encoding (see the package documentation), or
-// WithEncoder's. Options: WithNode, WithMaxPending, WithAckWait, WithRetry,
-// WithBuffer, WithEncoder.
+// WithEncoder's. A value whose message would exceed what the connection
+// (its maximum payload) or the stream (its MaxMsgSize) takes is counted in
+// Stats.DecodeErrors and skipped.
+//
+// Options: WithNode, WithMaxPending, WithAckWait, WithRetry, WithBuffer,
+// WithEncoder.
 func NewPublisher[T any](ctx context.Context, s js.JetStream, subject string, opts ...Option) (*Publisher[T], error) {
 	const what = "new publisher"
 	c, err := newConfig(what, []string{"WithNode", "WithMaxPending", "WithAckWait", "WithRetry", "WithBuffer", "WithEncoder"}, opts)
@@ -51,23 +56,29 @@ func NewPublisher[T any](ctx context.Context, s js.JetStream, subject string, op
 	if s == nil {
 		return nil, fmt.Errorf("%s: nil JetStream: %w", what, ErrOption)
 	}
+	if err := checkSubject(what, subject); err != nil {
+		return nil, err
+	}
 	encode, err := encoderFor[T](what, c)
 	if err != nil {
 		return nil, err
 	}
-	stream, err := s.StreamNameBySubject(ctx, subject)
+	st, err := streamOf(ctx, what, s, subject)
 	if err != nil {
-		if errors.Is(err, js.ErrStreamNotFound) {
-			return nil, fmt.Errorf("%s: no stream captures subject %q: %w", what, subject, err)
-		}
-		return nil, fmt.Errorf("%s: look up the stream of subject %q: %w", what, subject, err)
+		return nil, err
+	}
+	stream := st.CachedInfo().Config.Name
+	l := &publishLoop[T]{encode: encode, node: c.node, idPrefix: rand.Text() + "."} // unique per Publisher: its values' message IDs
+	l.maxData, err = dataRoom(what, subject, s.Conn(), st, l.header(math.MaxUint64))
+	if err != nil {
+		return nil, err
 	}
 	p := &Publisher[T]{c: make(chan T, c.buffer), subject: subject, stream: stream}
 	ob, err := newOutbox(s.Conn(), c, &p.h.cnt.retries)
 	if err != nil {
 		return nil, fmt.Errorf("%s on subject %q: %w", what, subject, err)
 	}
-	l := &publishLoop[T]{p: p, ob: ob, encode: encode, node: c.node, idPrefix: rand.Text() + "."} // unique per Publisher: its values' message IDs
+	l.p, l.ob = p, ob
 	p.h.start(ctx, l.run)
 	return p, nil
 }
@@ -144,6 +155,7 @@ type publishLoop[T any] struct {
 	encode   func(T) ([]byte, error)
 	node     string
 	idPrefix string
+	maxData  int // the largest payload a message carries
 	seq      uint64
 }
 
@@ -159,37 +171,38 @@ func (l *publishLoop[T]) run(ctx context.Context) (err error) {
 			err = fmt.Errorf("publish to %q: %w", l.p.subject, err)
 		}
 	}()
-	in, closing := l.p.c, l.p.h.closing
+	in := l.p.c
 	acked := func(e *entry, a *js.PubAck) {
 		cnt.delivered.Add(uint64(e.n))
 		if a != nil && a.Duplicate {
 			cnt.duplicates.Add(1)
 		}
 	}
+	closed := false // Close was seen: take what completed its send, no more
 	for {
 		if in == nil && l.ob.pending() == 0 {
 			return nil
 		}
 		var recv <-chan T
+		var closing <-chan struct{}
+		if !closed {
+			closing = l.p.h.closing
+		}
 		if in != nil && !l.ob.full() {
-			recv = in
-			if closing == nil {
-				// Close was seen: take what completed its send, no more.
+			if closed {
 				select {
 				case v, ok := <-in:
 					if !ok {
 						in = nil
-						continue
-					}
-					if err := l.publish(v); err != nil {
+					} else if err := l.publish(v); err != nil {
 						return err
 					}
-					continue
 				default:
-					in, recv = nil, nil
-					continue
+					in = nil
 				}
+				continue
 			}
+			recv = in
 		}
 		select {
 		case v, ok := <-recv:
@@ -201,17 +214,17 @@ func (l *publishLoop[T]) run(ctx context.Context) (err error) {
 				return err
 			}
 		case <-closing:
-			closing = nil
+			closed = true
 		case <-l.ob.notify:
 			if err := l.ob.handle(acked); err != nil {
 				return err
 			}
 		case <-l.ob.timerC:
-			if err := l.ob.resend(); err != nil {
+			if err := l.ob.resend(ctx); err != nil {
 				return err
 			}
 		case st := <-l.ob.status:
-			if err := l.ob.statusChanged(st); err != nil {
+			if err := l.ob.statusChanged(ctx, st); err != nil {
 				return err
 			}
 		case <-ctx.Done():
@@ -225,6 +238,9 @@ func (l *publishLoop[T]) publish(v T) error {
 	cnt := &l.p.h.cnt
 	cnt.received.Add(1)
 	data, err := l.encode(v)
+	if err == nil && len(data) > l.maxData {
+		err = errTooLarge
+	}
 	if err != nil {
 		cnt.decodeErrors.Add(1)
 		if errors.Is(err, ErrPanic) {
@@ -233,13 +249,14 @@ func (l *publishLoop[T]) publish(v T) error {
 		return nil
 	}
 	l.seq++
-	msg := &nats.Msg{
-		Subject: l.p.subject,
-		Data:    data,
-		Header: nats.Header{
-			js.MsgIDHeader: {l.idPrefix + strconv.FormatUint(l.seq, 10)},
-			HeaderNode:     {l.node},
-		},
-	}
+	msg := &nats.Msg{Subject: l.p.subject, Data: data, Header: l.header(l.seq)}
 	return l.ob.publish(&entry{msg: msg, n: 1})
+}
+
+// header is the header of the message of the seq-th value.
+func (l *publishLoop[T]) header(seq uint64) nats.Header {
+	return nats.Header{
+		js.MsgIDHeader: {l.idPrefix + strconv.FormatUint(seq, 10)},
+		HeaderNode:     {l.node},
+	}
 }

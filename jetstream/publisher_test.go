@@ -193,7 +193,7 @@ func TestPublisherServerRestart(t *testing.T) {
 	t.Logf("retries %d, duplicates %d", st.Retries, st.Duplicates)
 }
 
-// TestConstructionErrors: what construction can check is an error that
+// TestPublisherConstructionErrors: what construction can check is an error that
 // says what is wrong, and starts nothing.
 func TestPublisherConstructionErrors(t *testing.T) {
 	s := natstest.Start(t)
@@ -210,6 +210,10 @@ func TestPublisherConstructionErrors(t *testing.T) {
 		{"an option of another constructor", "ev.x", []bj.Option{bj.WithDecoder(func([]byte) (event, error) { return event{}, nil })}, bj.ErrOption, "WithDecoder"},
 		{"an encoder for another type", "ev.x", []bj.Option{bj.WithEncoder(func(string) ([]byte, error) { return nil, nil })}, bj.ErrOption, "WithEncoder"},
 		{"no pending publish allowed", "ev.x", []bj.Option{bj.WithMaxPending(0)}, bj.ErrOption, "WithMaxPending"},
+		// A wildcard would be published as a literal subject no consumer
+		// filter on real subjects matches.
+		{"a wildcard subject", "ev.*", nil, bj.ErrOption, `"ev.*"`},
+		{"an empty subject", "", nil, bj.ErrOption, `""`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := bj.NewPublisher[event](t.Context(), j, tc.subject, tc.opts...)
@@ -224,5 +228,37 @@ func TestPublisherConstructionErrors(t *testing.T) {
 				t.Errorf("got a message of several lines: %q", err)
 			}
 		})
+	}
+}
+
+// TestPublisherTooLarge: a value whose message would exceed the stream's
+// MaxMsgSize (headers included) is counted in DecodeErrors and skipped;
+// the Publisher goes on (the server would refuse it whatever happens).
+func TestPublisherTooLarge(t *testing.T) {
+	s := natstest.Start(t)
+	_, j := natstest.Connect(t, s)
+	st, err := j.CreateStream(t.Context(), jetstream.StreamConfig{Name: "EV", Subjects: []string{"ev.>"}, MaxMsgSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := bj.NewPublisher[[]byte](t.Context(), j, "ev.big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{10, 1000, 20} { // 1000 bytes and the headers exceed 1024
+		p.C() <- make([]byte, n)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if got, want := p.Stats(), (bj.Stats{Received: 3, Delivered: 2, DecodeErrors: 1}); got != want {
+		t.Errorf("got stats %+v, want %+v", got, want)
+	}
+	var sizes []int
+	for _, m := range streamMsgs(t, st) {
+		sizes = append(sizes, len(m.Data))
+	}
+	if fmt.Sprint(sizes) != "[10 20]" {
+		t.Errorf("got messages of %v bytes, want [10 20]", sizes)
 	}
 }

@@ -35,6 +35,13 @@ type stored struct {
 	i  int
 }
 
+// holds reports whether every record from first to last is in the stream.
+// Unlike covers, it may be asked in any order.
+func (s *stored) holds(first, last uint64) bool {
+	i, _ := slices.BinarySearchFunc(s.iv, first, func(v interval, pos uint64) int { return cmp.Compare(v.last, pos) })
+	return i < len(s.iv) && s.iv[i].first <= first && last <= s.iv[i].last
+}
+
 // covers reports whether the record at pos is in the stream already.
 func (s *stored) covers(pos uint64) bool {
 	for s.i < len(s.iv) && s.iv[s.i].last < pos {
@@ -73,7 +80,10 @@ func storedRecords(ctx context.Context, st js.Stream, subject, node, ring string
 	if k, _ := c.classify(last.Header); k != ofRing {
 		return stored{}, nil
 	}
-	lo, shared, err := tailStart(ctx, st, subject, c, st.CachedInfo().State.FirstSeq, last.Sequence)
+	// The cached state may be older than the stream's first message (a
+	// look during a run): a sequence below it is only a longer search.
+	first := max(st.CachedInfo().State.FirstSeq, 1)
+	lo, shared, err := tailStart(ctx, st, subject, c, first, last.Sequence)
 	if err != nil || shared {
 		return stored{}, err
 	}

@@ -1,6 +1,7 @@
 package jetstream
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -21,6 +22,13 @@ import (
 // owner runs: only the owner's stop (ctx cancelled, a permanent error)
 // abandons what is unacknowledged, and the owner counts it.
 //
+// A message whose copy may have left the stream's duplicate window is not
+// sent again blindly: when the owner gives a recheck (Forward), a message
+// first sent (or last found missing) more than stale ago is first looked
+// for in the stream, and one the stream holds is reported acknowledged
+// without a PubAck. Without it (Publisher), a resend after the window
+// stores a second copy of a message whose PubAck was lost.
+//
 // It publishes through a JetStream context of its own over the caller's
 // connection, so its acknowledgements, ack timeouts and cleanup neither see
 // nor disturb the caller's own async publishes (and the caller's
@@ -39,6 +47,13 @@ type outbox struct {
 	status  chan nats.Status // the connection's CONNECTED and CLOSED events
 	retries *atomic.Uint64   // the owner's Stats.Retries
 
+	// recheck, when set, reports which of the late messages the stream
+	// holds already; stale is how old a message is late at. Both are set
+	// by the owner before its first publish.
+	recheck func(ctx context.Context, late []*entry) (held []bool, err error)
+	stale   time.Duration
+	now     func() time.Time
+
 	mu      sync.Mutex
 	events  []event
 	stopped bool
@@ -50,13 +65,18 @@ type entry struct {
 	msg *nats.Msg
 	n   int    // the values it carries, counted once it is acknowledged
 	id  uint64 // the owner's tag (Forward: the message's place in its in-flight queue)
+	// sent is when it was first sent, or last found missing from the
+	// stream: a copy stored since then is within the duplicate window.
+	sent time.Time
 }
 
-// event is what nats.go reported for one send of a message.
+// event is what nats.go reported for one send of a message, or (found)
+// that the stream was found to hold it.
 type event struct {
-	msg *nats.Msg
-	ack *js.PubAck
-	err error
+	msg   *nats.Msg
+	ack   *js.PubAck
+	err   error
+	found bool
 }
 
 // newOutbox makes the outbox of a handle publishing on nc with c's
@@ -70,6 +90,7 @@ func newOutbox(nc *nats.Conn, c config, retries *atomic.Uint64) (*outbox, error)
 		backoff: backoff{min: c.retryMin, max: c.retryMax},
 		notify:  make(chan struct{}, 1),
 		retries: retries,
+		now:     time.Now,
 	}
 	pub, err := js.New(nc,
 		js.WithPublishAsyncMaxPending(c.maxPending),
@@ -113,6 +134,7 @@ func (o *outbox) pending() int { return len(o.unacked) }
 // the server can never take) is returned.
 func (o *outbox) publish(e *entry) error {
 	o.unacked[e.msg] = e
+	e.sent = o.now()
 	return o.send(e)
 }
 
@@ -144,7 +166,8 @@ func (o *outbox) later(e *entry) {
 }
 
 // handle processes the events nats.go reported, calling acked for each
-// message the stream acknowledged. It returns a permanent error.
+// message the stream acknowledged (with a nil PubAck for one the recheck
+// found in the stream). It returns a permanent error.
 func (o *outbox) handle(acked func(e *entry, a *js.PubAck)) error {
 	o.mu.Lock()
 	evs := o.events
@@ -153,9 +176,9 @@ func (o *outbox) handle(acked func(e *entry, a *js.PubAck)) error {
 	for _, ev := range evs {
 		e, ok := o.unacked[ev.msg]
 		if !ok {
-			continue // cannot happen: one event per send, one send in flight
+			continue // found by the recheck: a late answer to an earlier send
 		}
-		if ev.err == nil {
+		if ev.found || ev.err == nil {
 			delete(o.unacked, ev.msg)
 			o.backoff.reset()
 			acked(e, ev.ack)
@@ -170,11 +193,17 @@ func (o *outbox) handle(acked func(e *entry, a *js.PubAck)) error {
 }
 
 // resend sends again what failed, once the retry timer fired, counting
-// each in retries; it returns a permanent error.
-func (o *outbox) resend() error {
+// each in retries; it returns a permanent error, or ctx's cause.
+func (o *outbox) resend(ctx context.Context) error {
 	o.timerC = nil
 	due := o.retry
 	o.retry = nil
+	if o.nc.IsConnected() {
+		var err error
+		if due, err = o.checkLate(ctx, due); err != nil {
+			return err
+		}
+	}
 	for i, e := range due {
 		if !o.nc.IsConnected() {
 			// Still away: a copy of each sits in the reconnect buffer
@@ -192,10 +221,61 @@ func (o *outbox) resend() error {
 	return nil
 }
 
+// checkLate looks for the late messages of due in the stream (see
+// recheck) and returns those to send again now. The ones the stream holds
+// are queued as found; when the look fails, the late ones wait for the
+// retry timer, unsent: sending them blindly could store them twice.
+func (o *outbox) checkLate(ctx context.Context, due []*entry) ([]*entry, error) {
+	if o.recheck == nil {
+		return due, nil
+	}
+	now := o.now()
+	var late, send []*entry
+	for _, e := range due {
+		if now.Sub(e.sent) >= o.stale {
+			late = append(late, e)
+		} else {
+			send = append(send, e)
+		}
+	}
+	if len(late) == 0 {
+		return due, nil
+	}
+	held, err := o.recheck(ctx, late)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		for _, e := range late {
+			o.later(e)
+		}
+		return send, nil
+	}
+	var found []event
+	for i, e := range late {
+		if held[i] {
+			found = append(found, event{msg: e.msg, found: true})
+			continue
+		}
+		e.sent = now // missing now: a copy sent from here on is within the window
+		send = append(send, e)
+	}
+	if len(found) > 0 {
+		o.mu.Lock()
+		o.events = append(o.events, found...)
+		o.mu.Unlock()
+		select {
+		case o.notify <- struct{}{}:
+		default:
+		}
+	}
+	return send, nil
+}
+
 // statusChanged handles an event of the connection: on a reconnection it
 // sends again at once what waits for the retry timer; a connection closed
 // for good is a permanent error.
-func (o *outbox) statusChanged(st nats.Status) error {
+func (o *outbox) statusChanged(ctx context.Context, st nats.Status) error {
 	if st == nats.CLOSED || o.nc.IsClosed() {
 		return fmt.Errorf("publish: %w", nats.ErrConnectionClosed)
 	}
@@ -204,7 +284,7 @@ func (o *outbox) statusChanged(st nats.Status) error {
 		return nil
 	}
 	o.timer.Stop()
-	return o.resend()
+	return o.resend(ctx)
 }
 
 // stop abandons every message not yet acknowledged and returns how many

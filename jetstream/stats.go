@@ -7,8 +7,8 @@ import "sync/atomic"
 type Stats struct {
 	// Publisher: values taken from C(). Forwarder: records taken from the
 	// ring. Consumer: records taken out of messages (a packed message holds
-	// several). Mirror: bucket entries (puts and deletes) read from the
-	// watch.
+	// several; a message whose headers or packing do not parse counts as
+	// one). Mirror: bucket entries (puts and deletes) read from the watch.
 	Received uint64
 	// Publisher: values whose PubAck arrived. Forwarder: records whose
 	// message the stream acknowledged, or that it was found to hold already
@@ -20,12 +20,15 @@ type Stats struct {
 	// and not acknowledged by the stream when it stopped (they stay in the
 	// ring, and its next reader gets them again). Consumer: records taken
 	// back from C()'s buffer after ctx was cancelled (their messages are
-	// redelivered by the server). Mirror: puts the full map could not hold.
+	// redelivered by the server). Mirror: puts the full map could not hold
+	// (a put of the snapshot is tried again once the entries the snapshot
+	// lacks are deleted, and counted only if it still does not fit).
 	Dropped uint64
 	// Publisher and Forwarder: values or records that failed to encode (or
-	// that no message can carry). Consumer: records that failed to decode (a
-	// message that is not one is terminated). Mirror: keys or values that
-	// failed to decode.
+	// that no message can carry). Consumer: records that failed to decode,
+	// a panic of the decoding included (a message none of whose records
+	// decodes is terminated). Mirror: keys or values that failed to
+	// decode, a panic included.
 	DecodeErrors uint64
 	// Publisher and Forwarder: publishes sent again after a failure or no
 	// answer.
@@ -37,13 +40,16 @@ type Stats struct {
 	// Forwarder: records released to the ring by its Ack, the contiguous
 	// prefix the stream holds (after a graceful Close, Acked == Delivered).
 	Acked uint64
-	// Forwarder: records found in the stream when it started (a previous
-	// run published them and stopped before acknowledging the ring), not
-	// published again; counted in Delivered too.
+	// Forwarder: records found in the stream instead of published (again):
+	// at the start, what a previous run published and did not acknowledge
+	// to the ring; during a run, messages whose PubAck was lost, found
+	// before a resend later than half the duplicate window. Counted in
+	// Delivered too.
 	Skipped uint64
-	// Mirror: keys deleted from the map (counted in Delivered too), for a
-	// delete in the bucket, a value that failed to decode, or a key missing
-	// from the bucket's snapshot.
+	// Mirror: keys deleted from the map: for a delete in the bucket (that
+	// entry is counted Delivered too), for a value that failed to decode
+	// (counted in DecodeErrors), or for a key missing from the bucket's
+	// snapshot (no entry of the bucket: counted nowhere else).
 	Deleted uint64
 }
 

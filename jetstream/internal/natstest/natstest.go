@@ -25,16 +25,21 @@ import (
 const readyWait = 10 * time.Second
 
 // Start runs an in-process JetStream server with its store in a temporary
-// directory, shut down when tb ends.
-func Start(tb testing.TB) *server.Server {
+// directory, shut down when tb ends. Each function given may change the
+// server's options first (users and their permissions, say).
+func Start(tb testing.TB, with ...func(*server.Options)) *server.Server {
 	tb.Helper()
-	s := run(tb, &server.Options{
+	o := &server.Options{
 		JetStream:  true,
 		StoreDir:   tb.TempDir(),
 		DontListen: true,
 		NoSigs:     true,
 		NoLog:      true,
-	})
+	}
+	for _, f := range with {
+		f(o)
+	}
+	s := run(tb, o)
 	tb.Cleanup(func() { shutdown(s) })
 	return s
 }

@@ -1,8 +1,5 @@
 package jetstream_test
 
-// Review of issue 19: a running Forwarder across a disconnection longer
-// than the stream's duplicate window.
-
 import (
 	"context"
 	"errors"
@@ -102,18 +99,17 @@ func (p *ackDropper) cut() {
 	p.conns = nil
 }
 
-// TestReviewForwardOutageLongerThanWindow: a Forwarder's connection loses
-// the PubAcks of messages the server stored, and comes back after the
-// stream's duplicate window has passed. The retry policy sends them again
-// with the same IDs, the window no longer knows those IDs, and every one of
-// them is stored twice. The Forwarder is running, so the start-up read that
-// protects a restart later than the window does not run. doc.go lists "a
-// restart of the server on its store, a disconnection" as covered without
-// that bound, and README recommends nats.MaxReconnects(-1), which keeps one
-// Forwarder alive across any outage. Here the window is 300 ms; with
-// ForwardStream's hour it takes an outage (or a partition that eats the
-// PubAcks) of more than an hour.
-func TestReviewForwardOutageLongerThanWindow(t *testing.T) {
+// TestForwardOutageLongerThanWindow: a Forwarder's connection loses the
+// PubAcks of messages the server stored, and comes back after the stream's
+// duplicate window has passed, the Forwarder running all along (as
+// nats.MaxReconnects(-1) keeps it). The window no longer knows those IDs:
+// sent again blindly, every one would be stored twice. Before resending a
+// message first sent more than half the window ago, the Forwarder reads
+// what the stream holds of its ring, as it does at the start, and counts
+// what it finds Skipped. Here the window is 300 ms; with ForwardStream's
+// hour it takes an outage (or a partition that eats the PubAcks) of more
+// than half an hour.
+func TestForwardOutageLongerThanWindow(t *testing.T) {
 	const n, window = 100, 300 * time.Millisecond
 	rb := newRing(t, 1<<16)
 	prod := newProducer(t, rb, 16)
@@ -170,6 +166,9 @@ func TestReviewForwardOutageLongerThanWindow(t *testing.T) {
 	}
 	if twice > 0 {
 		t.Errorf("got %d of %d records twice in the stream, want each once (forwarder stats %+v)", twice, n, f.Stats())
+	}
+	if st := checkStats(t, f); st.Delivered != n || st.Skipped != n || st.Acked != n {
+		t.Errorf("got stats %+v, want %d delivered, acked and skipped (found in the stream, not sent again)", st, n)
 	}
 }
 
