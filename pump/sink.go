@@ -240,13 +240,16 @@ func encoderFor[T any](c config, name string, fits func(codec.Codec[T]) error, c
 // run is the sink's goroutine: loop, then, when it stopped on an error or
 // a cancel, the values whose send completed but that it never took from
 // C()'s buffer are counted received and dropped, so that Stats account for
-// every value (rule 4; a send after the sink stopped is the caller's
-// misuse, and may go uncounted).
+// every value (rule 4). A send that completes after that (into the
+// buffer, before Done is closed) is not counted: a caller that may outlive
+// the sink selects on Done, and stops sending once it is closed.
 func (w *writer[T]) run(ctx context.Context) error {
 	err := w.loop(ctx)
 	if err != nil {
+		// At most what C()'s buffer holds: a sender that keeps sending
+		// until Done would otherwise keep this loop going.
 		n := &w.s.h.cnt.n
-		for {
+		for range cap(w.s.c) {
 			select {
 			case _, ok := <-w.s.c:
 				if ok {
