@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
+	"github.com/bpfchan/bpfchan/internal/bpfcall"
 	"github.com/bpfchan/bpfchan/pump"
 )
 
@@ -24,14 +26,16 @@ func idleWindow(b *testing.B) time.Duration {
 // measureIdle reports the process's CPU use over the window (%core: 100 is
 // one core busy), its OS threads, and open descriptors, while nothing is
 // produced.
-func measureIdle(b *testing.B, window time.Duration) {
+// It returns the CPU time the process used over the window.
+func measureIdle(b *testing.B, window time.Duration) time.Duration {
 	debug.FreeOSMemory() // what earlier benchmarks left is not counted here
 	c0, t0 := cpuTime(b), time.Now()
 	time.Sleep(window) // the measurement window itself: nothing is synchronised on it
-	cpu := 100 * float64(cpuTime(b)-c0) / float64(time.Since(t0))
-	b.ReportMetric(cpu, "%core")
+	used := cpuTime(b) - c0
+	b.ReportMetric(100*float64(used)/float64(time.Since(t0)), "%core")
 	b.ReportMetric(float64(count(b, "/proc/self/task")), "threads")
 	b.ReportMetric(float64(count(b, "/proc/self/fd")), "fds")
+	return used
 }
 
 func count(b *testing.B, dir string) int {
@@ -105,12 +109,39 @@ func BenchmarkIdleQueuePumps(b *testing.B) {
 				polls0 += s.Stats().Polls
 			}
 			t0 := time.Now()
-			measureIdle(b, idleWindow(b))
+			used := measureIdle(b, idleWindow(b))
 			var polls uint64
 			for _, s := range srcs {
 				polls += s.Stats().Polls
 			}
 			b.ReportMetric(float64(polls-polls0)/time.Since(t0).Seconds()/float64(n), "polls/s/map")
+			// What one look costs the process, against the bare peek it
+			// cannot do without (the same call, in a loop, same run).
+			look := float64(used) / float64(polls-polls0)
+			bare := barePeek(b)
+			b.ReportMetric(look/1e3, "look-µs")
+			b.ReportMetric(bare/1e3, "bare-peek-µs")
+			b.ReportMetric(look/bare, "x-bare-peek")
 		})
 	}
+}
+
+// barePeek is the CPU time of one peek at an empty queue, the poller's own
+// call (bpfcall.PeekRaw), in a loop: what an idle poller's look cannot go
+// below.
+func barePeek(b *testing.B) float64 {
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Queue, ValueSize: 8, MaxEntries: 16})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	const n = 20000
+	buf := make([]byte, 8)
+	c0 := cpuTime(b)
+	for range n {
+		if e := bpfcall.PeekRaw(m.FD(), buf); e != unix.ENOENT {
+			b.Fatalf("peek of an empty queue: %v", e)
+		}
+	}
+	return float64(cpuTime(b)-c0) / n
 }
