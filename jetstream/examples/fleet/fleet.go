@@ -53,9 +53,10 @@ type fleet struct {
 	failed   chan *node // an agent that exited unasked
 	seq0     uint64     // the stream's last sequence before the run
 	metrics  string     // the metrics URL, "" without -metrics
-	blocked  []string   // the bucket's keys now, as the parent watches them
-	stale    []string   // the stores of killed runs, removed
-	putBlock bool       // -block is in the bucket, put by this run
+	msrv     *metricsServer
+	blocked  []string // the bucket's keys now, as the parent watches them
+	stale    []string // the stores of killed runs, removed
+	putBlock bool     // -block is in the bucket, put by this run
 	undo     []func() error
 }
 
@@ -85,8 +86,8 @@ func runFleet(stop, abort context.Context, cfg config, stdout, stderr io.Writer)
 		return nil, err
 	}
 	if ln != nil {
-		srv := serveMetrics(ln, f.col, f.nodes)
-		f.onCleanup(srv.shutdown)
+		f.msrv = serveMetrics(ln, f.col, f.nodes)
+		f.onCleanup(f.msrv.shutdown)
 	}
 	start := time.Now()
 	loopErr := f.loop(stop, abort)

@@ -202,6 +202,9 @@ func (f *fleet) crash(stop, abort context.Context, n *node) error {
 	if err := n.launch(abort, f.exe, f.stderr, f.failed); err != nil {
 		return err
 	}
+	if f.msrv != nil {
+		f.msrv.restarted(n)
+	}
 	up := n.view().Up
 	how := "still attaches"
 	if up.Reattached {

@@ -33,6 +33,7 @@ const shutdownGrace = 5 * time.Second
 // metricsServer serves the fleet's metrics at /metrics on one goroutine,
 // which shutdown waits for.
 type metricsServer struct {
+	c    *metrics.Collector
 	srv  *http.Server
 	done chan struct{}
 	err  error // why Serve returned early; set before done is closed
@@ -47,9 +48,7 @@ func serveMetrics(ln net.Listener, col *collector, nodes []*node) *metricsServer
 	c.Add("collector", col.k)
 	for _, n := range nodes {
 		// The Collector names each handle once, whatever its kind.
-		c.Add(n.name+"/ring", ringProxy{n})
-		c.Add(n.name+"/forward", reportedHandle{n, kindForwarder})
-		c.Add(n.name+"/blocked", reportedHandle{n, kindMirror})
+		addAgent(c, n)
 		c.Add(n.name+"/probe", kernelHandle{n})
 	}
 	reg := prometheus.NewRegistry()
@@ -57,6 +56,7 @@ func serveMetrics(ln net.Listener, col *collector, nodes []*node) *metricsServer
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s := &metricsServer{
+		c:    c,
 		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
 		done: make(chan struct{}),
 	}
@@ -68,6 +68,20 @@ func serveMetrics(ln net.Listener, col *collector, nodes []*node) *metricsServer
 	}()
 	return s
 }
+
+// addAgent adds the handles n's agent reports. The Collector exports a
+// pump's counters as the highest it has seen of each (a pump's Delivered
+// can go back), so a restarted agent's ring must be added again: adding a
+// name already there replaces it, and its counters start from the new
+// agent's, as after any restart of a process.
+func addAgent(c *metrics.Collector, n *node) {
+	c.Add(n.name+"/ring", ringProxy{n})
+	c.Add(n.name+"/forward", reportedHandle{n, kindForwarder})
+	c.Add(n.name+"/blocked", reportedHandle{n, kindMirror})
+}
+
+// restarted exports what n's new agent reports, from zero.
+func (s *metricsServer) restarted(n *node) { addAgent(s.c, n) }
 
 // shutdown stops the server after the scrapes in progress (shutdownGrace at
 // most) and returns once its goroutine has exited.
@@ -86,10 +100,10 @@ func (s *metricsServer) shutdown() error {
 // unacked-bytes gauge.
 type ringProxy struct{ n *node }
 
-func (r ringProxy) Stats() pump.Stats { return r.n.view().Stats.Ring }
+func (r ringProxy) Stats() pump.Stats { return r.n.current().Ring }
 
 func (r ringProxy) Positions() (acked, produced uint64) {
-	st := r.n.view().Stats
+	st := r.n.current()
 	return st.AckedPos, st.Produced
 }
 
@@ -103,7 +117,7 @@ type reportedHandle struct {
 func (h reportedHandle) MetricKind() string { return h.kind }
 
 func (h reportedHandle) MetricCounters(emit func(string, uint64)) {
-	st := h.n.view().Stats
+	st := h.n.current()
 	cs := st.ForwardCounters
 	if h.kind == kindMirror {
 		cs = st.MirrorCounters

@@ -44,6 +44,8 @@ type node struct {
 	mu       sync.Mutex
 	state    string
 	restarts int
+	gen      int // the current incarnation, counted from 1 at each launch
+	statsGen int // the incarnation the last report came from
 	downAt   time.Time
 	downFor  time.Duration
 	up       upReport    // the last incarnation's
@@ -73,6 +75,7 @@ type agentProc struct {
 	done     chan struct{}
 	err      error // the process's end, set before done is closed
 	expected bool  // the parent killed or stopped it (guarded by the node's mu)
+	gen      int   // which incarnation of the node's agent it is
 }
 
 // launch starts an agent for n and waits until it reports itself up. The
@@ -100,9 +103,7 @@ func (n *node) launch(ctx context.Context, exe string, stderr io.Writer, failed 
 		return fmt.Errorf("%s: start the agent: %w", n.name, err)
 	}
 	p := &agentProc{cmd: cmd, stdin: stdin, up: make(chan struct{}), done: make(chan struct{})}
-	n.mu.Lock()
-	n.proc = p
-	n.mu.Unlock()
+	n.incarnate(p)
 	go n.read(p, stdout, failed)
 
 	timer := time.NewTimer(upTimeout)
@@ -119,6 +120,15 @@ func (n *node) launch(ctx context.Context, exe string, stderr io.Writer, failed 
 		n.kill()
 		return context.Cause(ctx)
 	}
+}
+
+// incarnate makes p the node's current agent, a new incarnation.
+func (n *node) incarnate(p *agentProc) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.gen++
+	p.gen = n.gen
+	n.proc = p
 }
 
 // read applies p's reports until its stdout ends, then waits for the
@@ -164,9 +174,9 @@ func (n *node) apply(p *agentProc, r report) {
 		}
 		p.upOnce.Do(func() { close(p.up) })
 	case r.Kind == reportStats && r.Stats != nil:
-		n.stats = *r.Stats
+		n.stats, n.statsGen = *r.Stats, p.gen
 	case r.Kind == reportFinal && r.Stats != nil:
-		n.stats = *r.Stats
+		n.stats, n.statsGen = *r.Stats, p.gen
 		n.final = r.Stats
 		n.finalErr = r.Error
 	}
@@ -290,6 +300,18 @@ func (n *node) view() nodeView {
 		down += time.Since(n.downAt)
 	}
 	return nodeView{Name: n.name, State: n.state, Restarts: n.restarts, Down: down, Up: n.up, Stats: n.stats, Final: n.final}
+}
+
+// current is what the current incarnation of the agent last reported of
+// its handles: nothing until its first report, so that a restarted
+// agent's counters start from zero rather than from its predecessor's.
+func (n *node) current() agentStats {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.statsGen != n.gen {
+		return agentStats{}
+	}
+	return n.stats
 }
 
 // close releases the parent's descriptors of the node.
