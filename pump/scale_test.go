@@ -13,14 +13,17 @@ import (
 	"github.com/bpfchan/bpfchan/pump"
 )
 
-// TestManyPumpsStopWhileSweeping: hundreds of ring and queue pumps whose
+// TestManyPumpsStopWhileSweeping: thousands of ring and queue pumps whose
 // periodic looks come every millisecond, so the shared waiting goroutine
 // is always sweeping; half are closed at once from many goroutines, the
 // rest stopped by one cancel. Every pump stops, the waiting goroutine
 // stops with the last one, and nothing leaks (TestMain checks goroutines
 // and descriptors; -race checks the unregistering against the sweep).
 func TestManyPumpsStopWhileSweeping(t *testing.T) {
-	const n = 300
+	n := 2000
+	if testing.Short() {
+		n = 300
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	type stopper interface {

@@ -9,7 +9,7 @@ type Stats struct {
 	Delivered    uint64 // sent on C() (sources) / pushed into the kernel (sinks)
 	Dropped      uint64 // dropped by an overflow or full policy, or in hand when ctx was cancelled
 	DecodeErrors uint64 // records that failed to decode / values that failed to encode
-	LostSamples  uint64 // perf only: reported lost by the kernel
+	LostSamples  uint64 // perf only: reported lost by the kernel, which reports a loss with the CPU's next sample (see Perf)
 	Overwritten  uint64 // sinks with FullOverwrite: older values evicted
 	Polls        uint64 // queue/stack pops and pushes attempted, and the waiting goroutine's peeks at an idle queue
 	EmptyPolls   uint64 // polls (pops or peeks) that found the map empty

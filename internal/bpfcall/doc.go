@@ -26,6 +26,7 @@
 // holds it until the kernel has answered.
 //
 // Calls go through unix.Syscall, so a call the kernel makes wait releases
-// the goroutine's P. [PopRaw] is the one exception; its documentation says
-// why it is safe.
+// the goroutine's P. [PopRaw] and [PeekRaw] are the exceptions (a pop by
+// a pump, a peek by the waiting goroutine at every idle poller's map: the
+// call is the whole cost there); their documentation says why that is safe.
 package bpfcall
