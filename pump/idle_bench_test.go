@@ -1,6 +1,7 @@
 package pump_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -144,4 +145,50 @@ func barePeek(b *testing.B) float64 {
 		}
 	}
 	return float64(cpuTime(b)-c0) / n
+}
+
+// BenchmarkIdleFullWriters: N QueueWriters blocked on N full queues (no
+// consumer), default settings, the callers' maps closed once the writers
+// run: %core and threads while each waits for room. Each retries its push
+// once per look of the process's waiting goroutine (at most every
+// DefaultPollMax), which wakes them all on one timer.
+func BenchmarkIdleFullWriters(b *testing.B) {
+	for _, n := range []int{10, 1000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			ws := make([]*pump.Sink[uint64], 0, n)
+			ctx, cancel := context.WithCancel(b.Context())
+			defer func() {
+				cancel()
+				for _, w := range ws {
+					w.Wait()
+				}
+			}()
+			for range n {
+				m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Queue, ValueSize: 8, MaxEntries: 1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				w, err := pump.QueueWriter[uint64](ctx, m)
+				m.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+				w.C() <- 1
+				w.C() <- 2 // finds the map full
+				ws = append(ws, w)
+			}
+			time.Sleep(4 * pump.DefaultPollMax) // let the backoff reach its maximum
+			var r0 uint64
+			for _, w := range ws {
+				r0 += w.Stats().FullRetries
+			}
+			t0 := time.Now()
+			measureIdle(b, idleWindow(b))
+			var r uint64
+			for _, w := range ws {
+				r += w.Stats().FullRetries
+			}
+			b.ReportMetric(float64(r-r0)/time.Since(t0).Seconds()/float64(n), "retries/s/writer")
+		})
+	}
 }

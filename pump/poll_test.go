@@ -3,11 +3,11 @@ package pump_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"testing/synctest"
 	"time"
 	"unsafe"
 
@@ -458,40 +458,38 @@ func TestWriterCancelCounts(t *testing.T) {
 	}
 }
 
-// TestWriterFullBlockRetries: a writer facing a full map retries (counted)
-// until a consumer makes room, then pushes the value in order.
+// TestWriterFullBlockRetries: a writer facing a full map waits, counted,
+// for the process's waiting goroutine to look (no pump of this process
+// pops, so nothing else wakes it), retries, and pushes the value in order
+// once a raw pop made room.
 func TestWriterFullBlockRetries(t *testing.T) {
 	m := newQueue(t, ebpf.Queue, 8, 4)
-	// In a synctest bubble the writer's backoff timer is fake: once every
-	// value is handed over, synctest.Wait returns when the writer sleeps
-	// out its (one hour) backoff after finding the map full; advancing the
-	// fake clock makes it retry. A raw pop (no wake-up from this package)
-	// makes room in between.
-	synctest.Test(t, func(t *testing.T) {
-		w, err := pump.QueueWriter[uint64](t.Context(), m, pump.WithPoll(time.Hour, time.Hour))
-		if err != nil {
-			t.Fatal(err)
+	ctx, cancel := context.WithTimeoutCause(t.Context(), 30*time.Second, errors.New("the blocked writer was never woken"))
+	defer cancel()
+	w, err := pump.QueueWriter[uint64](ctx, m, pump.WithPoll(time.Millisecond, 4*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range uint64(5) {
+		w.C() <- i
+	}
+	for w.Stats().FullRetries == 0 { // the fifth value found the map full
+		if ctx.Err() != nil {
+			t.Fatalf("stats %+v: the fifth value never waited for room", w.Stats())
 		}
-		for i := range uint64(5) {
-			w.C() <- i
-		}
-		synctest.Wait()
-		if st := w.Stats(); st.FullRetries != 1 || st.Delivered != 4 {
-			t.Fatalf("stats %+v, want 4 delivered and the fifth waiting to retry", st)
-		}
-		var v uint64
-		if err := m.LookupAndDelete(nil, unsafe.Pointer(&v)); err != nil || v != 0 {
-			t.Fatalf("pop: %d, %v", v, err)
-		}
-		time.Sleep(time.Hour)
-		close(w.C())
-		if err := w.Wait(); err != nil {
-			t.Fatal(err)
-		}
-		if st := w.Stats(); st.FullRetries != 1 || st.Delivered != 5 {
-			t.Fatalf("stats %+v, want 5 delivered after one retry", st)
-		}
-	})
+		runtime.Gosched()
+	}
+	var v uint64
+	if err := m.LookupAndDelete(nil, unsafe.Pointer(&v)); err != nil || v != 0 {
+		t.Fatalf("pop: %d, %v", v, err)
+	}
+	close(w.C())
+	if err := w.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.Stats(); st.FullRetries == 0 || st.Delivered != 5 || st.Dropped != 0 {
+		t.Fatalf("stats %+v, want 5 delivered after at least one retry", st)
+	}
 	if got := popAll(t, m); !slices.Equal(got, seq(1, 5)) {
 		t.Fatalf("queue holds %v, want [1 2 3 4]", got)
 	}

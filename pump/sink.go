@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"syscall"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
-	"github.com/bpfchan/bpfchan/internal/backoff"
+	"github.com/bpfchan/bpfchan/internal/bpfcall"
 	"github.com/bpfchan/bpfchan/internal/codec"
+	"github.com/bpfchan/bpfchan/internal/netpoll"
 	"github.com/bpfchan/bpfchan/internal/wake"
 	"github.com/bpfchan/bpfchan/maps"
 )
@@ -145,11 +146,10 @@ func newWriter[T any](what string, mi mapInfo, c config, s *Sink[T]) (*writer[T]
 	m := mi.m
 	size := int(m.ValueSize())
 	q := &queueTarget{
-		m:     m,
-		name:  mi.name,
-		full:  c.full,
-		n:     &s.h.cnt,
-		sleep: backoff.Sleeper{Backoff: backoff.Backoff{Min: c.pollMin, Max: c.pollMax}},
+		m:    m,
+		name: mi.name,
+		full: c.full,
+		n:    &s.h.cnt,
 	}
 	enc, err := encoderFor[T](c, mi.name, func(cd codec.Codec[T]) error {
 		return cd.Check("value", uint32(size))
@@ -185,6 +185,7 @@ func newWriter[T any](what string, mi mapInfo, c config, s *Sink[T]) (*writer[T]
 		err = dec(b[:size], &v)
 		return v, err
 	}
+	q.spec = netpoll.Spec{FD: -1, Min: c.pollMin, Max: c.pollMax, Backoff: true}
 	s.c = make(chan T, c.buffer)
 	q.pushed = wake.Register(mi.id, wake.Pushed)
 	q.popped = wake.Register(mi.id, wake.Popped)
@@ -370,40 +371,47 @@ type queueTarget struct {
 	n      *counters
 	pushed *wake.Signal
 	popped *wake.Signal
-	sleep  backoff.Sleeper
+	// While the map is full the writer waits for the process's waiting
+	// goroutine, whose looks come at a period that doubles from the
+	// WithPoll minimum to its maximum: N blocked writers share its timer.
+	// It registers the first time it finds the map full.
+	spec netpoll.Spec
+	reg  *netpoll.Reg
 }
 
 // put pushes one value under the full policy.
 func (q *queueTarget) put(ctx context.Context, b []byte) error {
 	n := &q.n.n
-	ptr := unsafe.Pointer(unsafe.SliceData(b))
-	q.sleep.Reset()
 	var armed <-chan struct{} // set once the map was found full
+	reset := true             // the first wait of this value starts the backoff at its minimum
 	for {
 		if ctx.Err() != nil {
 			n.Dropped++
 			return context.Cause(ctx)
 		}
 		n.Polls++
-		err := q.m.Update(nil, ptr, ebpf.UpdateAny)
-		if err == nil {
+		// Our own bpf(2) call (internal/bpfcall): a full map's E2BIG costs
+		// no error wrapping or allocation, which a blocked writer's retries
+		// would pay at every look.
+		e := bpfcall.Update(q.m.FD(), nil, b, unix.BPF_ANY)
+		if e == 0 {
 			n.Delivered++
 			q.pushed.Notify()
 			q.n.publish() // a consumer that popped it may look at Stats
 			return nil
 		}
-		if !errors.Is(err, syscall.E2BIG) {
+		if e != unix.E2BIG {
 			n.Dropped++
-			return fmt.Errorf("push to %s: %w", q.name, closedErr(err))
+			return fmt.Errorf("push to %s: %w", q.name, closedErr(e))
 		}
 		if settled, err := refuse(q.full, n, "push to", q.name); settled {
 			return err
 		}
 		if q.full == FullOverwrite {
 			n.Polls++
-			if err := q.m.Update(nil, ptr, ebpf.UpdateExist); err != nil {
+			if e := bpfcall.Update(q.m.FD(), nil, b, unix.BPF_EXIST); e != 0 {
 				n.Dropped++
-				return fmt.Errorf("push to %s, overwriting: %w", q.name, closedErr(err))
+				return fmt.Errorf("push to %s, overwriting: %w", q.name, closedErr(e))
 			}
 			n.Delivered++
 			n.Overwritten++
@@ -418,8 +426,18 @@ func (q *queueTarget) put(ctx context.Context, b []byte) error {
 		}
 		n.FullRetries++
 		q.n.publish()
-		q.sleep.Sleep(ctx, armed, nil) // ctx is looked at above
-		armed = nil
+		if q.reg == nil {
+			reg, err := netpoll.Register(q.spec)
+			if err != nil {
+				n.Dropped++
+				return fmt.Errorf("wait for room in %s: %w", q.name, err)
+			}
+			q.reg = reg
+		}
+		// A pop by a pump of this process closes armed; else the waiting
+		// goroutine's next look wakes it (ctx is looked at above).
+		_ = q.reg.Wait(ctx, armed, reset)
+		armed, reset = nil, false
 	}
 }
 
@@ -448,5 +466,9 @@ func (q *queueTarget) abort() {}
 func (q *queueTarget) close() error {
 	q.pushed.Release()
 	q.popped.Release()
-	return q.m.Close()
+	var err error
+	if q.reg != nil {
+		err = q.reg.Close()
+	}
+	return firstErr(err, q.m.Close())
 }

@@ -168,13 +168,13 @@ func (l *loop) look() {
 			if r.closed || !r.waiting || r.b != nil {
 				continue // closed, woken, or armed anew meanwhile
 			}
+			if r.cur < r.max && (r.backoff || !found[i]) {
+				r.cur = min(2*r.cur, r.max)
+			}
 			if found[i] {
 				r.waiting = false
 				r.notify()
 				continue
-			}
-			if r.cur < r.max {
-				r.cur = min(2*r.cur, r.max)
 			}
 			l.schedule(r, now)
 		}

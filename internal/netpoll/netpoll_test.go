@@ -281,3 +281,24 @@ func TestCloseWhileLooking(t *testing.T) {
 		t.Fatal("the loop still runs after the last Close")
 	}
 }
+
+// TestBackoffSpec: an owner that looks itself is woken at every look, and
+// the period doubles up to Max at each one until an Arm with reset.
+func TestBackoffSpec(t *testing.T) {
+	reg := register(t, netpoll.Spec{FD: -1, Min: time.Millisecond, Max: 4 * time.Millisecond, Backoff: true})
+	ctx := bounded(t)
+	for i, want := range []time.Duration{2, 4, 4} {
+		if err := reg.Wait(ctx, nil, i == 0); err != nil {
+			t.Fatalf("wait %d: %v", i, err)
+		}
+		if got := netpoll.Period(reg); got != want*time.Millisecond {
+			t.Fatalf("period after look %d: got %v, want %v", i, got, want*time.Millisecond)
+		}
+	}
+	if err := reg.Wait(ctx, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := netpoll.Period(reg), 2*time.Millisecond; got != want {
+		t.Fatalf("period after a look that followed a reset: got %v, want %v", got, want)
+	}
+}

@@ -31,6 +31,11 @@ type Spec struct {
 	// Min of Wait, and while Ready stays false the period doubles up to
 	// Max (Min == Max: a fixed period). Min <= 0: no looks.
 	Min, Max time.Duration
+	// Backoff is for an owner that can only look itself (a writer blocked
+	// on a full queue, which no syscall can ask for room without pushing):
+	// every look wakes it, Ready is not called, and each look doubles the
+	// period up to Max, until an Arm with reset.
+	Backoff bool
 }
 
 // Reg is one registration: the way its owner waits. Its methods, but Wait,
@@ -43,6 +48,7 @@ type Reg struct {
 	oneShot  bool
 	held     bool // a one-shot descriptor kept armed (Hold)
 	ready    func() bool
+	backoff  bool
 	min, max time.Duration
 
 	kick chan struct{} // one pending wake-up
@@ -71,8 +77,11 @@ func Register(s Spec) (*Reg, error) {
 	}
 	for l.next++; l.regs[l.next] != nil || l.next == 0; l.next++ {
 	}
-	r := &Reg{l: l, tok: l.next, fd: s.FD, ready: s.Ready, min: s.Min, max: s.Max, kick: make(chan struct{}, 1)}
-	if r.ready == nil {
+	r := &Reg{l: l, tok: l.next, fd: s.FD, ready: s.Ready, backoff: s.Backoff, min: s.Min, max: s.Max, kick: make(chan struct{}, 1)}
+	switch {
+	case s.Backoff:
+		r.ready = func() bool { return true }
+	case r.ready == nil:
 		r.ready = func() bool { return false }
 	}
 	r.events, r.oneShot = s.Events|unix.EPOLLET, s.OneShot
