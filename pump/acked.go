@@ -67,6 +67,19 @@ type AckSource[T any] struct {
 // Options: WithBuffer, WithBatch, WithDecoder, WithDrainInterval,
 // WithOverflow(chans.Block).
 func RingBufAcked[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*AckSource[T], error) {
+	return ringBufAcked[T](ctx, m, ackedFirstLook, opts)
+}
+
+// ackedFirstLook is how long after parking an acked pump first looks at the
+// ring by itself. While acknowledgements are outstanding the kernel sends
+// no wake-up for a new record (it is not at the published position): the
+// looks start this soon and double up to the drain interval, so a receiver
+// that acknowledges only once more records came is not left waiting for the
+// drain. Tests pass an hour to ringBufAcked, so only an Ack or the kernel's
+// wake-up can make the pump look.
+const ackedFirstLook = time.Millisecond
+
+func ringBufAcked[T any](ctx context.Context, m *ebpf.Map, firstLook time.Duration, opts []Option) (*AckSource[T], error) {
 	const what = "acked ring buffer pump"
 	r, err := openReader[T](ctx, what, m, ebpf.RingBuf, ackedOpts, opts)
 	if err != nil {
@@ -80,12 +93,7 @@ func RingBufAcked[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Ack
 	bootID, err := bootID()
 	if err == nil {
 		var f *ringFeed
-		// While acknowledgements are outstanding the kernel sends no
-		// wake-up for a new record (it is not at the published position):
-		// the looks start 1 ms after the pump parks and double up to the
-		// drain interval, so a receiver that acknowledges only once more
-		// records came is not left waiting for the drain.
-		if f, err = newRingFeed(r.mi, time.Millisecond, r.c.drain, true); err == nil {
+		if f, err = newRingFeed(r.mi, firstLook, r.c.drain, true); err == nil {
 			f.release = r.release
 			return startAcked(ctx, r, f, bootID), nil
 		}
