@@ -126,7 +126,7 @@ func startAcked[T any](ctx context.Context, r reader[T], f *ringFeed, bootID str
 		},
 	}
 	s.recyc = b.put
-	p := &pump[Record[T]]{h: &s.h, feed: f, em: b, decode: recordDecoder(r, f)}
+	p := &pump[Record[T]]{h: &s.h, feed: f, em: ackedEmitter[Record[T]]{b, a}, decode: recordDecoder(r, f)}
 	s.h.start(pctx, f.interrupt, func(ctx context.Context) error {
 		defer stop(nil) // release pctx from its parent once the pump is done
 		err := p.run(ctx)
@@ -136,6 +136,19 @@ func startAcked[T any](ctx context.Context, r reader[T], f *ringFeed, bootID str
 		return err
 	}, f.close)
 	return s
+}
+
+// ackedEmitter is the batcher of an AckSource, which stops its acker
+// before it closes C(): a receiver whose range over C() has ended reads a
+// final Acked (rule 5), and its later Acks find the source stopped.
+type ackedEmitter[E any] struct {
+	*batcher[E]
+	a *acker
+}
+
+func (e ackedEmitter[E]) close() {
+	e.a.stop()
+	e.batcher.close()
 }
 
 // errClosedPromptly is the cause an AckSource's Close cancels its pump
@@ -425,12 +438,15 @@ func (a *acker) decodeFailed(pos uint64) {
 	a.mu.Unlock()
 }
 
-// stop marks the acker stopped before the ring is unmapped.
+// stop marks the acker stopped, before C() is closed (and so before the
+// ring is unmapped): later Acks change nothing. Only the first call counts.
 func (a *acker) stop() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.stopped = true
-	a.produced = a.rd.Head()
+	if !a.stopped {
+		a.stopped = true
+		a.produced = a.rd.Head()
+	}
 }
 
 // bootID is the kernel's boot ID, read once.

@@ -211,6 +211,66 @@ func TestAckRefusals(t *testing.T) {
 	}
 }
 
+// TestAckedStatsFinalWhenCCloses: rule 5 for Acked. Once C() is closed
+// (after Close, or after a cancel) the source has stopped: an Ack returns
+// what Ack's doc says for a stopped source (maps.ErrClosed, nil for a
+// position an earlier Ack covered) and changes nothing, so the Acked a
+// receiver reads when its range over C() ends is final. The first Ack is
+// made the moment the range ends, while the pump may still be cleaning up.
+func TestAckedStatsFinalWhenCCloses(t *testing.T) {
+	for _, how := range []string{"Close", "cancel"} {
+		t.Run(how, func(t *testing.T) {
+			rb := newRing(t, 4096)
+			p := ringProducer(t, rb, 16)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			s := acked[rec16](t, ctx, rb, pump.WithBatch(1, 0))
+			run(t, p, 3)
+			recs := recvRecords(t, s, 3)
+			if err := s.Ack(recs[0].Pos); err != nil {
+				t.Fatal(err)
+			}
+			closed := make(chan error, 1)
+			go func() {
+				if how == "cancel" {
+					cancel()
+					closed <- nil
+					return
+				}
+				closed <- s.Close()
+			}()
+			for {
+				if _, ok := recv(t, s.C()); !ok {
+					break
+				}
+			}
+			final := s.Stats().Acked
+			for _, tc := range []struct {
+				pos  uint64
+				want error
+			}{
+				{recs[2].Pos, maps.ErrClosed}, // delivered, not acknowledged
+				{recs[1].Pos, maps.ErrClosed},
+				{recs[0].Pos, nil}, // acknowledged before the stop
+			} {
+				if err := s.Ack(tc.pos); !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+					t.Errorf("Ack(%d) after C() closed: %v, want %v", tc.pos, err, tc.want)
+				}
+			}
+			if err := <-closed; err != nil {
+				t.Fatal(err)
+			}
+			s.Wait()
+			if got := s.Stats().Acked; final != 1 || got != final {
+				t.Fatalf("Acked when C() closed %d, after further Acks %d: want 1 both times", final, got)
+			}
+			if a, _ := s.Positions(); a != recs[1].Pos {
+				t.Fatalf("published consumer position %d after the stop, want %d (the end of the first record)", a, recs[1].Pos)
+			}
+		})
+	}
+}
+
 // TestAckedWrongSize: a record of the wrong size between acknowledged ones
 // is counted, and released with the prefix around it.
 func TestAckedWrongSize(t *testing.T) {
