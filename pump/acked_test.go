@@ -96,6 +96,9 @@ func TestAckedRedelivery(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	s2 := acked[rec16](t, ctx, rb)
+	if id1, id2 := s1.RingID(), s2.RingID(); id1 != id2 {
+		t.Fatalf("RingID of the second reader %q, want the first's %q: one ring, one identity", id2, id1)
+	}
 	again := recvRecords(t, s2, 6)
 	for i, r := range again {
 		if r != first[4+i] {
