@@ -67,6 +67,19 @@ type AckSource[T any] struct {
 // Options: WithBuffer, WithBatch, WithDecoder, WithDrainInterval,
 // WithOverflow(chans.Block).
 func RingBufAcked[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*AckSource[T], error) {
+	return ringBufAcked[T](ctx, m, ackedFirstLook, opts)
+}
+
+// ackedFirstLook is how long after parking an acked pump first looks at the
+// ring by itself. While acknowledgements are outstanding the kernel sends
+// no wake-up for a new record (it is not at the published position): the
+// looks start this soon and double up to the drain interval, so a receiver
+// that acknowledges only once more records came is not left waiting for the
+// drain. Tests pass an hour to ringBufAcked, so only an Ack or the kernel's
+// wake-up can make the pump look.
+const ackedFirstLook = time.Millisecond
+
+func ringBufAcked[T any](ctx context.Context, m *ebpf.Map, firstLook time.Duration, opts []Option) (*AckSource[T], error) {
 	const what = "acked ring buffer pump"
 	r, err := openReader[T](ctx, what, m, ebpf.RingBuf, ackedOpts, opts)
 	if err != nil {
@@ -80,12 +93,7 @@ func RingBufAcked[T any](ctx context.Context, m *ebpf.Map, opts ...Option) (*Ack
 	bootID, err := bootID()
 	if err == nil {
 		var f *ringFeed
-		// While acknowledgements are outstanding the kernel sends no
-		// wake-up for a new record (it is not at the published position):
-		// the looks start 1 ms after the pump parks and double up to the
-		// drain interval, so a receiver that acknowledges only once more
-		// records came is not left waiting for the drain.
-		if f, err = newRingFeed(r.mi, time.Millisecond, r.c.drain, true); err == nil {
+		if f, err = newRingFeed(r.mi, firstLook, r.c.drain, true); err == nil {
 			f.release = r.release
 			return startAcked(ctx, r, f, bootID), nil
 		}
@@ -118,7 +126,7 @@ func startAcked[T any](ctx context.Context, r reader[T], f *ringFeed, bootID str
 		},
 	}
 	s.recyc = b.put
-	p := &pump[Record[T]]{h: &s.h, feed: f, em: b, decode: recordDecoder(r, f)}
+	p := &pump[Record[T]]{h: &s.h, feed: f, em: ackedEmitter[Record[T]]{b, a}, decode: recordDecoder(r, f)}
 	s.h.start(pctx, f.interrupt, func(ctx context.Context) error {
 		defer stop(nil) // release pctx from its parent once the pump is done
 		err := p.run(ctx)
@@ -128,6 +136,19 @@ func startAcked[T any](ctx context.Context, r reader[T], f *ringFeed, bootID str
 		return err
 	}, f.close)
 	return s
+}
+
+// ackedEmitter is the batcher of an AckSource, which stops its acker
+// before it closes C(): a receiver whose range over C() has ended reads a
+// final Acked (rule 5), and its later Acks find the source stopped.
+type ackedEmitter[E any] struct {
+	*batcher[E]
+	a *acker
+}
+
+func (e ackedEmitter[E]) close() {
+	e.a.stop()
+	e.batcher.close()
 }
 
 // errClosedPromptly is the cause an AckSource's Close cancels its pump
@@ -417,12 +438,15 @@ func (a *acker) decodeFailed(pos uint64) {
 	a.mu.Unlock()
 }
 
-// stop marks the acker stopped before the ring is unmapped.
+// stop marks the acker stopped, before C() is closed (and so before the
+// ring is unmapped): later Acks change nothing. Only the first call counts.
 func (a *acker) stop() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.stopped = true
-	a.produced = a.rd.Head()
+	if !a.stopped {
+		a.stopped = true
+		a.produced = a.rd.Head()
+	}
 }
 
 // bootID is the kernel's boot ID, read once.

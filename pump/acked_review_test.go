@@ -12,8 +12,8 @@ import (
 )
 
 // reviewBound bounds a wait that the code under review may never end; it
-// is a failure bound, not a timing assertion (the drain interval is an
-// hour, so only a wake-up can deliver in time).
+// is a failure bound, not a timing assertion (with ackedNoLook the pump
+// never looks by itself, so only a wake-up can deliver in time).
 const reviewBound = 5 * time.Second
 
 // recvWithin receives one batch, or reports that none came within
@@ -72,7 +72,7 @@ var tailKinds = []struct {
 }
 
 // ackedTail makes a ring holding a good record (seq 0), then a record of
-// the tail kind tk, and an AckSource on it (drain interval an hour) that
+// the tail kind tk, and an AckSource on it (it never looks by itself) that
 // has delivered the good one, acknowledged. It returns the source and the
 // good records' producer.
 func ackedTail(t *testing.T, tk int) (*pump.AckSource[rec16], *producer.Producer) {
@@ -81,7 +81,7 @@ func ackedTail(t *testing.T, tk int) (*pump.AckSource[rec16], *producer.Producer
 	good, tail := ringProducer(t, rb, 16), tailKinds[tk].prod(t, rb)
 	runAnnounced(t, rb, good) // at the consumer position: its wake-up is spent here
 	run(t, tail, 1)           // behind it: no wake-up
-	s := acked[rec16](t, t.Context(), rb, pump.WithDrainInterval(time.Hour))
+	s := ackedNoLook[rec16](t, t.Context(), rb)
 	recs := recvRecords(t, s, 1)
 	if err := s.Ack(recs[0].Pos); err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func TestReviewAckedTailReleased(t *testing.T) {
 // wakes a reader only for a record committed at the published consumer
 // position. With every delivered record acknowledged but the consumer
 // position left before an undelivered tail record, the next record is
-// committed elsewhere: no wake-up, and (drain interval an hour) the pump
+// committed elsewhere: no wake-up, and the pump (which never looks by itself here)
 // never looks. With the default drain, every record that follows a
 // discarded one at the tail waits up to 100 ms: a program that reserves,
 // then decides to discard, hits it all the time.
@@ -142,7 +142,7 @@ func TestReviewAckedOnlyTail(t *testing.T) {
 			rb := newRing(t, 4096)
 			good, tail := ringProducer(t, rb, 16), tk.prod(t, rb)
 			runAnnounced(t, rb, tail)
-			s := acked[rec16](t, t.Context(), rb, pump.WithDrainInterval(time.Hour))
+			s := ackedNoLook[rec16](t, t.Context(), rb)
 			waitParked(t)
 			run(t, good, 1)
 			if _, ok := recvWithin(s); !ok {

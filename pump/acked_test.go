@@ -32,6 +32,19 @@ func acked[T any](t *testing.T, ctx context.Context, m *ebpf.Map, opts ...pump.O
 	return s
 }
 
+// ackedNoLook is acked whose pump never looks at the ring by itself (its
+// first look after parking and its drain interval are an hour): only an
+// Ack or the kernel's wake-up can make it look.
+func ackedNoLook[T any](t *testing.T, ctx context.Context, m *ebpf.Map, opts ...pump.Option) *pump.AckSource[T] {
+	t.Helper()
+	s, err := pump.RingBufAckedFirstLook[T](ctx, m, time.Hour, append(opts, pump.WithDrainInterval(time.Hour))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // recvRecords receives batches until it holds n records.
 func recvRecords[T any](t *testing.T, s *pump.AckSource[T], n int) []pump.Record[T] {
 	t.Helper()
@@ -83,6 +96,9 @@ func TestAckedRedelivery(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	s2 := acked[rec16](t, ctx, rb)
+	if id1, id2 := s1.RingID(), s2.RingID(); id1 != id2 {
+		t.Fatalf("RingID of the second reader %q, want the first's %q: one ring, one identity", id2, id1)
+	}
 	again := recvRecords(t, s2, 6)
 	for i, r := range again {
 		if r != first[4+i] {
@@ -133,12 +149,13 @@ func TestAckedRingFills(t *testing.T) {
 
 // TestAckWakes: with acknowledgements outstanding the kernel sends no
 // wake-up for a new record (it is not at the published position); the Ack
-// is what makes the pump look. The drain interval is an hour, so only the
-// Ack can have woken it.
+// is what makes the pump look. The pump never looks by itself (its first
+// look after parking and its drain interval are an hour), so only the Ack
+// can have woken it.
 func TestAckWakes(t *testing.T) {
 	rb := newRing(t, 4096)
 	p := ringProducer(t, rb, 16)
-	s := acked[rec16](t, t.Context(), rb, pump.WithDrainInterval(time.Hour))
+	s := ackedNoLook[rec16](t, t.Context(), rb)
 	run(t, p, 1)
 	r := recvRecords(t, s, 1)
 	waitParked(t)
@@ -146,8 +163,12 @@ func TestAckWakes(t *testing.T) {
 	if err := s.Ack(r[0].Pos); err != nil {
 		t.Fatal(err)
 	}
-	if r := recvRecords(t, s, 1); r[0].Value.Seq != 1 {
-		t.Fatalf("got seq %d, want 1", r[0].Value.Seq)
+	b, ok := recvWithin(s)
+	if !ok {
+		t.Fatalf("a record committed while the previous one was unacknowledged: not delivered within %v of the Ack (the Ack did not wake the pump)", reviewBound)
+	}
+	if b[0].Value.Seq != 1 {
+		t.Fatalf("got seq %d, want 1", b[0].Value.Seq)
 	}
 }
 
@@ -190,6 +211,66 @@ func TestAckRefusals(t *testing.T) {
 	}
 	if st := s.Stats(); st.Acked != 2 {
 		t.Fatalf("acked %d, want 2", st.Acked)
+	}
+}
+
+// TestAckedStatsFinalWhenCCloses: rule 5 for Acked. Once C() is closed
+// (after Close, or after a cancel) the source has stopped: an Ack returns
+// what Ack's doc says for a stopped source (maps.ErrClosed, nil for a
+// position an earlier Ack covered) and changes nothing, so the Acked a
+// receiver reads when its range over C() ends is final. The first Ack is
+// made the moment the range ends, while the pump may still be cleaning up.
+func TestAckedStatsFinalWhenCCloses(t *testing.T) {
+	for _, how := range []string{"Close", "cancel"} {
+		t.Run(how, func(t *testing.T) {
+			rb := newRing(t, 4096)
+			p := ringProducer(t, rb, 16)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			s := acked[rec16](t, ctx, rb, pump.WithBatch(1, 0))
+			run(t, p, 3)
+			recs := recvRecords(t, s, 3)
+			if err := s.Ack(recs[0].Pos); err != nil {
+				t.Fatal(err)
+			}
+			closed := make(chan error, 1)
+			go func() {
+				if how == "cancel" {
+					cancel()
+					closed <- nil
+					return
+				}
+				closed <- s.Close()
+			}()
+			for {
+				if _, ok := recv(t, s.C()); !ok {
+					break
+				}
+			}
+			final := s.Stats().Acked
+			for _, tc := range []struct {
+				pos  uint64
+				want error
+			}{
+				{recs[2].Pos, maps.ErrClosed}, // delivered, not acknowledged
+				{recs[1].Pos, maps.ErrClosed},
+				{recs[0].Pos, nil}, // acknowledged before the stop
+			} {
+				if err := s.Ack(tc.pos); !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+					t.Errorf("Ack(%d) after C() closed: %v, want %v", tc.pos, err, tc.want)
+				}
+			}
+			if err := <-closed; err != nil {
+				t.Fatal(err)
+			}
+			s.Wait()
+			if got := s.Stats().Acked; final != 1 || got != final {
+				t.Fatalf("Acked when C() closed %d, after further Acks %d: want 1 both times", final, got)
+			}
+			if a, _ := s.Positions(); a != recs[1].Pos {
+				t.Fatalf("published consumer position %d after the stop, want %d (the end of the first record)", a, recs[1].Pos)
+			}
+		})
 	}
 }
 
