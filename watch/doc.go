@@ -127,8 +127,10 @@
 // programs or through other descriptors) until it is stopped, and never
 // touches a descriptor number the process may have reused. A map already
 // closed when a constructor is called is refused with an error matching
-// [ErrClosed], a nil map with [ErrMapType]; a refused constructor starts
-// nothing and holds no descriptor.
+// [ErrClosed], a nil map with maps.ErrNilMap (which matches [ErrMapType]
+// too), an array index not below MaxEntries with maps.ErrOutOfRange, an
+// invalid option with [ErrOption]; a refused constructor starts nothing
+// and holds no descriptor.
 //
 // # Intervals
 //
