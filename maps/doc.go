@@ -30,7 +30,8 @@
 // must be closed. Constructors named New* create a map; Open* wrap a clone
 // of the caller's *ebpf.Map, so the caller keeps, and closes, its own (the
 // usual case with bpf2go objects); an Open* of a map already closed fails
-// with ErrClosed, of a nil one with ErrNilMap. Map() returns the wrapper's
+// with ErrClosed, of a nil one with ErrNilMap, which matches ErrMapType too
+// (as in every package of the module). Map() returns the wrapper's
 // own *ebpf.Map: do not close it. Wrappers are safe for concurrent use, and
 // Close may be called while other calls run: those complete on the open map
 // or fail with ErrClosed, never with EBADF or on a descriptor number the
@@ -94,12 +95,12 @@
 // (pop or peek of an empty queue or stack; a popped zero value is a value),
 // [ErrClosed], [ErrOutOfRange] (an array index not below MaxEntries),
 // [ErrSizeMismatch], [ErrMapType] (a wrapper that does not fit the map's
-// type), [ErrNilMap], [ErrInvalidSize] (a ring size, a key or value size
-// the spec must give), [ErrInvalidName], [ErrInvalid] (a validator's
-// verdict). Array elements cannot be deleted: Delete on an array wraps
-// errors.ErrUnsupported. Bad input returns an error; nothing panics except
-// a nil error pointer given to All or Keys, and an Entry given a validator
-// for another value type.
+// type), [ErrNilMap] (a nil map or spec; it matches ErrMapType too),
+// [ErrInvalidSize] (a ring size, a key or value size the spec must give),
+// [ErrInvalidName], [ErrInvalid] (a validator's verdict). Array elements
+// cannot be deleted: Delete on an array wraps errors.ErrUnsupported. Bad
+// input returns an error; nothing panics except a nil error pointer given
+// to All or Keys, and an Entry given a validator for another value type.
 //
 // # Iteration and batches
 //

@@ -207,7 +207,7 @@ func (m *Map[K, V]) atomicHelper() (*kernatomic.Helper, error) {
 	if !m.lf.acquire() {
 		return nil, m.open()
 	}
-	h, err := kernatomic.New(m.m, m.name)
+	h, err := kernatomic.New(m.m)
 	m.lf.release()
 	if err != nil {
 		if finalLoadErr(err) {

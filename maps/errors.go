@@ -29,7 +29,9 @@ var (
 	// ErrInvalid: a validator rejected a value; wraps the validator's error.
 	ErrInvalid = errors.New("invalid value")
 	// ErrOutOfRange: an array index is not below the array's MaxEntries.
-	ErrOutOfRange = errors.New("index out of range")
+	// Every package of the module reports such an index with this one
+	// sentinel.
+	ErrOutOfRange = mapref.ErrOutOfRange
 	// ErrSizeMismatch: a Go type's size differs from the map's key or value
 	// size. The message names both sizes.
 	ErrSizeMismatch = codec.ErrSize
@@ -47,8 +49,10 @@ var (
 	// or the Name of a spec given to New): more than 15 characters, or one
 	// outside A-Z, a-z, 0-9, _ and the dot.
 	ErrInvalidName = errors.New("invalid map name")
-	// ErrNilMap: a nil *ebpf.Map or *ebpf.MapSpec was given.
-	ErrNilMap = errors.New("nil map")
+	// ErrNilMap: a nil *ebpf.Map or *ebpf.MapSpec was given. It matches
+	// ErrMapType too (a nil map is of no type a call serves); every package
+	// of the module refuses a nil map with this one sentinel.
+	ErrNilMap = mapref.ErrNilMap
 )
 
 // opErr wraps err as "op name: err", name being the map's (mapref's

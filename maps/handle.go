@@ -106,13 +106,10 @@ func (h *handle) Unpin() error {
 }
 
 // openClone wraps a clone of m (the caller keeps its own m) with adopt,
-// which checks and takes over the clone. A nil m is ErrNilMap, a closed one
-// ErrClosed.
+// which checks and takes over the clone. A nil m is ErrNilMap (which
+// matches ErrMapType), a closed one ErrClosed.
 func openClone[W any](m *ebpf.Map, adopt func(*ebpf.Map) (W, error)) (W, error) {
 	var zero W
-	if m == nil {
-		return zero, fmt.Errorf("open map: %w", ErrNilMap)
-	}
 	c, _, err := mapref.Clone(m)
 	if err != nil {
 		return zero, fmt.Errorf("open map: %w", err)

@@ -15,9 +15,10 @@
 //
 // A constructor validates its arguments, takes its own clone of the
 // caller's *ebpf.Map, starts one goroutine and returns its handle. With bad
-// arguments (a nil map or one of the wrong type: maps.ErrMapType; a map
-// already closed: maps.ErrClosed; a Go type whose size differs from the
-// map's: [ErrSize]; an option the constructor does not take: [ErrOption]; a
+// arguments (a map of the wrong type: maps.ErrMapType; a nil map:
+// maps.ErrNilMap, which matches maps.ErrMapType too; a map already closed:
+// maps.ErrClosed; a Go type whose size differs from the map's: [ErrSize];
+// an invalid option or one the constructor does not take: [ErrOption]; a
 // ctx already done) it returns an error that names the map and the
 // problem, and starts nothing. The goroutine and the clone belong to the
 // handle: Wait and Close return only after the goroutine has exited and

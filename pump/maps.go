@@ -8,6 +8,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/bpfchan/bpfchan/internal/mapref"
+	"github.com/bpfchan/bpfchan/maps"
 )
 
 // mapInfo is what a pump knows about its map: its clone, which the pump
@@ -28,7 +29,7 @@ func claim(ctx context.Context, what string, m *ebpf.Map, want ...ebpf.MapType) 
 		return mapInfo{}, fmt.Errorf("%s: %w", what, err)
 	}
 	if m == nil {
-		return mapInfo{}, fmt.Errorf("%s: nil map, want a %v map: %w", what, want[0], ErrMapType)
+		return mapInfo{}, fmt.Errorf("%s: %w, want a %v map", what, maps.ErrNilMap, want[0])
 	}
 	ref, err := mapref.Describe(m)
 	if err != nil {

@@ -46,7 +46,7 @@ func (f FullPolicy) String() string {
 }
 
 // Defaults. The poll backoff keeps an idle queue poller well under 0.5% of
-// a core (see the package documentation for the measurement).
+// a core (see "Idle cost at scale" in the repository's PERFORMANCE.md).
 const (
 	DefaultBatchSize     = 256
 	DefaultBatchAge      = time.Millisecond

@@ -103,6 +103,15 @@
 //     drops what is pending (counted in Stats.Discarded) and closes C(); Wait
 //     returns context.Cause(ctx).
 //
+// So Close is for "deliver the rest"; a consumer that stops early cancels
+// instead. `defer w.Close()` in a function that returns before C() is
+// drained would wait forever for a receiver: give the watcher a ctx you
+// cancel, and defer that:
+//
+//	ctx, cancel := context.WithCancel(ctx)
+//	defer cancel() // an early return stops the watcher
+//	w, err := watch.Map[uint32, uint64](ctx, m)
+//
 // A poll that fails (the kernel refuses a lookup) also stops the watcher,
 // dropping what is pending; Wait returns that error. Stats accounts for
 // every observed change, and is final when C() is closed: a consumer that
@@ -127,8 +136,10 @@
 // programs or through other descriptors) until it is stopped, and never
 // touches a descriptor number the process may have reused. A map already
 // closed when a constructor is called is refused with an error matching
-// [ErrClosed], a nil map with [ErrMapType]; a refused constructor starts
-// nothing and holds no descriptor.
+// [ErrClosed], a nil map with maps.ErrNilMap (which matches [ErrMapType]
+// too), an array index not below MaxEntries with maps.ErrOutOfRange, an
+// invalid option with [ErrOption]; a refused constructor starts nothing
+// and holds no descriptor.
 //
 // # Intervals
 //

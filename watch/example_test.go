@@ -39,36 +39,44 @@ func ExampleKey() {
 	// Output: key 7 = 42
 }
 
-// Follow one key: its updates, its deletion and its re-creation.
+// Follow one key: its updates, its deletion and its re-creation. The
+// watcher runs under a ctx the consumer cancels to leave early (Close, like
+// a pump's, would wait for a receiver to take what is pending).
 func ExampleChanges() {
 	m := newHash()
 	defer m.Close()
 	_ = m.Put(uint32(1), uint64(100))
 
-	w, err := watch.Changes[uint32, uint64](context.Background(), m, 1,
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // an early return stops the watcher
+	w, err := watch.Changes[uint32, uint64](ctx, m, 1,
 		watch.WithInitial(), watch.WithInterval(time.Millisecond))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer w.Close()
 
-	show := func() {
-		c := <-w.C()
-		fmt.Printf("present=%v old=%d new=%d\n", c.Present, c.Old, c.New)
+	next := []func(){ // what changes the key after each change seen
+		func() { _ = m.Put(uint32(1), uint64(200)) },
+		func() { _ = m.Delete(uint32(1)) },
+		func() { _ = m.Put(uint32(1), uint64(300)) },
 	}
-	show() // the initial state
-	_ = m.Put(uint32(1), uint64(200))
-	show()
-	_ = m.Delete(uint32(1))
-	show()
-	_ = m.Put(uint32(1), uint64(300))
-	show()
+	for c := range w.C() {
+		fmt.Printf("present=%v old=%d new=%d\n", c.Present, c.Old, c.New)
+		if len(next) == 0 {
+			cancel() // seen enough: the watcher stops at once and closes C()
+			continue
+		}
+		next[0]()
+		next = next[1:]
+	}
+	fmt.Println(w.Wait()) // context.Cause(ctx) after a cancel
 	// Output:
 	// present=true old=0 new=100
 	// present=true old=100 new=200
 	// present=false old=200 new=0
 	// present=true old=0 new=300
+	// context canceled
 }
 
 // Stream a whole map's changes.

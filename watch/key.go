@@ -21,7 +21,8 @@ import (
 //
 // WithInitial and WithEqual do not apply to Key: giving them is an error.
 // Key reads through its own clone of m, released before it returns; a nil
-// m is an error matching ErrMapType, a closed one ErrClosed.
+// m is an error matching maps.ErrNilMap and ErrMapType, a closed one
+// ErrClosed.
 //
 // A context that is already cancelled returns at once with an error wrapping
 // context.Cause(ctx); one whose deadline has already passed gets exactly one
@@ -40,7 +41,7 @@ func waitKey[K, V any](ctx context.Context, m *ebpf.Map, k K, missed func(), opt
 		return zero, err
 	}
 	if tg.c.initial || tg.c.equal != nil {
-		return zero, tg.fail(errors.New("WithInitial and WithEqual do not apply to Key"))
+		return zero, tg.fail(fmt.Errorf("WithInitial and WithEqual do not apply to Key: %w", ErrOption))
 	}
 	kp, err := tg.key(k)
 	if err != nil {

@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
 	"time"
@@ -38,7 +37,7 @@ type config struct {
 func WithInterval(d time.Duration) Option {
 	return func(c *config) {
 		if d <= 0 {
-			c.errs = append(c.errs, fmt.Errorf("WithInterval(%v): interval must be positive", d))
+			c.errs = append(c.errs, fmt.Errorf("WithInterval(%v): interval must be positive: %w", d, ErrOption))
 		}
 		c.interval, c.intervalGiven = d, true
 	}
@@ -52,7 +51,7 @@ func WithInterval(d time.Duration) Option {
 func WithAdaptive(min, max time.Duration) Option {
 	return func(c *config) {
 		if min <= 0 || max < min {
-			c.errs = append(c.errs, fmt.Errorf("WithAdaptive(%v, %v): want 0 < min <= max", min, max))
+			c.errs = append(c.errs, fmt.Errorf("WithAdaptive(%v, %v): want 0 < min <= max: %w", min, max, ErrOption))
 		}
 		c.adaptive, c.minI, c.maxI = true, min, max
 	}
@@ -65,7 +64,7 @@ func WithAdaptive(min, max time.Duration) Option {
 func WithEqual[V any](f func(a, b V) bool) Option {
 	return func(c *config) {
 		if f == nil {
-			c.errs = append(c.errs, errors.New("WithEqual(nil)"))
+			c.errs = append(c.errs, fmt.Errorf("WithEqual(nil): %w", ErrOption))
 		}
 		c.equal = f
 	}
@@ -84,7 +83,7 @@ func newConfig(interval time.Duration, opts []Option) (config, error) {
 		o(&c)
 	}
 	if c.adaptive && c.intervalGiven {
-		c.errs = append(c.errs, errors.New("WithInterval and WithAdaptive both given"))
+		c.errs = append(c.errs, fmt.Errorf("WithInterval and WithAdaptive both given: %w", ErrOption))
 	}
 	return c, oneLine(c.errs)
 }
@@ -111,8 +110,8 @@ func equalFunc[V any](c config) (func(a, b V) bool, error) {
 	}
 	f, ok := c.equal.(func(a, b V) bool)
 	if !ok {
-		return nil, fmt.Errorf("WithEqual: %s does not compare the value type %s",
-			reflect.TypeOf(c.equal), reflect.TypeFor[V]())
+		return nil, fmt.Errorf("WithEqual: %s does not compare the value type %s: %w",
+			reflect.TypeOf(c.equal), reflect.TypeFor[V](), ErrOption)
 	}
 	return f, nil
 }

@@ -23,8 +23,8 @@ type target[K, V any] struct {
 }
 
 // open takes the watcher's clone of m and checks the options, K and V
-// against it. A nil m is an error matching ErrMapType, a closed one
-// ErrClosed. On error it holds nothing, and the error names the map.
+// against it. A nil m is an error matching maps.ErrNilMap and ErrMapType,
+// a closed one ErrClosed. On error it holds nothing, and the error names the map.
 func open[K, V any](m *ebpf.Map, interval time.Duration, opts []Option) (*target[K, V], error) {
 	own, ref, err := mapref.Clone(m)
 	if err != nil {

@@ -145,8 +145,11 @@ func (w *Watcher[T]) Wait() error {
 // C(), closes C() and returns Wait's error (nil unless that poll failed).
 // Close therefore returns once the consumer has taken what was pending: a
 // consumer that has stopped reading must cancel ctx instead, which discards
-// what is pending (counted in Stats.Discarded), also during a Close. Close may
-// be called more than once and from any goroutine.
+// what is pending (counted in Stats.Discarded), also during a Close. So a
+// consumer that may leave early (a return from its range loop) must not
+// `defer w.Close()`, which would wait forever: it cancels the ctx it gave
+// the constructor (`defer cancel()`), which stops the watcher at once. Close
+// may be called more than once and from any goroutine.
 func (w *Watcher[T]) Close() error {
 	w.once.Do(func() { close(w.stop) })
 	return w.Wait()

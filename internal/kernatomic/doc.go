@@ -40,9 +40,11 @@
 // No goroutines. A [Helper] is safe for concurrent use and does not own its
 // map; Close unloads the program or drops the mapping. Ops racing with Close
 // never fault: they complete on the map or report ErrClosed (on the mmap
-// path, an op reporting ErrClosed may have reached the map all the same). Errors: [ErrKeyNotExist], [ErrFull] (a hash map with no room
-// for a new key), [ErrClosed], [ErrUnsupported] (map type, sizes, or
+// path, an op reporting ErrClosed may have reached the map all the same).
+// Errors: [ErrKeyNotExist], [ErrFull] (a hash map with no room for a new
+// key), [ErrClosed], [ErrUnsupported] (map type, sizes, or
 // BPF_F_RDONLY_PROG), an error wrapping EPERM for an op the map's
 // BPF_F_RDONLY or BPF_F_WRONLY forbids userspace (as the map syscalls
-// refuse it), or the kernel's error wrapped with the map's name.
+// refuse it), or the kernel's error wrapped with what failed. No error
+// names the map: the caller adds its name, once.
 package kernatomic

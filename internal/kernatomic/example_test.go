@@ -16,7 +16,7 @@ func ExampleNew() {
 		return
 	}
 	defer m.Close()
-	h, err := kernatomic.New(m, "counters")
+	h, err := kernatomic.New(m)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -40,7 +40,6 @@ const maxRetries = 64
 // shared memory. It is safe for concurrent use. It does not own the map.
 type Helper struct {
 	m         *ebpf.Map
-	name      string
 	prog      *ebpf.Program // nil on the mmap path
 	mem       []byte        // the mmapped array on the mmap path
 	stride    int           // bytes between array elements in mem
@@ -85,21 +84,22 @@ func Supported(m *ebpf.Map) error {
 // New prepares atomic ops on m. An array created with BPF_F_MMAPABLE is
 // mapped into this process and operated on with sync/atomic (no syscall per
 // op); any other supported map gets a helper program (BPF_PROG_TYPE_SYSCALL,
-// sleepable) that New loads now. name is used in errors. Close releases what
-// New acquired; m stays open.
-func New(m *ebpf.Map, name string) (*Helper, error) {
+// sleepable) that New loads now. Close releases what New acquired; m stays
+// open. Errors do not name m: the caller names it (package maps does, at
+// its boundary), so that a message names its map once.
+func New(m *ebpf.Map) (*Helper, error) {
 	if m == nil {
 		panic("kernatomic: nil map")
 	}
 	if err := Supported(m); err != nil {
-		return nil, fmt.Errorf("atomic ops on map %s: %w", name, err)
+		return nil, fmt.Errorf("atomic ops: %w", err)
 	}
-	h := &Helper{m: m, name: name, keySize: int(m.KeySize()), valueSize: int(m.ValueSize())}
+	h := &Helper{m: m, keySize: int(m.KeySize()), valueSize: int(m.ValueSize())}
 	if m.Flags()&unix.BPF_F_WRONLY != 0 {
-		h.noRead = fmt.Errorf("map %s is write-only to userspace (BPF_F_WRONLY): %w", name, unix.EPERM)
+		h.noRead = fmt.Errorf("write-only to userspace (BPF_F_WRONLY): %w", unix.EPERM)
 	}
 	if m.Flags()&unix.BPF_F_RDONLY != 0 {
-		h.noWrite = fmt.Errorf("map %s is read-only to userspace (BPF_F_RDONLY): %w", name, unix.EPERM)
+		h.noWrite = fmt.Errorf("read-only to userspace (BPF_F_RDONLY): %w", unix.EPERM)
 	}
 	if m.Type() == ebpf.Array && m.Flags()&unix.BPF_F_MMAPABLE != 0 {
 		if err := h.mmap(); err == nil {
@@ -117,7 +117,7 @@ func New(m *ebpf.Map, name string) (*Helper, error) {
 		License:      "Dual MIT/GPL",
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load atomic helper for map %s: %w", name, err)
+		return nil, fmt.Errorf("load atomic helper: %w", err)
 	}
 	h.prog = prog
 	return h, nil
@@ -150,13 +150,13 @@ func (h *Helper) Close() error {
 // index out of range is ErrKeyNotExist.
 func (h *Helper) Key(key []byte) (*Slot, error) {
 	if len(key) != h.keySize {
-		return nil, fmt.Errorf("map %s: key of %d bytes, map has %d", h.name, len(key), h.keySize)
+		return nil, fmt.Errorf("key of %d bytes, map has %d", len(key), h.keySize)
 	}
 	s := &Slot{h: h}
 	if h.m.Type() == ebpf.Array {
 		idx := binary.NativeEndian.Uint32(key)
 		if idx >= h.m.MaxEntries() {
-			return nil, fmt.Errorf("map %s: index %d out of range (%d entries): %w", h.name, idx, h.m.MaxEntries(), ErrKeyNotExist)
+			return nil, fmt.Errorf("index %d out of range (%d entries): %w", idx, h.m.MaxEntries(), ErrKeyNotExist)
 		}
 		if h.mem != nil {
 			s.ptr = unsafe.Pointer(&h.mem[int(idx)*h.stride])
@@ -195,7 +195,7 @@ func (s *Slot) mask() uint64 {
 // on the shared memory). A missing key is ErrKeyNotExist.
 func (s *Slot) Load() (uint64, error) {
 	if s.h.closed.Load() {
-		return 0, s.h.errClosed()
+		return 0, ErrClosed
 	}
 	if err := s.h.noRead; err != nil {
 		return 0, err
@@ -262,7 +262,7 @@ func (s *Slot) Swap(v uint64) (old uint64, created bool, err error) {
 func (s *Slot) swap(v uint64) (old uint64, created bool, err error) {
 	if s.ptr != nil {
 		if s.h.closed.Load() {
-			return 0, false, s.h.errClosed()
+			return 0, false, ErrClosed
 		}
 		old, err := s.onMem(opXchg, v, 0)
 		return old, false, err
@@ -315,7 +315,7 @@ func (s *Slot) run(o op, arg, expect uint64) (old uint64, created bool, err erro
 		h.mu.RLock()
 		if h.closed.Load() {
 			h.mu.RUnlock()
-			return 0, false, h.errClosed()
+			return 0, false, ErrClosed
 		}
 		// Not Program.Run, which serialises the context into fresh
 		// buffers (5 allocations) and costs more than the syscall. No
@@ -324,28 +324,28 @@ func (s *Slot) run(o op, arg, expect uint64) (old uint64, created bool, err erro
 		ret, e := bpfcall.TestRun(h.prog.FD(), buf)
 		h.mu.RUnlock()
 		if e != 0 {
-			return 0, false, fmt.Errorf("run atomic helper of map %s: %w", h.name, e)
+			return 0, false, fmt.Errorf("run atomic helper: %w", e)
 		}
 		old := binary.NativeEndian.Uint64(buf[offOld:])
 		switch ret {
 		case statusFound, statusCreated:
 			return old, ret == statusCreated, nil
 		case statusMissing:
-			return 0, false, fmt.Errorf("map %s: %w", h.name, ErrKeyNotExist)
+			return 0, false, ErrKeyNotExist
 		case statusFailed:
 			errno := unix.Errno(-int64(old))
 			if errno == unix.E2BIG {
-				return 0, false, fmt.Errorf("create key in map %s: %w", h.name, ErrFull)
+				return 0, false, fmt.Errorf("create key: %w", ErrFull)
 			}
-			return 0, false, fmt.Errorf("create key in map %s: %w", h.name, errno)
+			return 0, false, fmt.Errorf("create key: %w", errno)
 		case statusVanished:
 			// The key was deleted between lookup and op: nothing was
 			// changed, try again.
 		default:
-			return 0, false, fmt.Errorf("atomic helper of map %s: unexpected status %d", h.name, ret)
+			return 0, false, fmt.Errorf("atomic helper: unexpected status %d", ret)
 		}
 	}
-	return 0, false, fmt.Errorf("map %s: key deleted concurrently %d times in a row", h.name, maxRetries)
+	return 0, false, fmt.Errorf("key deleted concurrently %d times in a row", maxRetries)
 }
 
 // rmw checks that an op that reads and writes the value may run: the
@@ -353,15 +353,11 @@ func (s *Slot) run(o op, arg, expect uint64) (old uint64, created bool, err erro
 func (h *Helper) rmw() error {
 	switch {
 	case h.closed.Load():
-		return h.errClosed()
+		return ErrClosed
 	case h.noRead != nil:
 		return h.noRead
 	case h.noWrite != nil:
 		return h.noWrite
 	}
 	return nil
-}
-
-func (h *Helper) errClosed() error {
-	return fmt.Errorf("map %s: %w", h.name, ErrClosed)
 }

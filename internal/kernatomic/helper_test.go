@@ -45,7 +45,7 @@ func newMap(t testing.TB, typ ebpf.MapType, flags, keySize, valueSize, maxEntrie
 
 func newHelper(t testing.TB, m *ebpf.Map) *kernatomic.Helper {
 	t.Helper()
-	h, err := kernatomic.New(m, "test")
+	h, err := kernatomic.New(m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +274,7 @@ func TestUnsupported(t *testing.T) {
 		"rdonly prog": {Type: ebpf.Hash, Flags: unix.BPF_F_RDONLY_PROG, KeySize: 4, ValueSize: 8, MaxEntries: 1},
 	} {
 		m := newMap(t, spec.Type, spec.Flags, spec.KeySize, spec.ValueSize, spec.MaxEntries)
-		if h, err := kernatomic.New(m, "bad"); !errors.Is(err, kernatomic.ErrUnsupported) {
+		if h, err := kernatomic.New(m); !errors.Is(err, kernatomic.ErrUnsupported) {
 			if h != nil {
 				h.Close()
 			}
@@ -286,7 +286,7 @@ func TestUnsupported(t *testing.T) {
 func TestClosed(t *testing.T) {
 	for _, k := range kinds {
 		m := newMap(t, k.typ, k.flags, 4, 8, 4)
-		h, err := kernatomic.New(m, "test")
+		h, err := kernatomic.New(m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -387,7 +387,7 @@ func TestCloseWhileRunning(t *testing.T) {
 			m := newMap(t, k.typ, k.flags, 4, 8, 4)
 			var total uint64
 			for round := range 10 {
-				h, err := kernatomic.New(m, "test")
+				h, err := kernatomic.New(m)
 				if err != nil {
 					t.Fatal(err)
 				}

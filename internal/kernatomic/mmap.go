@@ -18,7 +18,7 @@ import (
 func (h *Helper) mmap() error {
 	mem, stride, err := bpfcall.MmapArray(h.m.FD(), h.m.MaxEntries(), h.m.ValueSize(), unix.PROT_READ|unix.PROT_WRITE)
 	if err != nil {
-		return fmt.Errorf("mmap array %s: %w", h.name, err)
+		return fmt.Errorf("mmap array: %w", err)
 	}
 	h.mem, h.stride = mem, stride
 	return nil
@@ -77,7 +77,7 @@ func (s *Slot) onMem(o op, arg, expect uint64) (uint64, error) {
 	closed := s.h.closed.Load()
 	runtime.KeepAlive(s) // the Helper's cleanup unmaps s.ptr
 	if closed {
-		return 0, fmt.Errorf("map %s: closed during the op, which may not have reached the map: %w", s.h.name, ErrClosed)
+		return 0, fmt.Errorf("closed during the op, which may not have reached the map: %w", ErrClosed)
 	}
 	return old, nil
 }

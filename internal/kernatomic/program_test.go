@@ -23,7 +23,7 @@ func TestProgramRunAgrees(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	h, err := New(m, "agree")
+	h, err := New(m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestWriteOnlyMap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	h, err := New(m, "wronly")
+	h, err := New(m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestStatusZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	h, err := New(m, "zero")
+	h, err := New(m)
 	if err != nil {
 		t.Fatal(err)
 	}

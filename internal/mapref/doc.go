@@ -6,8 +6,11 @@
 // (cilium's name of the type, the kernel's name of the map, its ID; a map
 // made without a name is `Queue map (id 17)`), and it takes the clone of the
 // caller's *ebpf.Map that each handle owns (DESIGN rule 1), refusing a nil
-// map or one already closed with an error matching [ErrClosed].
+// map ([ErrNilMap], which matches [ErrMapType]) or one already closed
+// ([ErrClosed]).
 //
-// The sentinels defined here are the module's: package maps re-exports them
-// (maps.ErrClosed, maps.ErrMapType), so one value matches in every package.
+// The sentinels defined here are the module's: package maps re-exports the
+// ones about maps (maps.ErrClosed, maps.ErrMapType, maps.ErrNilMap,
+// maps.ErrOutOfRange), and pump and watch [ErrOption] (this is the one
+// package under all of them), so one value matches in every package.
 package mapref

@@ -8,15 +8,30 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// The module's sentinels for what concerns the map itself; package maps
-// re-exports them.
+// The module's sentinels for what concerns the map itself, and for an
+// option a call refuses; package maps re-exports the map ones, pump, watch
+// and jetstream ErrOption.
 var (
 	// ErrClosed: the map's descriptor is closed (the caller's, before a
 	// handle cloned it, or a wrapper's own after its Close).
 	ErrClosed = errors.New("map closed")
 	// ErrMapType: a nil map, or a map of a type the call does not serve.
 	ErrMapType = errors.New("wrong map type")
+	// ErrNilMap: a nil *ebpf.Map (or *ebpf.MapSpec) was given. It matches
+	// ErrMapType too: a nil map is of no type a call serves, so a check for
+	// the wrong map type catches it, and one for ErrNilMap tells it apart.
+	ErrNilMap error = nilMap{}
+	// ErrOutOfRange: an array index is not below the array's MaxEntries.
+	ErrOutOfRange = errors.New("index out of range")
+	// ErrOption: an invalid option, or one the call does not take.
+	ErrOption = errors.New("invalid option")
 )
+
+// nilMap is ErrNilMap: its message is "nil map", and it wraps ErrMapType.
+type nilMap struct{}
+
+func (nilMap) Error() string { return "nil map" }
+func (nilMap) Unwrap() error { return ErrMapType }
 
 // Ref names a live map: its type, the kernel's name for it and its ID.
 type Ref struct {
@@ -39,10 +54,10 @@ func (r Ref) String() string {
 }
 
 // Describe names the live map m. A closed m is an error matching ErrClosed;
-// a nil m one matching ErrMapType.
+// a nil m is ErrNilMap (which matches ErrMapType).
 func Describe(m *ebpf.Map) (Ref, error) {
 	if m == nil {
-		return Ref{}, fmt.Errorf("nil map: %w", ErrMapType)
+		return Ref{}, ErrNilMap
 	}
 	if m.FD() < 0 {
 		return Ref{Type: m.Type()}, fmt.Errorf("%v map: %w", m.Type(), ErrClosed)
@@ -68,9 +83,9 @@ func Spec(s *ebpf.MapSpec) string {
 }
 
 // Clone returns the clone of m that a handle owns (and closes when it
-// stops), and m's name. It fails, starting nothing, on a nil m (ErrMapType)
-// or a closed one (ErrClosed). Closing m afterwards does not disturb the
-// clone.
+// stops), and m's name. It fails, starting nothing, on a nil m (ErrNilMap,
+// which matches ErrMapType) or a closed one (ErrClosed). Closing m
+// afterwards does not disturb the clone.
 func Clone(m *ebpf.Map) (*ebpf.Map, Ref, error) {
 	r, err := Describe(m)
 	if err != nil {

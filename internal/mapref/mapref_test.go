@@ -2,12 +2,14 @@ package mapref_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
 
 	"github.com/bpfchan/bpfchan/internal/mapref"
 	"github.com/bpfchan/bpfchan/internal/testenv"
+	"github.com/bpfchan/bpfchan/maps"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -56,3 +58,66 @@ func TestClone(t *testing.T) {
 		t.Errorf("clone of nil: got %v, want ErrMapType", err)
 	}
 }
+
+// TestNilMap: a nil map is one error in every package, matching both
+// ErrNilMap and ErrMapType (the maps names are these values), on one line;
+// a map of the wrong type matches ErrMapType only.
+func TestNilMap(t *testing.T) {
+	type closer interface{ Close() error }
+	open := func(f func() (closer, error)) error {
+		c, err := f()
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"Describe", second(mapref.Describe(nil))},
+		{"Clone", third(mapref.Clone(nil))},
+		{"maps.Open", open(func() (closer, error) { return maps.Open[uint32, uint32](nil) })},
+		{"maps.OpenQueue", open(func() (closer, error) { return maps.OpenQueue[uint32](nil) })},
+		{"maps.OpenStack", open(func() (closer, error) { return maps.OpenStack[uint32](nil) })},
+		{"maps.OpenPerCPU", open(func() (closer, error) { return maps.OpenPerCPU[uint32, uint32](nil) })},
+		{"maps.OpenMapOfMaps", open(func() (closer, error) { return maps.OpenMapOfMaps[uint32](nil) })},
+		{"maps.OpenBloomFilter", open(func() (closer, error) { return maps.OpenBloomFilter[uint32](nil) })},
+		{"maps.New", open(func() (closer, error) { return maps.New[uint32, uint32](nil) })},
+	} {
+		for _, want := range []error{mapref.ErrNilMap, mapref.ErrMapType, maps.ErrNilMap, maps.ErrMapType} {
+			if !errors.Is(tc.err, want) {
+				t.Errorf("%s(nil): got %v, want an error matching %q", tc.name, tc.err, want)
+			}
+		}
+		if tc.err != nil && strings.Contains(tc.err.Error(), "\n") {
+			t.Errorf("%s(nil): got %q, want one line", tc.name, tc.err)
+		}
+	}
+	if errors.Is(mapref.ErrMapType, mapref.ErrNilMap) {
+		t.Error("ErrMapType matches ErrNilMap: a map of the wrong type is not nil")
+	}
+	if got, want := mapref.ErrNilMap.Error(), "nil map"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestReexported: each sentinel is one value, whichever package names it.
+func TestReexported(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		got, want error
+	}{
+		{"maps.ErrClosed", maps.ErrClosed, mapref.ErrClosed},
+		{"maps.ErrMapType", maps.ErrMapType, mapref.ErrMapType},
+		{"maps.ErrNilMap", maps.ErrNilMap, mapref.ErrNilMap},
+		{"maps.ErrOutOfRange", maps.ErrOutOfRange, mapref.ErrOutOfRange},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %v, want mapref's value", tc.name, tc.got)
+		}
+	}
+}
+
+func second[T any](_ T, err error) error        { return err }
+func third[T, U any](_ T, _ U, err error) error { return err }

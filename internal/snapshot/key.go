@@ -30,7 +30,7 @@ type Key struct {
 
 // NewKey returns a Key for key (exactly the map's key size) in m. Its first
 // Poll reports Added when the key exists. An array index out of range is an
-// error: that key can never exist. On success the Key owns m, as a Table
+// error matching mapref.ErrOutOfRange: that key can never exist. On success the Key owns m, as a Table
 // does (see New); on error m is left to the caller.
 func NewKey(m *ebpf.Map, key []byte, opts Options) (*Key, error) {
 	if err := Watchable(m); err != nil {
@@ -48,7 +48,7 @@ func NewKey(m *ebpf.Map, key []byte, opts Options) (*Key, error) {
 	if m.Type() == ebpf.Array {
 		i := binary.NativeEndian.Uint32(key)
 		if i >= m.MaxEntries() {
-			return nil, fmt.Errorf("index %d out of range (%d entries)", i, m.MaxEntries())
+			return nil, fmt.Errorf("index %d not below %d: %w", i, m.MaxEntries(), mapref.ErrOutOfRange)
 		}
 		if m.Flags()&unix.BPF_F_MMAPABLE != 0 && !opts.NoMmap {
 			mem, stride, err := mapArray(m)
