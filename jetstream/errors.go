@@ -25,6 +25,8 @@ var (
 	ErrSize = maps.ErrSizeMismatch
 	// ErrMapType: a nil map, or a map of a type the call does not serve.
 	ErrMapType = maps.ErrMapType
+	// ErrNilMap: a nil map (it matches ErrMapType too).
+	ErrNilMap = maps.ErrNilMap
 	// ErrClosed: a map whose descriptor is closed, or a call on a handle
 	// that has stopped (Forwarder.Flush).
 	ErrClosed = maps.ErrClosed

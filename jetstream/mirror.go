@@ -64,7 +64,7 @@ func NewMirror[K, V any](ctx context.Context, kv js.KeyValue, m *ebpf.Map, opts 
 	}
 	bucket := kv.Bucket()
 	if m == nil {
-		return nil, fmt.Errorf("%s of bucket %q: nil map: %w", what, bucket, ErrMapType)
+		return nil, fmt.Errorf("%s of bucket %q: %w", what, bucket, ErrNilMap)
 	}
 	if m.FD() >= 0 && m.Type() != ebpf.Hash {
 		return nil, fmt.Errorf("%s of bucket %q into %s: a hash map is needed: %w", what, bucket, mapName(m), ErrMapType)

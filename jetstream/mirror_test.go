@@ -352,7 +352,7 @@ func TestMirrorConstructionErrors(t *testing.T) {
 		{"key size", func() error { return mirror[uint64, limit](t, kv, hash) }, bj.ErrSize, []string{"8 bytes", "4"}},
 		{"deleted bucket", func() error { return mirror[uint32, limit](t, gone, hash) }, jetstream.ErrBucketNotFound, []string{`bucket "gone"`}},
 		{"closed map", func() error { return mirror[uint32, limit](t, kv, closed) }, bj.ErrClosed, []string{`bucket "cfg"`}},
-		{"nil map", func() error { return mirror[uint32, limit](t, kv, nil) }, bj.ErrMapType, []string{`bucket "cfg"`}},
+		{"nil map", func() error { return mirror[uint32, limit](t, kv, nil) }, bj.ErrNilMap, []string{`bucket "cfg"`, "nil map"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.new()

@@ -22,8 +22,8 @@ type handle struct {
 	live func(*Stats)
 
 	// Set before start, both optional: failed is called with the error
-	// that stopped run (not after a graceful stop); exited after done is
-	// closed.
+	// that stopped run (not after a graceful stop); exited just before done
+	// is closed.
 	failed func(error)
 	exited func()
 
@@ -58,10 +58,12 @@ func (h *handle) start(ctx context.Context, interrupt func(), run func(context.C
 	})
 	go func() {
 		defer func() {
-			close(h.done)
+			// exited first: a Duplex closes its own Done from it, which
+			// must be closed once either direction's Wait or Close returns.
 			if h.exited != nil {
 				h.exited()
 			}
+			close(h.done)
 		}()
 		err := run(ctx)
 		if err != nil && h.failed != nil {
