@@ -9,8 +9,6 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
-
-	"github.com/bpfchan/bpfchan/internal/mapref"
 )
 
 // codec turns a T into the bytes of a message, a record or a map key or
@@ -219,10 +217,20 @@ func catch(what string, err *error) {
 	}
 }
 
-// mapName names a live map as every error of bpfchan does (the core's
-// mapref.Ref.String): `Hash map "blocked" (id 17)`, `Hash map (id 17)`
-// without a name, `Hash map` when the kernel cannot say more.
+// mapName names a live map as every error of bpfchan does:
+// `Hash map "blocked" (id 17)`, `Hash map (id 17)` without a name (the
+// core's internal/mapref, which this module does not import).
 func mapName(m *ebpf.Map) string {
-	r, _ := mapref.Describe(m) // on error, r still has the type
-	return r.String()
+	s := m.Type().String() + " map"
+	info, err := m.Info()
+	if err != nil {
+		return s
+	}
+	if info.Name != "" {
+		s += fmt.Sprintf(" %q", info.Name)
+	}
+	if id, ok := info.ID(); ok {
+		s += fmt.Sprintf(" (id %d)", id)
+	}
+	return s
 }
