@@ -28,8 +28,8 @@ import (
 // costs CPU and loopback, not a network, and the servers' fsyncs share one
 // disk. The client connects over loopback to the stream's leader, so an
 // R3 publish pays replication, not an extra hop to the leader. Each reports
-// records/s and, but r1, x-r1: its rate over r1's of the same run (0.5 =
-// half as fast).
+// records/s and, but r1, x-r1: its rate over r1's with the same load in the
+// same process (0.5 = half as fast; with -count, r1's last run).
 func BenchmarkDurability(b *testing.B) {
 	plain := natstest.StartCluster(b, 3)
 	synced := natstest.StartCluster(b, 3, natstest.SyncAlways)
