@@ -193,8 +193,13 @@
 //     server has the message, not that it is on disk (JetStream syncs its
 //     file store every 2 minutes by default), so acknowledged messages of
 //     the last sync interval can vanish, after the ring has released their
-//     records. Use replicas (R3: a PubAck then means a quorum holds it) or
-//     sync "always" (every write synced, at a large cost in throughput);
+//     records. Replicas (R3) cover the loss of one server's machine: a
+//     PubAck then means a quorum of servers holds the message. The servers'
+//     sync "always" covers a power cut or OS crash of every server at once:
+//     each write is synced to disk before its PubAck (with R3, the
+//     replicated log, on a quorum). Both together cover the most. What each
+//     costs in throughput is measured by BenchmarkDurability; the figures
+//     are in PERFORMANCE.md at the repository's root;
 //   - a subject other nodes publish to: the start-up read (and the look
 //     before a late resend) stops at another node's message and skips
 //     nothing, so only the message IDs, within the duplicate window, keep

@@ -13,6 +13,7 @@ import (
 
 	bj "github.com/bpfchan/bpfchan/jetstream"
 	"github.com/bpfchan/bpfchan/jetstream/internal/natstest"
+	"github.com/bpfchan/bpfchan/jetstream/internal/ringprod"
 )
 
 // benchChunk is how many records a benchmark produces into the ring at a
@@ -92,18 +93,7 @@ func BenchmarkForward(b *testing.B) {
 		rawNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 	})
 	b.Run("forward", func(b *testing.B) {
-		rb := newRing(b, 1<<20)
-		p := newProducer(b, rb, 16)
-		src := ackSource[rec16](b, rb)
-		f := forward(b, context.Background(), src, j, "fwd.forward", bj.WithNode("bench"))
-		forwardChunks(b, func(n int) { produce(b, p, n) }, func(int) {
-			if err := f.Flush(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-		})
-		if st := f.Stats(); st.Delivered != uint64(b.N) {
-			b.Fatalf("got %d delivered, want %d", st.Delivered, b.N)
-		}
+		forwardRecords(b, j, "fwd.forward")
 		if ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N); rawNs > 0 && ns > 0 {
 			b.ReportMetric(rawNs/ns, "forward/raw")
 		}
@@ -117,10 +107,35 @@ func BenchmarkForwardPacked(b *testing.B) {
 	s := natstest.Start(b)
 	_, j := natstest.Connect(b, s)
 	forwardStream(b, j)
+	forwardPacked(b, j, "fwd.packed")
+	b.ReportMetric(recordRate(b), "records/s")
+}
+
+// forwardRecords is the timed loop of BenchmarkForward's "forward" side,
+// shared with BenchmarkDurability: b.N 16-byte records of a live BPF ring
+// forwarded by Forward to subject, one message per record, with a Flush
+// after each chunk.
+func forwardRecords(b *testing.B, j jetstream.JetStream, subject string) {
+	rb := newRing(b, 1<<20)
+	p := newProducer(b, rb, 16)
+	src := ackSource[rec16](b, rb)
+	forwardTimed(b, p, forward(b, context.Background(), src, j, subject, bj.WithNode("bench")))
+}
+
+// forwardPacked is BenchmarkForwardPacked's timed loop, shared with
+// BenchmarkDurability: b.N 64-byte records of a live BPF ring forwarded by
+// Forward to subject, packed (WithPacked, batches of 256 records), with a
+// Flush after each chunk.
+func forwardPacked(b *testing.B, j jetstream.JetStream, subject string) {
 	rb := newRing(b, 4<<20)
 	p := newProducer(b, rb, 64)
 	src := ackSource[rec64](b, rb, pump.WithBatch(256, 0))
-	f := forward(b, context.Background(), src, j, "fwd.packed", bj.WithNode("bench"), bj.WithPacked())
+	forwardTimed(b, p, forward(b, context.Background(), src, j, subject, bj.WithNode("bench"), bj.WithPacked()))
+}
+
+// forwardTimed runs forwardChunks with p producing and f forwarding, then
+// checks that f delivered every record.
+func forwardTimed(b *testing.B, p *ringprod.Producer, f *bj.Forwarder) {
 	forwardChunks(b, func(n int) { produce(b, p, n) }, func(int) {
 		if err := f.Flush(context.Background()); err != nil {
 			b.Fatal(err)
@@ -129,5 +144,8 @@ func BenchmarkForwardPacked(b *testing.B) {
 	if st := f.Stats(); st.Delivered != uint64(b.N) {
 		b.Fatalf("got %d delivered, want %d", st.Delivered, b.N)
 	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// recordRate is the rate of the benchmark's records, per second of timed
+// work.
+func recordRate(b *testing.B) float64 { return float64(b.N) / b.Elapsed().Seconds() }

@@ -7,7 +7,10 @@
 // through nats.InProcessServer, with no socket. [StartLoopback] listens on
 // 127.0.0.1 on a port the kernel picks and can be stopped and started again
 // on the same store directory and port, for tests in which the server
-// restarts under a running client.
+// restarts under a running client. [StartCluster] runs several loopback
+// servers routed into one JetStream cluster, for replicated streams
+// ([WaitStream] waits until one's replicas are current); [SyncAlways]
+// makes a server sync every write to disk.
 package natstest
 
 import (
