@@ -17,20 +17,21 @@ import (
 )
 
 // benchChunk is how many records a benchmark produces into the ring at a
-// time, with the timer stopped, before it forwards them with the timer
-// running.
+// time before it waits until they are forwarded.
 const benchChunk = 8192
 
 // forwardChunks runs the benchmark loop: b.N records in chunks, each
-// produced by the BPF producer p (not timed) and then handled by fwd
-// (timed).
+// produced by the BPF producer (produceN) and then handled by fwd. The
+// production is timed too: a Forwarder (and the raw side's pump) works
+// while the producer writes, so a stopped timer would leave part of the
+// forwarding untimed (about a fifth of it for packed records). Producing
+// costs the same on every side compared, under 1% of a record-per-message
+// chunk's time.
 func forwardChunks(b *testing.B, produceN func(int), fwd func(n int)) {
 	b.ResetTimer()
 	for done := 0; done < b.N; {
 		n := min(benchChunk, b.N-done)
-		b.StopTimer()
 		produceN(n)
-		b.StartTimer()
 		fwd(n)
 		done += n
 	}
