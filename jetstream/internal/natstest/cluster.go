@@ -62,13 +62,7 @@ func StartCluster(tb testing.TB, n int, with ...func(*server.Options)) []*server
 			NoSigs: true,
 			NoLog:  true,
 		}
-		for _, f := range with {
-			f(o)
-		}
-		s := run(tb, o)
-		// Registered after its TempDir, so it runs before the removal.
-		tb.Cleanup(func() { shutdown(s) })
-		servers = append(servers, s)
+		servers = append(servers, serve(tb, o, with))
 	}
 	waitFor(tb, "a JetStream meta leader with every server current", func() bool {
 		for _, s := range servers {

@@ -39,6 +39,13 @@ func Start(tb testing.TB, with ...func(*server.Options)) *server.Server {
 		NoSigs:     true,
 		NoLog:      true,
 	}
+	return serve(tb, o, with)
+}
+
+// serve applies each of with to o, runs the server and shuts it down when
+// tb ends (a cleanup registered after o's TempDir runs before its removal).
+func serve(tb testing.TB, o *server.Options, with []func(*server.Options)) *server.Server {
+	tb.Helper()
 	for _, f := range with {
 		f(o)
 	}
