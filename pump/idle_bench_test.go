@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfchan/bpfchan/internal/bpfcall"
+	"github.com/bpfchan/bpfchan/internal/producer"
 	"github.com/bpfchan/bpfchan/pump"
 )
 
@@ -191,4 +193,76 @@ func BenchmarkIdleFullWriters(b *testing.B) {
 			b.ReportMetric(float64(r-r0)/time.Since(t0).Seconds()/float64(n), "retries/s/writer")
 		})
 	}
+}
+
+// BenchmarkRingLatencyBesidePollers: the wake-up latency of one ring
+// record (as BenchmarkRingLatency's pump side) in a process that also runs
+// 1,000 idle Queue pumps, whose peeks the waiting goroutine makes every
+// 100 ms in one sweep (about 1,000 syscalls), against the same pump alone
+// in the same run. Rounds are spread over a few seconds (a pause of up to
+// 2 ms between them), so records land at every phase of the sweeps.
+// Reports median and p99 of each, and the worst round beside the pollers.
+func BenchmarkRingLatencyBesidePollers(b *testing.B) {
+	n := max(b.N, 200)
+	ring := newRing(b, 1<<20)
+	p := ringProducer(b, ring, 16)
+	src, err := pump.RingBuf[rec16](b.Context(), ring)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	take := func() { <-src.C() }
+	alone := measureSpread(b, n, p, take)
+	srcs := make([]*pump.Source[uint64], 0, 1000)
+	defer func() {
+		for _, s := range srcs {
+			s.Close()
+		}
+	}()
+	for range cap(srcs) {
+		m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Queue, ValueSize: 8, MaxEntries: 16})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := pump.Queue[uint64](b.Context(), m)
+		m.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		srcs = append(srcs, s)
+	}
+	time.Sleep(4 * pump.DefaultPollMax) // let the pollers' backoff reach its maximum
+	beside := measureSpread(b, n, p, take)
+	am, a99 := quantiles(alone)
+	bm, b99 := quantiles(beside)
+	b.ReportMetric(am, "alone-median-µs")
+	b.ReportMetric(a99, "alone-p99-µs")
+	b.ReportMetric(bm, "beside-median-µs")
+	b.ReportMetric(b99, "beside-p99-µs")
+	b.ReportMetric(float64(slices.Max(alone).Nanoseconds())/1e3, "alone-max-µs")
+	b.ReportMetric(float64(slices.Max(beside).Nanoseconds())/1e3, "beside-max-µs")
+	b.ReportMetric(overMs(alone), "alone-over-1ms")
+	b.ReportMetric(overMs(beside), "beside-over-1ms")
+}
+
+// overMs counts the rounds that took over a millisecond.
+func overMs(d []time.Duration) float64 {
+	n := 0
+	for _, x := range d {
+		if x > time.Millisecond {
+			n++
+		}
+	}
+	return float64(n)
+}
+
+// measureSpread is measureLatency with a pause of up to 2 ms before each
+// round (pacing, not synchronisation).
+func measureSpread(b *testing.B, n int, p *producer.Producer, take func()) []time.Duration {
+	lat := make([]time.Duration, 0, n)
+	for i := range n {
+		time.Sleep(time.Duration(i*7919%2000) * time.Microsecond)
+		lat = append(lat, measureLatency(b, 1, p, take)...)
+	}
+	return lat
 }

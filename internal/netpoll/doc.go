@@ -24,7 +24,9 @@
 // Ready runs on the loop goroutine, only while the owner waits, and never
 // after Close returned: Close is where an owner unregisters before it
 // unmaps what Ready reads. A Ready that makes a syscall (a queue's peek)
-// delays every other registration's look by its cost.
+// delays every other registration's look by its cost; the events that
+// arrive during a long sweep are dispatched every 64 Ready calls, and the
+// loop yields to the owners they woke.
 //
 // Registered descriptors are added to the epoll instance edge-triggered;
 // their file description is not otherwise changed (no O_NONBLOCK is set on

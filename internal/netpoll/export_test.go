@@ -8,3 +8,6 @@ func Period(r *Reg) time.Duration {
 	defer mu.Unlock()
 	return r.cur
 }
+
+// DispatchEvery is how many Ready calls a look makes between dispatches.
+const DispatchEvery = dispatchEvery

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -34,7 +35,17 @@ type loop struct {
 	next     uint32
 	deadline time.Duration // the deadline set on ep, 0 for none
 	stopping bool
+
+	events [128]unix.EpollEvent // dispatch's, on the loop goroutine only
 }
+
+// dispatchEvery is how many Ready calls a look makes between two
+// dispatches of the events that arrived meanwhile: a Ready that peeks a
+// queue is a syscall (1 to 3 µs), so a sweep of thousands of them would
+// otherwise delay a ring's wake-up by milliseconds; 64 bounds that delay to
+// about 64 peeks, at the cost of one epoll_wait per 64 peeks (and a yield
+// when it woke an owner).
+const dispatchEvery = 64
 
 var (
 	mu  sync.Mutex // guards cur and every loop's registrations
@@ -95,10 +106,9 @@ func (l *loop) run() {
 		l.ep.Close()
 		close(l.done)
 	}()
-	events := make([]unix.EpollEvent, 128)
 	for {
 		err := l.rc.Read(func(uintptr) bool {
-			l.dispatch(events)
+			l.dispatch()
 			return false // wait for the next event or deadline
 		})
 		mu.Lock()
@@ -114,15 +124,19 @@ func (l *loop) run() {
 }
 
 // dispatch wakes the waiting owners of the descriptors that have events.
-func (l *loop) dispatch(events []unix.EpollEvent) {
+// It runs on the loop goroutine without mu: from run, and from look
+// between Ready calls.
+func (l *loop) dispatch() (woke bool) {
+	events := l.events[:]
 	for {
 		n, err := unix.EpollWait(l.epfd, events, 0)
 		if err == unix.EINTR {
 			continue
 		}
 		if n <= 0 {
-			return
+			return woke
 		}
+		woke = true
 		mu.Lock()
 		for _, ev := range events[:n] {
 			if r := l.regs[uint32(ev.Fd)]; r != nil {
@@ -131,7 +145,7 @@ func (l *loop) dispatch(events []unix.EpollEvent) {
 		}
 		mu.Unlock()
 		if n < len(events) {
-			return
+			return woke
 		}
 	}
 }
@@ -140,8 +154,9 @@ func (l *loop) dispatch(events []unix.EpollEvent) {
 // that are ready and schedules the others' next look (their period doubled
 // up to Max), then sets the deadline for the earliest one. The caller
 // holds mu; look releases it while it calls Ready (a queue's peek is a
-// syscall: thousands of them must not hold up every Arm, Wake and Ack),
-// and Close waits for a look of its registration to end.
+// syscall: thousands of them must not hold up every Arm, Wake and Ack, nor
+// the events, which it dispatches every dispatchEvery calls), and Close
+// waits for a look of its registration to end.
 func (l *loop) look() {
 	now := time.Since(l.epoch)
 	batch := l.batch[:0]
@@ -159,7 +174,16 @@ func (l *loop) look() {
 	if len(batch) > 0 {
 		found := l.found[:0]
 		mu.Unlock()
-		for _, r := range batch {
+		for i, r := range batch {
+			if i > 0 && i%dispatchEvery == 0 {
+				// A long sweep of peeks does not hold up the rings'
+				// wake-ups; an owner woken here is queued to run next on
+				// this goroutine's P, which the sweep's raw syscalls never
+				// give up: yield to it.
+				if l.dispatch() {
+					runtime.Gosched()
+				}
+			}
 			found = append(found, r.ready())
 		}
 		mu.Lock()

@@ -302,3 +302,59 @@ func TestBackoffSpec(t *testing.T) {
 		t.Fatalf("period after a look that followed a reset: got %v, want %v", got, want)
 	}
 }
+
+// TestEventsDuringLongLook: an event that arrives while the loop calls
+// thousands of Readys (a sweep of queue peeks) wakes its owner before the
+// sweep ends. The first Ready of a look writes to a pipe another owner
+// waits on; every Ready more than DispatchEvery calls later holds the
+// sweep until that owner is woken. A loop that dispatches events only
+// between looks never wakes it: the held Readys wait out the test's bound.
+func TestEventsDuringLongLook(t *testing.T) {
+	pr, pw := pipe(t)
+	ev := register(t, netpoll.Spec{FD: int(pr.Fd()), Events: unix.EPOLLIN})
+	ev.Arm(true)
+	woken := make(chan struct{})
+	parked := make(chan error, 1)
+	go func() {
+		err := ev.Park(bounded(t), nil)
+		close(woken)
+		parked <- err
+	}()
+	var calls atomic.Int64
+	var held atomic.Bool // a Ready waited out the bound: no dispatch during the look
+	gaveUp := make(chan struct{})
+	ready := func() bool {
+		switch k := calls.Add(1); {
+		case k == 1:
+			if _, err := pw.Write([]byte{1}); err != nil {
+				t.Error(err)
+			}
+		case k > netpoll.DispatchEvery+1:
+			select {
+			case <-woken:
+			case <-gaveUp:
+			case <-time.After(failAfter):
+				if !held.Swap(true) {
+					close(gaveUp) // the other held Readys need not wait too
+				}
+			}
+		}
+		return false
+	}
+	// One period for all: their looks fall in the same sweep (unless a
+	// period's boundary splits their arming, and then the second part's
+	// look comes after a dispatch: the test passes either way).
+	const period = 200 * time.Millisecond
+	for range 3 * netpoll.DispatchEvery {
+		register(t, netpoll.Spec{FD: -1, Ready: ready, Min: period, Max: period}).Arm(true)
+	}
+	err := <-parked
+	// Without a dispatch during the look, the owner is woken only after
+	// the look, which ends once a held Ready gave up: held is set by then.
+	if held.Load() {
+		t.Fatal("an event that arrived during a look woke its owner only after the look")
+	}
+	if err != nil {
+		t.Fatalf("the pipe's owner: %v", err)
+	}
+}
