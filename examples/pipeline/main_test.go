@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/bpfchan/bpfchan/examples/internal/clitest"
 	"github.com/bpfchan/bpfchan/internal/testenv"
 )
@@ -105,21 +107,61 @@ func TestFlags(t *testing.T) {
 	}
 }
 
+// TestParseSyscalls: names resolve to the numbers of the running kernel's
+// architecture, for every architecture the project builds for (the
+// default -important list among them), and numbers always work.
 func TestParseSyscalls(t *testing.T) {
-	got, err := parseSyscalls("execve, OPENAT,42")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, nr := range []uint32{59, 257, 42} {
-		if !got[nr] {
-			t.Errorf("parseSyscalls: %d missing from %v", nr, got)
+	defer func(names map[uint32]string) { syscallNames = names }(syscallNames)
+	for _, tc := range []struct {
+		arch           string
+		execve, openat uint32
+	}{
+		{"amd64", 59, 257},
+		{"arm64", 221, 56},
+		{"386", 11, 295},
+		{"arm", 11, 322},
+	} {
+		syscallNames = syscallTables[tc.arch]
+		if _, err := parseSyscalls(defaultImportant); err != nil {
+			t.Errorf("%s: the default -important %q: %v", tc.arch, defaultImportant, err)
+		}
+		got, err := parseSyscalls("execve, OPENAT,42")
+		if err != nil {
+			t.Errorf("%s: %v", tc.arch, err)
+			continue
+		}
+		if len(got) != 3 || !got[tc.execve] || !got[tc.openat] || !got[42] {
+			t.Errorf("%s: parseSyscalls: got %v, want %d, %d and 42", tc.arch, got, tc.execve, tc.openat)
+		}
+		if name := syscallName(tc.openat); name != "openat" {
+			t.Errorf("%s: syscallName(%d) = %q, want openat", tc.arch, tc.openat, name)
 		}
 	}
-	if len(got) != 3 {
-		t.Errorf("parseSyscalls: got %v, want 3 syscalls", got)
+	syscallNames = syscallTables["no such architecture"]
+	if _, err := parseSyscalls("execve"); err == nil || !strings.Contains(err.Error(), "use numbers") {
+		t.Errorf("a name on an architecture without a table: got %v, want an error saying to use numbers", err)
 	}
-	if name := syscallName(257); name != "openat" {
-		t.Errorf("syscallName(257) = %q, want openat", name)
+	if got, err := parseSyscalls("59"); err != nil || !got[59] {
+		t.Errorf("a number on an architecture without a table: got %v, %v", got, err)
+	}
+	if name := syscallName(59); name != "sys_59" {
+		t.Errorf("syscallName(59) without a table = %q, want sys_59", name)
+	}
+}
+
+// TestKernelArch: the table used is the running kernel's.
+func TestKernelArch(t *testing.T) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	m := unix.ByteSliceToString(u.Machine[:])
+	want, ok := map[string]string{"x86_64": "amd64", "aarch64": "arm64", "i686": "386", "armv7l": "arm"}[m]
+	if !ok {
+		want = m // a machine without a table is named as uname names it
+	}
+	if got := kernelArch(); got != want {
+		t.Errorf("kernelArch() = %q on machine %q, want %q", got, m, want)
 	}
 }
 
