@@ -16,18 +16,20 @@ import (
 // [MunmapArray] releases. The mapping keeps the kernel map alive until
 // then, even after fd is closed.
 func MmapArray(fd int, maxEntries, valueSize uint32, prot int) (mem []byte, stride int, err error) {
-	stride = int((uint64(valueSize) + 7) &^ 7)
+	st := (uint64(valueSize) + 7) &^ 7
 	page := uint64(os.Getpagesize())
-	n := uint64(maxEntries) * uint64(stride)
-	size := (n + page - 1) / page * page
-	if size > uint64(maxInt) {
-		return nil, 0, fmt.Errorf("%d values of %d bytes exceed the address space: %w", maxEntries, stride, unix.ENOMEM)
+	// In 64 bits, checked against int before any conversion: on 32-bit a
+	// stride or size past 2 GiB would wrap.
+	n := uint64(maxEntries) * st // at most (2^32-1) * 2^32: no overflow
+	if st > uint64(maxInt) || n > uint64(maxInt)-page {
+		return nil, 0, fmt.Errorf("%d values of %d bytes exceed the address space: %w", maxEntries, st, unix.ENOMEM)
 	}
+	size := (n + page - 1) / page * page
 	mem, err = unix.Mmap(fd, 0, int(size), prot, unix.MAP_SHARED)
 	if err != nil {
 		return nil, 0, err
 	}
-	return mem[:n], stride, nil
+	return mem[:n], int(st), nil
 }
 
 // MunmapArray releases a mapping made by MmapArray; nil is a no-op.
