@@ -52,9 +52,10 @@ func processCPU(t *testing.T) time.Duration {
 // however long the window is, a spinning one hundreds of times. Park's
 // return is a hint (netpoll): the event that Hold's epoll_ctl queues at
 // once (the ring has a free byte) wakes the writer once more when it
-// reaches the loop after the writer's Arm (about half the runs), and
-// rarely there is one more wake-up still (seen once in about 200 runs, as
-// a 386 binary under load, cause not found); the bound allows three.
+// reaches the loop after the writer's Arm, so the bound is one more
+// retry. (A one-shot descriptor used to be added to epoll armed, and the
+// event that queued, read by the loop just before the Hold and applied
+// just after, was a second one, now and then.)
 func TestReviewUserRingFullWaitSpins(t *testing.T) {
 	const window = 300 * time.Millisecond
 	for _, tc := range []struct {
@@ -84,7 +85,7 @@ func TestReviewUserRingFullWaitSpins(t *testing.T) {
 			after, cpu := w.Stats(), processCPU(t)-cpu0
 			t.Logf("%d bytes free: FullRetries %d -> %d, process CPU %v, with no drain",
 				tc.leftNow, before.FullRetries, after.FullRetries, cpu)
-			if after.FullRetries > before.FullRetries+3 {
+			if after.FullRetries > before.FullRetries+1 {
 				t.Errorf("FullRetries went from %d to %d with no drain and no look due, want the writer parked (a spin on EPOLLOUT, which means any byte is free)",
 					before.FullRetries, after.FullRetries)
 			}

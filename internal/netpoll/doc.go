@@ -21,9 +21,11 @@
 // of the loop: 10,000 idle rings with a 100 ms drain cost ten wake-ups a
 // second, like ten rings, plus one Ready call each.
 //
-// Ready runs on the loop goroutine, only while the owner waits, and never
-// after Close returned: Close is where an owner unregisters before it
-// unmaps what Ready reads. A Ready that makes a syscall (a queue's peek)
+// Ready runs on the loop goroutine, for owners that wait when their look
+// begins (an owner woken meanwhile, by its event or Wake, may already be
+// at work when its Ready is called: Ready must be safe beside it), and
+// never after Close returned: Close is where an owner unregisters before
+// it unmaps what Ready reads. A Ready that makes a syscall (a queue's peek)
 // delays every other registration's look by its cost; the events that
 // arrive during a long sweep are dispatched every 64 Ready calls, and the
 // loop yields to the owners they woke.

@@ -41,10 +41,10 @@ type loop struct {
 
 // dispatchEvery is how many Ready calls a look makes between two
 // dispatches of the events that arrived meanwhile: a Ready that peeks a
-// queue is a syscall (1 to 3 µs), so a sweep of thousands of them would
-// otherwise delay a ring's wake-up by milliseconds; 64 bounds that delay to
-// about 64 peeks, at the cost of one epoll_wait per 64 peeks (and a yield
-// when it woke an owner).
+// queue is a syscall, so a sweep of thousands of them would otherwise
+// delay a ring's wake-up by the whole sweep (PERFORMANCE.md); 64 bounds
+// that delay to about 64 peeks, at the cost of one epoll_wait per 64 peeks
+// (and a yield when it woke an owner).
 const dispatchEvery = 64
 
 var (
@@ -123,9 +123,9 @@ func (l *loop) run() {
 	}
 }
 
-// dispatch wakes the waiting owners of the descriptors that have events.
-// It runs on the loop goroutine without mu: from run, and from look
-// between Ready calls.
+// dispatch wakes the waiting owners of the descriptors that have events
+// and reports whether it woke any. It runs on the loop goroutine without
+// mu: from run, and from look between Ready calls.
 func (l *loop) dispatch() (woke bool) {
 	events := l.events[:]
 	for {
@@ -136,11 +136,10 @@ func (l *loop) dispatch() (woke bool) {
 		if n <= 0 {
 			return woke
 		}
-		woke = true
 		mu.Lock()
 		for _, ev := range events[:n] {
-			if r := l.regs[uint32(ev.Fd)]; r != nil {
-				l.wake(r)
+			if r := l.regs[uint32(ev.Fd)]; r != nil && l.wake(r) {
+				woke = true
 			}
 		}
 		mu.Unlock()
@@ -231,11 +230,12 @@ func (l *loop) setDeadline() {
 
 // wake ends r's wait, if it waits, and wakes its owner. The caller holds
 // mu.
-func (l *loop) wake(r *Reg) {
+func (l *loop) wake(r *Reg) (woke bool) {
 	if !r.waiting {
-		return // its owner looks before it waits again
+		return false // its owner looks before it waits again
 	}
 	r.waiting = false
 	l.unschedule(r)
 	r.notify()
+	return true
 }

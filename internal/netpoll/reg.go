@@ -90,6 +90,13 @@ func Register(s Spec) (*Reg, error) {
 	}
 	if s.FD >= 0 {
 		ev := unix.EpollEvent{Events: r.events, Fd: int32(r.tok)}
+		if s.OneShot {
+			// Added disarmed: the first Arm or Hold sets the events. Added
+			// armed, a descriptor already ready (a user ring with room)
+			// queued an event at once that could reach the owner's first
+			// wait as a spurious wake-up, beside the one of its Hold.
+			ev.Events = unix.EPOLLET | unix.EPOLLONESHOT
+		}
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, s.FD, &ev); err != nil {
 			if wait := l.release(); wait != nil {
 				mu.Unlock()
