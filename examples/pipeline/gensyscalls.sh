@@ -1,6 +1,7 @@
 #!/bin/sh
 # Writes syscalls_table.go, the syscall number -> name tables of the
-# kernel architectures bpfchan is built for, from golang.org/x/sys/unix
+# little-endian kernel architectures the example runs on (its BPF object
+# is bpfel), from golang.org/x/sys/unix
 # (the version in go.mod). Run by go generate.
 set -e
 dir="$(go list -m -f '{{.Dir}}' golang.org/x/sys)/unix"
@@ -12,7 +13,7 @@ dir="$(go list -m -f '{{.Dir}}' golang.org/x/sys)/unix"
 	echo "// syscallTables maps a kernel architecture, as Go names it, to its"
 	echo "// syscall number -> name table."
 	echo "var syscallTables = map[string]map[uint32]string{"
-	for arch in amd64 arm64 386 arm; do
+	for arch in amd64 arm64 386 arm riscv64 ppc64le loong64; do
 		echo "	\"$arch\": {"
 		awk '$1 ~ /^SYS_[A-Z0-9_]+$/ && $1 != "SYS_SYSCALL_MASK" && $2 == "=" && $3 ~ /^[0-9]+$/ && !seen[$3]++ { printf "\t\t%s: \"%s\",\n", $3, tolower(substr($1, 5)) }' "$dir/zsysnum_linux_$arch.go"
 		echo "	},"

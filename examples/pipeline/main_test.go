@@ -14,8 +14,6 @@ import (
 	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/bpfchan/bpfchan/examples/internal/clitest"
 	"github.com/bpfchan/bpfchan/internal/testenv"
 )
@@ -120,6 +118,9 @@ func TestParseSyscalls(t *testing.T) {
 		{"arm64", 221, 56},
 		{"386", 11, 295},
 		{"arm", 11, 322},
+		{"riscv64", 221, 56},
+		{"ppc64le", 11, 286},
+		{"loong64", 221, 56},
 	} {
 		syscallNames = syscallTables[tc.arch]
 		if _, err := parseSyscalls(defaultImportant); err != nil {
@@ -149,19 +150,30 @@ func TestParseSyscalls(t *testing.T) {
 	}
 }
 
-// TestKernelArch: the table used is the running kernel's.
-func TestKernelArch(t *testing.T) {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		t.Fatal(err)
+// TestArchOf: kernel machine strings name the table of their kernel's
+// architecture.
+func TestArchOf(t *testing.T) {
+	for _, tc := range []struct{ machine, want string }{
+		{"x86_64", "amd64"},
+		{"aarch64", "arm64"},
+		{"armv8l", "arm64"}, // uname under linux32 on an arm64 kernel
+		{"i686", "386"},     // a 32-bit x86 kernel, or linux32 on x86_64 where /proc/sys/kernel/arch is missing
+		{"i386", "386"},
+		{"i586", "386"},
+		{"armv7l", "arm"},
+		{"armv6l", "arm"},
+		{"armv5tel", "arm"},
+		{"riscv64", "riscv64"},
+		{"ppc64le", "ppc64le"},
+		{"loongarch64", "loong64"},
+		{"s390x", "s390x"}, // no table (big-endian: no BPF object either)
+	} {
+		if got := archOf(tc.machine); got != tc.want {
+			t.Errorf("archOf(%q) = %q, want %q", tc.machine, got, tc.want)
+		}
 	}
-	m := unix.ByteSliceToString(u.Machine[:])
-	want, ok := map[string]string{"x86_64": "amd64", "aarch64": "arm64", "i686": "386", "armv7l": "arm"}[m]
-	if !ok {
-		want = m // a machine without a table is named as uname names it
-	}
-	if got := kernelArch(); got != want {
-		t.Errorf("kernelArch() = %q on machine %q, want %q", got, m, want)
+	if _, ok := syscallTables[kernelArch()]; !ok {
+		t.Errorf("no syscall table for this machine's kernel (%q)", kernelArch())
 	}
 }
 
