@@ -24,9 +24,8 @@ const benchChunk = 8192
 // produced by the BPF producer (produceN) and then handled by fwd. The
 // production is timed too: a Forwarder (and the raw side's pump) works
 // while the producer writes, so a stopped timer would leave part of the
-// forwarding untimed (about a fifth of it for packed records). Producing
-// costs the same on every side compared, under 1% of a record-per-message
-// chunk's time.
+// forwarding untimed, most of all for packed records. Producing costs the
+// same on every side compared.
 func forwardChunks(b *testing.B, produceN func(int), fwd func(n int)) {
 	b.ResetTimer()
 	for done := 0; done < b.N; {

@@ -23,8 +23,8 @@ const clusterWait = 30 * time.Second
 const pollEvery = 10 * time.Millisecond
 
 // StartCluster runs n JetStream servers in this process as one cluster:
-// each listens on 127.0.0.1 for clients (a port the kernel picks) and for
-// routes, has its own name and store directory, and routes to all the
+// each listens on 127.0.0.1 for clients and for routes (ports the kernel
+// picked), has its own name and store directory, and routes to all the
 // others. It returns once the cluster has formed and elected its JetStream
 // meta leader; the servers are shut down when tb ends. Each function given
 // may change every server's options first (SyncAlways, say). Clients
@@ -39,7 +39,10 @@ func StartCluster(tb testing.TB, n int, with ...func(*server.Options)) []*server
 	if n < 1 {
 		tb.Fatalf("natstest: StartCluster: %d servers", n)
 	}
-	ports := freePorts(tb, n)
+	// Route ports, then client ports, picked together so that no server's
+	// client listener can take another's route port.
+	ports := freePorts(tb, 2*n)
+	ports, clients := ports[:n], ports[n:]
 	urls := make([]string, n)
 	for i, p := range ports {
 		urls[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", p)
@@ -52,7 +55,7 @@ func StartCluster(tb testing.TB, n int, with ...func(*server.Options)) []*server
 			JetStream:  true,
 			StoreDir:   tb.TempDir(),
 			Host:       "127.0.0.1",
-			Port:       server.RANDOM_PORT,
+			Port:       clients[i],
 			Cluster: server.ClusterOpts{
 				Name: "natstest",
 				Host: "127.0.0.1",
