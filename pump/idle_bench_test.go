@@ -88,25 +88,7 @@ func BenchmarkIdleRingPumps(b *testing.B) {
 func BenchmarkIdleQueuePumps(b *testing.B) {
 	for _, n := range []int{10, 1000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			srcs := make([]*pump.Source[uint64], 0, n)
-			defer func() {
-				for _, s := range srcs {
-					s.Close()
-				}
-			}()
-			for range n {
-				m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Queue, ValueSize: 8, MaxEntries: 16})
-				if err != nil {
-					b.Fatal(err)
-				}
-				s, err := pump.Queue[uint64](b.Context(), m)
-				m.Close()
-				if err != nil {
-					b.Fatal(err)
-				}
-				srcs = append(srcs, s)
-			}
-			time.Sleep(4 * pump.DefaultPollMax) // let the backoff reach its maximum
+			srcs := idleQueuePumps(b, n)
 			var polls0 uint64
 			for _, s := range srcs {
 				polls0 += s.Stats().Polls
@@ -213,25 +195,7 @@ func BenchmarkRingLatencyBesidePollers(b *testing.B) {
 	defer src.Close()
 	take := func() { <-src.C() }
 	alone := measureSpread(b, n, p, take)
-	srcs := make([]*pump.Source[uint64], 0, 1000)
-	defer func() {
-		for _, s := range srcs {
-			s.Close()
-		}
-	}()
-	for range cap(srcs) {
-		m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Queue, ValueSize: 8, MaxEntries: 16})
-		if err != nil {
-			b.Fatal(err)
-		}
-		s, err := pump.Queue[uint64](b.Context(), m)
-		m.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
-		srcs = append(srcs, s)
-	}
-	time.Sleep(4 * pump.DefaultPollMax) // let the pollers' backoff reach its maximum
+	idleQueuePumps(b, 1000)
 	beside := measureSpread(b, n, p, take)
 	am, a99 := quantiles(alone)
 	bm, b99 := quantiles(beside)
@@ -265,4 +229,30 @@ func measureSpread(b *testing.B, n int, p *producer.Producer, take func()) []tim
 		lat = append(lat, measureLatency(b, 1, p, take)...)
 	}
 	return lat
+}
+
+// idleQueuePumps starts n Queue pumps at default settings on n empty
+// queues, the callers' maps closed once they run, and returns once their
+// backoff has reached its maximum period; they are closed when b ends.
+func idleQueuePumps(b *testing.B, n int) []*pump.Source[uint64] {
+	srcs := make([]*pump.Source[uint64], 0, n)
+	b.Cleanup(func() {
+		for _, s := range srcs {
+			s.Close()
+		}
+	})
+	for range n {
+		m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Queue, ValueSize: 8, MaxEntries: 16})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := pump.Queue[uint64](b.Context(), m)
+		m.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		srcs = append(srcs, s)
+	}
+	time.Sleep(4 * pump.DefaultPollMax) // let the backoff reach its maximum
+	return srcs
 }
