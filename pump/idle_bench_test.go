@@ -223,12 +223,9 @@ func overMs(d []time.Duration) float64 {
 // measureSpread is measureLatency with a pause of up to 2 ms before each
 // round (pacing, not synchronisation).
 func measureSpread(b *testing.B, n int, p *producer.Producer, take func()) []time.Duration {
-	lat := make([]time.Duration, 0, n)
-	for i := range n {
+	return measurePaced(b, n, p, take, func(i int) {
 		time.Sleep(time.Duration(i*7919%2000) * time.Microsecond)
-		lat = append(lat, measureLatency(b, 1, p, take)...)
-	}
-	return lat
+	})
 }
 
 // idleQueuePumps starts n Queue pumps at default settings on n empty

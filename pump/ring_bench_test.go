@@ -318,6 +318,12 @@ func BenchmarkRingLatency(b *testing.B) {
 // measureLatency runs n rounds: the producer stamps the time and produces
 // one record; a consumer goroutine takes it (take) and records the delay.
 func measureLatency(b *testing.B, n int, p *producer.Producer, take func()) []time.Duration {
+	return measurePaced(b, n, p, take, nil)
+}
+
+// measurePaced is measureLatency with pause(i), if not nil, called before
+// round i is stamped (pacing, not synchronisation).
+func measurePaced(b *testing.B, n int, p *producer.Producer, take func(), pause func(i int)) []time.Duration {
 	var start atomic.Int64
 	lat := make([]time.Duration, 0, n)
 	ack := make(chan struct{})
@@ -329,7 +335,10 @@ func measureLatency(b *testing.B, n int, p *producer.Producer, take func()) []ti
 		}
 		close(ack)
 	}()
-	for range n {
+	for i := range n {
+		if pause != nil {
+			pause(i)
+		}
 		start.Store(time.Now().UnixNano())
 		if err := p.Run(1); err != nil {
 			b.Fatal(err)
